@@ -1,0 +1,51 @@
+"""The two-party protocol: a sans-I/O state machine over bytes and events.
+
+Nothing here opens a socket, reads a file, starts a thread or looks at a clock; transports,
+files, the command line and process pools live at the edges and call into this package.
+"""
+
+from .agreement import SUITE as SUITE
+from .agreement import Agreement as Agreement
+from .agreement import Role as Role
+from .engine import CryptoEngine as CryptoEngine
+from .engine import InlineEngine as InlineEngine
+from .events import AgreementReached as AgreementReached
+from .events import Event as Event
+from .events import PartnerTerms as PartnerTerms
+from .events import Progress as Progress
+from .events import ResultReady as ResultReady
+from .model import Disclosure as Disclosure
+from .model import Match as Match
+from .model import OverlapResult as OverlapResult
+from .model import PopulationTerms as PopulationTerms
+from .model import Record as Record
+from .model import Terms as Terms
+from .pair import PairRun as PairRun
+from .pair import run_pair as run_pair
+from .randomness import seeded_rng as seeded_rng
+from .session import Session as Session
+from .session import State as State
+
+__all__ = [
+    "SUITE",
+    "Agreement",
+    "AgreementReached",
+    "CryptoEngine",
+    "Disclosure",
+    "Event",
+    "InlineEngine",
+    "Match",
+    "OverlapResult",
+    "PairRun",
+    "PartnerTerms",
+    "PopulationTerms",
+    "Progress",
+    "Record",
+    "ResultReady",
+    "Role",
+    "Session",
+    "State",
+    "Terms",
+    "run_pair",
+    "seeded_rng",
+]

@@ -1,0 +1,108 @@
+"""The combined agreement both parties accept before any record-derived byte is sent.
+
+Each party proposes :class:`~blindmatch.protocol.model.Terms` in its ``hello``. The agreement
+is a pure function of the two hellos: the key types both offer, and every label the suite derives, all bound to ``agreement_id``, a hash of both hellos' exact bytes
+(so of both random nonces and both policies). Every hash-to-curve DST, digest and KDF input
+contains ``agreement_id``, which makes blinded values from one session useless in any other.
+"""
+
+from __future__ import annotations
+
+import enum
+import hashlib
+from dataclasses import dataclass
+
+from ..errors import AgreementError
+from .model import Disclosure, Terms
+
+__all__ = [
+    "PROTOCOL_VERSION",
+    "SUITE",
+    "Agreement",
+    "Role",
+    "combine",
+]
+
+PROTOCOL_VERSION = 1
+#: Everything a peer must implement identically, in one string both parties must send.
+SUITE = "blindmatch/1:curve25519_XMD:SHA-512_ELL2_RO_:X25519:SHA-256/16:HKDF-SHA256:ChaCha20Poly1305"
+
+DIGEST_BYTES = 16
+
+
+class Role(str, enum.Enum):
+    """Which end of the session we are. Only orders the transcript; the protocol is symmetric.
+
+    ``sender`` is the party that listens for the connection, ``receiver`` the one that connects.
+    """
+
+    SENDER = "sender"
+    RECEIVER = "receiver"
+
+    @property
+    def other(self) -> Role:
+        return Role.RECEIVER if self is Role.SENDER else Role.SENDER
+
+
+@dataclass(frozen=True, slots=True)
+class Agreement:
+    """What both parties agreed to, derived identically on both sides."""
+
+    agreement_id: bytes
+    key_types: tuple[str, ...]
+    normalization: str
+    sender: Terms
+    receiver: Terms
+
+    def terms_of(self, role: Role) -> Terms:
+        return self.sender if role is Role.SENDER else self.receiver
+
+    # -- derived labels (protocol_spec.md, "Labels") --------------------------------------
+    @property
+    def h2c_dst(self) -> bytes:
+        """RFC 9380 domain separation tag: version, suite and the agreement hash."""
+        return b"blindmatch/1 h2c " + self.agreement_id
+
+    def digest_prefix(self) -> bytes:
+        return b"blindmatch/1 digest " + self.agreement_id
+
+    def digest(self, point: bytes) -> bytes:
+        """Compact fixed-width digest of a double-blinded value; what matching compares."""
+        return hashlib.sha256(self.digest_prefix() + point).digest()[:DIGEST_BYTES]
+
+
+def agreement_id(hello_sender: bytes, hello_receiver: bytes) -> bytes:
+    """SHA-256 over both hellos' exact bytes, each length-prefixed, sender first."""
+    h = hashlib.sha256(b"blindmatch/1 agreement")
+    for blob in (hello_sender, hello_receiver):
+        h.update(len(blob).to_bytes(8, "big"))
+        h.update(blob)
+    return h.digest()
+
+
+def combine(
+    *, sender: Terms, receiver: Terms, hello_sender: bytes, hello_receiver: bytes
+) -> Agreement:
+    """Combine both proposals, or raise :class:`AgreementError` saying what is incompatible."""
+    if sender.normalization != receiver.normalization:
+        raise AgreementError(
+            f"normalization profiles differ: sender uses {sender.normalization!r}, receiver "
+            f"uses {receiver.normalization!r}; both must normalize keys the same way"
+        )
+    offered = set(receiver.key_types)
+    key_types = tuple(k for k in sender.key_types if k in offered)
+    if not key_types:
+        raise AgreementError(
+            f"no key type in common: sender offers {list(sender.key_types)}, receiver offers "
+            f"{list(receiver.key_types)}"
+        )
+    for terms, role in ((sender, Role.SENDER), (receiver, Role.RECEIVER)):
+        if not any(p.disclosure is not Disclosure.HIDDEN for p in terms.populations):
+            raise AgreementError(f"the {role.value} shares no population")
+    return Agreement(
+        agreement_id=agreement_id(hello_sender, hello_receiver),
+        key_types=key_types,
+        normalization=sender.normalization,
+        sender=sender,
+        receiver=receiver,
+    )

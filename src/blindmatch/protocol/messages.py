@@ -1,0 +1,303 @@
+"""Wire messages: msgpack maps in length-prefixed frames, validated before use.
+
+A frame is a 4-byte big-endian length followed by that many bytes of msgpack. The length is
+checked against :data:`MAX_FRAME` before anything is buffered, msgpack is decoded with its own
+limits, and the decoded map is validated by a strict pydantic model (types, bounds, lengths).
+Checks that need the session's context (how many slots an account has, how many accounts a
+lane declared) live in the ``check_*`` functions here, so every wire rule sits in this module.
+Element arrays travel as one ``bin`` of concatenated fixed-width items, which keeps both the
+wire and the decoder cheap for millions of elements.
+"""
+
+from __future__ import annotations
+
+import struct
+from typing import Annotated, Any, Literal, TypeAlias
+
+import msgpack
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+from ..errors import RemoteProtocolError
+from .agreement import DIGEST_BYTES, PROTOCOL_VERSION
+from .model import MAX_KEYS_PER_ACCOUNT, MAX_POPULATIONS, NAME_PATTERN, Terms
+
+__all__ = [
+    "MAX_FRAME",
+    "Abort",
+    "Accept",
+    "Blinded",
+    "FrameDecoder",
+    "Hello",
+    "LaneInfo",
+    "Lanes",
+    "Message",
+    "Returned",
+    "decode_message",
+    "encode_frame",
+    "encode_message",
+]
+
+POINT_BYTES = 32
+WRAP_BYTES = 48  # a 32-byte content key sealed with ChaCha20-Poly1305 (16-byte tag)
+TAG_BYTES = 16
+MAX_FRAME = 32 * 1024 * 1024
+MAX_ACCOUNTS = 50_000_000
+LaneKind: TypeAlias = Literal["records", "counts"]
+LANE_ORDER: tuple[LaneKind, ...] = ("records", "counts")
+
+Bytes32 = Annotated[bytes, Field(min_length=32, max_length=32)]
+Seq = Annotated[int, Field(ge=0, le=MAX_ACCOUNTS)]
+Count = Annotated[int, Field(ge=1, le=MAX_ACCOUNTS)]
+
+
+class _Wire(BaseModel):
+    model_config = ConfigDict(strict=True, frozen=True, extra="forbid")
+
+    v: Literal[1] = PROTOCOL_VERSION
+
+    def to_wire(self) -> dict[str, Any]:
+        """The msgpack map, keys in declaration order (the spec's byte-exact layout)."""
+        out: dict[str, Any] = {}
+        for name in type(self).model_fields:
+            value = getattr(self, name)
+            if isinstance(value, BaseModel):
+                value = value.model_dump(mode="json")
+            elif isinstance(value, tuple) and value and isinstance(value[0], BaseModel):
+                value = [item.model_dump(mode="json") for item in value]
+            out[name] = value
+        return out
+
+
+class Hello(_Wire):
+    """First message of each party: a fresh nonce and the terms it proposes."""
+
+    t: Literal["hello"] = "hello"
+    role: Literal["sender", "receiver"]
+    suite: Annotated[str, Field(max_length=200)]
+    nonce: Bytes32
+    terms: Terms
+
+    model_config = ConfigDict(strict=False, frozen=True, extra="forbid")
+
+
+class Accept(_Wire):
+    """'I accept the agreement with this id.' Both must arrive before any record data."""
+
+    t: Literal["accept"] = "accept"
+    agreement: Bytes32
+
+
+class Abort(_Wire):
+    """'I am stopping, and here is why.' The reason never carries secrets or record data."""
+
+    t: Literal["abort"] = "abort"
+    code: Annotated[str, Field(pattern=r"^[a-z_]{1,32}$")]
+    reason: Annotated[str, Field(max_length=500)]
+
+
+class LaneInfo(BaseModel):
+    """One lane a party will send: all accounts of one disclosure level."""
+
+    model_config = ConfigDict(strict=True, frozen=True, extra="forbid")
+
+    lane: LaneKind
+    accounts: Seq
+    populations: Annotated[
+        tuple[Annotated[str, Field(pattern=NAME_PATTERN.pattern)], ...],
+        Field(min_length=1, max_length=MAX_POPULATIONS),
+    ]
+
+
+class Lanes(_Wire):
+    """Declares the lanes (sizes and mask bit order) that the ``blinded`` messages will fill."""
+
+    t: Literal["lanes"] = "lanes"
+    #: key slots per account in all of this party's lanes
+    slots: Annotated[int, Field(ge=1, le=MAX_KEYS_PER_ACCOUNT)]
+    lanes: Annotated[tuple[LaneInfo, ...], Field(min_length=1, max_length=2)]
+
+
+class Blinded(_Wire):
+    """A chunk of one lane: ``count`` accounts, each ``slots`` blinded points and a mask.
+
+    In the records lane of a party that reveals fields, each account also carries one sealed
+    content key per slot (``wraps``) and one fixed-size sealed payload.
+    """
+
+    t: Literal["blinded"] = "blinded"
+    lane: LaneKind
+    seq: Seq
+    count: Count
+    points: bytes
+    masks: bytes
+    wraps: bytes = b""
+    payloads: bytes = b""
+
+
+class Returned(_Wire):
+    """A chunk of the partner's accounts, blinded a second time under one of our lanes.
+
+    ``lane`` is the returning party's lane whose scalar was applied; ``target`` is the
+    recipient's lane the values came from. Records lanes return in the recipient's order with
+    ``oprf`` points (for the field keys); counts lanes return shuffled, with the recipient's own
+    masks so it can count per population without knowing which account is which.
+    """
+
+    t: Literal["returned"] = "returned"
+    lane: LaneKind
+    target: LaneKind
+    seq: Seq
+    count: Count
+    digests: bytes
+    masks: bytes = b""
+    oprf: bytes = b""
+
+
+Message: TypeAlias = Hello | Accept | Abort | Lanes | Blinded | Returned
+_TYPES: dict[str, type[_Wire]] = {
+    "hello": Hello,
+    "accept": Accept,
+    "abort": Abort,
+    "lanes": Lanes,
+    "blinded": Blinded,
+    "returned": Returned,
+}
+
+
+def encode_message(message: Message) -> bytes:
+    """The msgpack body of a message (no frame header)."""
+    return msgpack.packb(message.to_wire(), use_bin_type=True)  # type: ignore[no-any-return]
+
+
+def encode_frame(message: Message) -> bytes:
+    body = encode_message(message)
+    return struct.pack(">I", len(body)) + body
+
+
+def decode_message(body: bytes) -> Message:
+    """Decode and validate one message body, or raise :class:`RemoteProtocolError`."""
+    try:
+        raw = msgpack.unpackb(
+            body,
+            raw=False,
+            use_list=False,
+            strict_map_key=True,
+            max_bin_len=MAX_FRAME,
+            max_str_len=64 * 1024,
+            max_array_len=4096,
+            max_map_len=64,
+            max_ext_len=0,
+        )
+    except (ValueError, msgpack.UnpackException, TypeError) as exc:
+        raise RemoteProtocolError(f"undecodable message: {type(exc).__name__}") from None
+    if not isinstance(raw, dict):
+        raise RemoteProtocolError("malformed message: not a msgpack map")
+    kind = raw.get("t")
+    if kind not in _TYPES:
+        raise RemoteProtocolError(f"unknown message type {str(kind)[:32]!r}")
+    if raw.get("v") != PROTOCOL_VERSION:
+        raise RemoteProtocolError(
+            f"{kind} message: protocol version {str(raw.get('v'))[:16]} is not supported "
+            f"(this implementation speaks version {PROTOCOL_VERSION})"
+        )
+    try:
+        return _TYPES[kind].model_validate(raw)  # type: ignore[return-value]
+    except ValidationError as exc:
+        # Name the field and the rule, never the value: it may be the partner's data.
+        first = exc.errors()[0]
+        where = ".".join(str(part) for part in first["loc"])
+        raise RemoteProtocolError(f"{kind} message: field {where}: {first['msg']}") from None
+
+
+class FrameDecoder:
+    """Splits a byte stream into message bodies; the length cap is checked before buffering."""
+
+    def __init__(self, max_frame: int = MAX_FRAME) -> None:
+        self._buffer = bytearray()
+        self._max_frame = max_frame
+
+    def feed(self, data: bytes) -> list[bytes]:
+        self._buffer += data
+        bodies: list[bytes] = []
+        while len(self._buffer) >= 4:
+            (length,) = struct.unpack_from(">I", self._buffer)
+            if length == 0 or length > self._max_frame:
+                raise RemoteProtocolError(
+                    f"frame of {length} bytes is outside the allowed 1..{self._max_frame}"
+                )
+            if len(self._buffer) < 4 + length:
+                break
+            bodies.append(bytes(self._buffer[4 : 4 + length]))
+            del self._buffer[: 4 + length]
+        return bodies
+
+    @property
+    def pending(self) -> int:
+        """Bytes of an incomplete frame still buffered (non-zero at EOF means truncation)."""
+        return len(self._buffer)
+
+
+# -- context checks -----------------------------------------------------------------------
+
+
+def mask_width(populations: int) -> int:
+    return (populations + 7) // 8
+
+
+def check_blinded(
+    msg: Blinded, *, slots: int, populations: int, payload_bytes: int | None, remaining: int
+) -> None:
+    """Lengths of a ``blinded`` chunk against the lane it claims to fill."""
+    where = f"blinded message (lane {msg.lane}, chunk {msg.seq})"
+    if msg.count > remaining:
+        raise RemoteProtocolError(
+            f"{where}: {msg.count} accounts, but only {remaining} remain of the declared lane"
+        )
+    _expect_len(where, "points", msg.points, msg.count * slots * POINT_BYTES)
+    _expect_len(where, "masks", msg.masks, msg.count * mask_width(populations))
+    check_masks(where, msg.masks, populations)
+    if payload_bytes is None:
+        _expect_len(where, "wraps", msg.wraps, 0)
+        _expect_len(where, "payloads", msg.payloads, 0)
+    else:
+        _expect_len(where, "wraps", msg.wraps, msg.count * slots * WRAP_BYTES)
+        _expect_len(where, "payloads", msg.payloads, msg.count * (payload_bytes + TAG_BYTES))
+
+
+def check_returned(
+    msg: Returned, *, slots: int, populations: int, remaining: int, sealed: bool
+) -> None:
+    """Lengths of a ``returned`` chunk: in order (with OPRF points if the returning party
+    seals fields), or shuffled with masks."""
+    where = f"returned message (lane {msg.lane} for {msg.target}, chunk {msg.seq})"
+    if msg.count > remaining:
+        raise RemoteProtocolError(
+            f"{where}: {msg.count} accounts, but only {remaining} remain of our lane"
+        )
+    _expect_len(where, "digests", msg.digests, msg.count * slots * DIGEST_BYTES)
+    if msg.lane == "records":
+        _expect_len(where, "oprf", msg.oprf, msg.count * slots * POINT_BYTES if sealed else 0)
+        _expect_len(where, "masks", msg.masks, 0)
+    else:
+        _expect_len(where, "oprf", msg.oprf, 0)
+        _expect_len(where, "masks", msg.masks, msg.count * mask_width(populations))
+        check_masks(where, msg.masks, populations)
+
+
+def check_masks(where: str, masks: bytes, populations: int) -> None:
+    width = mask_width(populations)
+    limit = 1 << populations
+    for index in range(0, len(masks), width):
+        value = int.from_bytes(masks[index : index + width], "little")
+        if value == 0 or value >= limit:
+            raise RemoteProtocolError(
+                f"{where}: account {index // width} has mask {value:#x}, which names no "
+                f"declared population"
+            )
+
+
+def _expect_len(where: str, field: str, data: bytes, expected: int) -> None:
+    if len(data) != expected:
+        raise RemoteProtocolError(
+            f"{where}: field {field} has {len(data)} bytes, expected {expected}"
+        )

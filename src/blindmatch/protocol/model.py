@@ -1,0 +1,180 @@
+"""What goes into a session and what comes out of it.
+
+The protocol core sees accounts only as already-normalized keys, population names and the
+fields a party may reveal: normalization, file formats and population filters live in
+:mod:`blindmatch.accounts` and produce these objects. Keeping this boundary small is what lets
+a partner platform feed the core from its own data store.
+"""
+
+from __future__ import annotations
+
+import enum
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from types import MappingProxyType
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+
+__all__ = [
+    "Disclosure",
+    "Match",
+    "OverlapResult",
+    "PopulationTerms",
+    "Record",
+    "Terms",
+]
+
+#: Key types are short lowercase identifiers; custom keys are ``custom:<name>``.
+KEY_TYPE_PATTERN = re.compile(r"^(?:[a-z][a-z0-9_]{0,31}|custom:[a-z0-9][a-z0-9_.-]{0,47})$")
+#: Population and field names: printable, no control characters, bounded.
+NAME_PATTERN = re.compile(r"^[^\x00-\x1f\x7f]{1,64}$")
+
+MAX_POPULATIONS = 16
+MAX_KEY_TYPES = 16
+MAX_FIELDS = 32
+MAX_KEYS_PER_ACCOUNT = 16
+MAX_PAYLOAD_BYTES = 16384
+
+
+class Disclosure(str, enum.Enum):
+    """What a data owner lets the partner learn about one of its populations.
+
+    ``hidden``: the population is not part of the session at all (not sent, not named).
+    ``counts``: the partner learns overlap counts with it, never which records.
+    ``records``: the partner learns which of *its own* records overlap, plus ``fields``.
+    """
+
+    HIDDEN = "hidden"
+    COUNTS = "counts"
+    RECORDS = "records"
+
+
+class PopulationTerms(BaseModel):
+    """One population a party offers, and what it discloses about it."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    name: str = Field(pattern=NAME_PATTERN.pattern)
+    disclosure: Disclosure
+    fields: tuple[str, ...] = ()
+
+    @field_validator("fields")
+    @classmethod
+    def _check_fields(cls, value: tuple[str, ...]) -> tuple[str, ...]:
+        if len(value) > MAX_FIELDS:
+            raise ValueError(f"at most {MAX_FIELDS} revealed fields")
+        for name in value:
+            if not NAME_PATTERN.match(name):
+                raise ValueError(f"bad field name {name!r}")
+        if len(set(value)) != len(value):
+            raise ValueError("revealed fields are listed twice")
+        return value
+
+    @model_validator(mode="after")
+    def _fields_only_for_records(self) -> PopulationTerms:
+        if self.fields and self.disclosure is not Disclosure.RECORDS:
+            raise ValueError(
+                f"population {self.name!r}: fields can only be revealed with disclosure 'records'"
+            )
+        return self
+
+
+class Terms(BaseModel):
+    """What one party proposes for a session. Sent to the partner before any record data.
+
+    Hidden populations are left out of the terms entirely, so the partner never learns they
+    exist.
+    """
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    label: str = Field(pattern=NAME_PATTERN.pattern)
+    normalization: str = Field(default="bm-norm/1", pattern=r"^[a-z0-9-]{1,32}/[0-9]{1,4}$")
+    key_types: tuple[str, ...] = Field(min_length=1, max_length=MAX_KEY_TYPES)
+    populations: tuple[PopulationTerms, ...] = Field(max_length=MAX_POPULATIONS)
+    #: Key slots per account on the wire; every account is padded to this many (hides how many
+    #: keys each account has). ``None``: the most keys any of our accounts has, so no key is
+    #: ever dropped (that maximum is then visible to the partner). A fixed value hides it, and
+    #: keys beyond it are dropped and reported.
+    keys_per_account: int | None = Field(default=None, ge=1, le=MAX_KEYS_PER_ACCOUNT)
+    #: Fixed plaintext size of a revealed-fields payload, so ciphertexts do not leak lengths.
+    payload_bytes: int = Field(default=512, ge=64, le=MAX_PAYLOAD_BYTES)
+
+    @field_validator("key_types")
+    @classmethod
+    def _check_key_types(cls, value: tuple[str, ...]) -> tuple[str, ...]:
+        for key_type in value:
+            if not KEY_TYPE_PATTERN.match(key_type):
+                raise ValueError(f"bad key type {key_type!r}")
+        if len(set(value)) != len(value):
+            raise ValueError("a key type is listed twice")
+        return value
+
+    @field_validator("populations")
+    @classmethod
+    def _check_populations(
+        cls, value: tuple[PopulationTerms, ...]
+    ) -> tuple[PopulationTerms, ...]:
+        names = [p.name for p in value]
+        if len(set(names)) != len(names):
+            raise ValueError("a population is listed twice")
+        return tuple(p for p in value if p.disclosure is not Disclosure.HIDDEN)
+
+    def population(self, name: str) -> PopulationTerms:
+        for pop in self.populations:
+            if pop.name == name:
+                return pop
+        raise KeyError(name)
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Record:
+    """One CRM record as the protocol sees it.
+
+    ``keys`` holds (key type, normalized value) pairs; a record matches a partner record when
+    any key matches. ``fields`` holds the values this party may reveal for it, if its policy
+    says so (only fields named in the policy are ever sent).
+    """
+
+    record_id: str
+    keys: tuple[tuple[str, str], ...]
+    populations: frozenset[str]
+    fields: Mapping[str, str] = field(default_factory=lambda: MappingProxyType({}))
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Match:
+    """One of our records that the partner let us see in the overlap."""
+
+    record_id: str
+    our_populations: tuple[str, ...]
+    #: The partner's records-level populations the matching partner account belongs to.
+    partner_populations: tuple[str, ...]
+    #: The key types through which this record matched.
+    key_types: tuple[str, ...]
+    #: Revealed fields of the matching partner record(s), one mapping per partner record.
+    partner_fields: tuple[Mapping[str, str], ...] = ()
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class OverlapResult:
+    """Everything one party learns from a session, and nothing it did not."""
+
+    our_label: str
+    partner_label: str
+    #: Accounts per our population that took part (what the partner learned as sizes).
+    our_sizes: Mapping[str, int]
+    #: Accounts per partner population, as observed on the wire.
+    partner_sizes: Mapping[str, int]
+    #: counts[our_population][partner_population] = our accounts in the first that match
+    #: at least one partner account in the second.
+    counts: Mapping[str, Mapping[str, int]]
+    #: Our records that match the partner's records-level populations.
+    matches: tuple[Match, ...]
+    #: Per partner population, what the partner disclosed to us.
+    partner_disclosure: Mapping[str, Disclosure]
+    #: Per our population, what we disclosed to the partner.
+    our_disclosure: Mapping[str, Disclosure]
+    #: Our records that could not take part (no usable key) are counted, never silently lost.
+    records_without_keys: int = 0

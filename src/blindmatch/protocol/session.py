@@ -1,0 +1,842 @@
+"""One party of a blindmatch session, as a state machine over bytes and events.
+
+No sockets, files, threads or clocks: the program feeds the partner's bytes to
+:meth:`Session.receive_data`, sends whatever :meth:`Session.data_to_send` returns, and reads
+:meth:`Session.next_event` (the h11 pattern). Randomness and the elliptic-curve engine are
+injected.
+
+Theory of operation (details and test vector in ``protocol_spec.md``)::
+
+    both:  hello(nonce, terms)            -> agreement_id = H(hello_sender, hello_receiver)
+    both:  accept(agreement_id)           -> nothing derived from records before both accepts
+    both:  lanes, blinded*                 H(k)^a per slot, one scalar per disclosure lane
+    both:  returned*                       partner's points ^ our lane scalars:
+                                           records lanes in order (+ OPRF points for fields),
+                                           counts lanes shuffled (+ the partner's own masks)
+    each:  compares digests of H(k)^{ab} it received with those it computed
+
+Any error moves the session to ``ERROR``: it queues one ``abort`` for the partner, raises, and
+refuses all further use.
+"""
+
+from __future__ import annotations
+
+import enum
+from collections import deque
+from collections.abc import Iterator, Mapping, Sequence
+from dataclasses import dataclass, field
+from types import MappingProxyType
+
+from ..crypto import Scalar, validate_points
+from ..errors import (
+    AgreementError,
+    BlindmatchError,
+    CryptoError,
+    LocalProtocolError,
+    PeerAbortedError,
+    ProtocolError,
+    RemoteProtocolError,
+)
+from .agreement import DIGEST_BYTES, SUITE, Agreement, Role, combine
+from .engine import CryptoEngine, InlineEngine
+from .events import AgreementReached, Event, PartnerTerms, Progress, ResultReady
+from .lanes import (
+    OwnLane,
+    build_accounts,
+    build_lanes,
+    open_payload,
+    reveals_fields,
+    seal_payload,
+    unwrap_content_key,
+    wrap_content_key,
+)
+from .messages import (
+    LANE_ORDER,
+    POINT_BYTES,
+    TAG_BYTES,
+    WRAP_BYTES,
+    Abort,
+    Accept,
+    Blinded,
+    FrameDecoder,
+    Hello,
+    LaneInfo,
+    LaneKind,
+    Lanes,
+    Message,
+    Returned,
+    check_blinded,
+    check_returned,
+    decode_message,
+    encode_frame,
+    encode_message,
+    mask_width,
+)
+from .model import MAX_KEYS_PER_ACCOUNT, Disclosure, Match, OverlapResult, Record, Terms
+from .randomness import Rng, shuffle, stream_rng, system_rng
+
+__all__ = ["Session", "State"]
+
+#: Points per blinded/returned chunk: big enough to amortize framing, small enough to stream.
+CHUNK_POINTS = 8192
+CHUNK_BYTES = 4 * 1024 * 1024
+
+
+class State(enum.Enum):
+    """Where our side of the session stands."""
+
+    START = "start"
+    AWAIT_HELLO = "await-hello"  # our hello is out
+    AWAIT_DECISION = "await-decision"  # the partner's terms are in; accept() or reject()
+    AWAIT_ACCEPT = "await-accept"  # we accepted; the partner has not yet
+    EXCHANGE = "exchange"  # both accepted: lanes, blinded, returned
+    DONE = "done"
+    CLOSED = "closed"  # we rejected the partner's terms
+    ERROR = "error"
+
+
+class _In(enum.Enum):
+    """What the partner's stream must carry next."""
+
+    HELLO = "hello"
+    ACCEPT = "accept"
+    LANES = "lanes"
+    BLINDED = "blinded"
+    RETURNED = "returned"
+    END = "nothing more"
+
+
+@dataclass(slots=True)
+class _PartnerLane:
+    info: LaneInfo
+    received: int = 0
+    chunks: int = 0
+    masks: bytearray = field(default_factory=bytearray)
+    wraps: bytearray = field(default_factory=bytearray)
+    payloads: bytearray = field(default_factory=bytearray)
+    #: per our lane: digest -> (account index, slot) of partner values under our scalar
+    index: dict[LaneKind, dict[bytes, tuple[int, int]]] = field(default_factory=dict)
+    #: per our lane: digests in the partner's order (to return)
+    digests: dict[LaneKind, bytearray] = field(default_factory=dict)
+
+
+@dataclass(slots=True)
+class _Returns:
+    """Our values as the partner returned them, for one (our lane, partner lane) pair."""
+
+    expected: int
+    received: int = 0
+    chunks: int = 0
+    digests: bytearray = field(default_factory=bytearray)
+    masks: bytearray = field(default_factory=bytearray)
+    oprf: bytearray = field(default_factory=bytearray)
+
+
+@dataclass(slots=True)
+class _Outgoing:
+    """Returned chunks for one (our lane, partner lane) pair, released in protocol order."""
+
+    frames: deque[bytes] = field(default_factory=deque)
+    complete: bool = False
+
+
+class Session:
+    """One party of a two-party blindmatch session.
+
+    :param role: ``Role.SENDER`` (listens) or ``Role.RECEIVER`` (connects); only orders the
+        transcript.
+    :param terms: what we propose: label, key types, populations and their disclosure.
+    :param records: our records, keys already normalized with ``terms.normalization``.
+    :param rng: randomness (nonce, scalars, shuffles, dummies); the OS CSPRNG by default.
+    :param engine: where the curve work runs; in this thread by default.
+    :param auto_accept: accept the partner's terms without asking (tests, notebooks).
+    """
+
+    def __init__(
+        self,
+        *,
+        role: Role,
+        terms: Terms,
+        records: Sequence[Record],
+        rng: Rng | None = None,
+        engine: CryptoEngine | None = None,
+        auto_accept: bool = False,
+    ) -> None:
+        self.role = role
+        self.terms = terms
+        self._records = list(records)
+        self._rng: Rng = rng or system_rng
+        self._engine: CryptoEngine = engine or InlineEngine()
+        self._auto_accept = auto_accept
+        self.state = State.START
+        self._expect = _In.HELLO
+        self._decoder = FrameDecoder()
+        self._events: deque[Event] = deque()
+        self._outbox = bytearray()
+        self._error: BaseException | None = None
+        self._hello_bytes: dict[Role, bytes] = {}
+        self._partner_terms: Terms | None = None
+        self.agreement: Agreement | None = None
+        self._we_accepted = False
+        self._partner_accepted = False
+        self._lanes: list[OwnLane] = []
+        self._scalars: dict[LaneKind, Scalar] = {}
+        self._phi: Scalar | None = None
+        self._shuffle_seed = b""
+        self._blinded_iter: Iterator[bytes] | None = None
+        self._blinded_done = False
+        self._partner_lanes: dict[LaneKind, _PartnerLane] = {}
+        self._partner_order: list[LaneKind] = []
+        self._returns: dict[tuple[LaneKind, LaneKind], _Returns] = {}
+        self._return_plan: list[tuple[LaneKind, LaneKind]] = []
+        self._incoming_plan: list[tuple[LaneKind, LaneKind]] = []
+        self._outgoing: dict[tuple[LaneKind, LaneKind], _Outgoing] = {}
+        self._dropped_keys = 0
+        self._own_slots = 0
+        self._partner_slots = 0
+        self.result: OverlapResult | None = None
+
+    def __repr__(self) -> str:
+        return f"Session(role={self.role.value}, label={self.terms.label!r}, state={self.state.value})"
+
+    # -- the driving API ----------------------------------------------------------------------
+
+    def start(self) -> None:
+        """Queue our hello. Nothing about our records is in it."""
+        self._require(State.START, "start")
+        nonce = self._rng(32)
+        hello = Hello(role=self.role.value, suite=SUITE, nonce=nonce, terms=self.terms)
+        body = encode_message(hello)
+        self._hello_bytes[self.role] = body
+        self._outbox += len(body).to_bytes(4, "big") + body
+        self.state = State.AWAIT_HELLO
+        self._maybe_agree()
+
+    def receive_data(self, data: bytes) -> None:
+        """Feed bytes from the partner. Raises ProtocolError if they break the protocol."""
+        if self.state in (State.ERROR, State.CLOSED):
+            raise LocalProtocolError(f"session is {self.state.value}; it cannot be used again")
+        if self.state is State.START:
+            raise LocalProtocolError("call start() before receive_data()")
+        try:
+            for body in self._decoder.feed(data):
+                self._handle(decode_message(body), body)
+        except BlindmatchError as exc:
+            raise self._fail(exc) from None
+
+    def receive_eof(self) -> None:
+        """The partner closed its side. Fine after we have our result; otherwise an error."""
+        if self.state in (State.DONE, State.ERROR, State.CLOSED):
+            return
+        where = f"while waiting for its {self._expect.value} message"
+        if self._decoder.pending:
+            where += f" ({self._decoder.pending} bytes of an unfinished frame)"
+        raise self._fail(RemoteProtocolError(f"the partner closed the session {where}"))
+
+    def next_event(self) -> Event | None:
+        return self._events.popleft() if self._events else None
+
+    def data_to_send(self) -> bytes:
+        """Bytes to send now. Computes at most one chunk of our blinded lanes per call."""
+        if self.state is State.EXCHANGE and not self._blinded_done:
+            try:
+                frame = next(self._blinded_iter) if self._blinded_iter else None
+            except StopIteration:
+                frame = None
+                self._blinded_done = True
+            except BlindmatchError as exc:
+                raise self._fail(exc, code="local_error") from None
+            if frame is not None:
+                self._outbox += frame
+        if self._blinded_done:
+            self._flush_returns()
+            self._maybe_finish()
+        out = bytes(self._outbox)
+        self._outbox.clear()
+        return out
+
+    @property
+    def done(self) -> bool:
+        """We have our result and nothing is left to send."""
+        return self.state is State.DONE and not self._outbox
+
+    def accept(self) -> None:
+        """Accept the partner's terms as shown in the PartnerTerms event."""
+        self._require(State.AWAIT_DECISION, "accept")
+        assert self.agreement is not None
+        self._we_accepted = True
+        self._outbox += encode_frame(Accept(agreement=self.agreement.agreement_id))
+        self.state = State.AWAIT_ACCEPT
+        self._maybe_exchange()
+
+    def reject(self, reason: str) -> None:
+        """Refuse the partner's terms; the partner is told why. The session is then closed."""
+        self._require(State.AWAIT_DECISION, "reject")
+        self._outbox += encode_frame(Abort(code="rejected", reason=reason[:500]))
+        self.state = State.CLOSED
+
+    # -- internals: state -----------------------------------------------------------------------
+
+    def _require(self, state: State, action: str) -> None:
+        if self.state is not state:
+            raise LocalProtocolError(
+                f"cannot {action}() in state {self.state.value} (needs {state.value})"
+            )
+
+    def _fail(self, exc: BaseException, *, code: str | None = None) -> BaseException:
+        """Enter ERROR, queue one abort for the partner, and return the error to raise."""
+        if isinstance(exc, CryptoError):
+            exc = RemoteProtocolError(str(exc))
+        if self.state not in (State.ERROR, State.CLOSED) and not isinstance(
+            exc, PeerAbortedError
+        ):
+            if code is None:
+                code = "agreement" if isinstance(exc, AgreementError) else "protocol_violation"
+            reason = str(exc) if isinstance(exc, ProtocolError) else "the partner hit a local error"
+            self._outbox += encode_frame(Abort(code=code, reason=reason[:500]))
+        self.state = State.ERROR
+        self._error = exc
+        return exc
+
+    def _handle(self, msg: Message, body: bytes) -> None:
+        if isinstance(msg, Abort):
+            raise PeerAbortedError(f"the partner stopped the session ({msg.code}): {msg.reason}")
+        expected = self._expect
+        if msg.t != expected.value:
+            raise RemoteProtocolError(
+                f"unexpected {msg.t} message while waiting for the partner's {expected.value}"
+            )
+        if isinstance(msg, Hello):
+            self._on_hello(msg, body)
+        elif isinstance(msg, Accept):
+            self._on_accept(msg)
+        elif isinstance(msg, Lanes):
+            self._on_lanes(msg)
+        elif isinstance(msg, Blinded):
+            self._on_blinded(msg)
+        elif isinstance(msg, Returned):
+            self._on_returned(msg)
+
+    def _on_hello(self, msg: Hello, body: bytes) -> None:
+        if msg.role != self.role.other.value:
+            raise RemoteProtocolError(
+                f"hello message: the partner also claims role {msg.role!r}; one side must be "
+                f"the sender and the other the receiver"
+            )
+        if msg.suite != SUITE:
+            raise AgreementError(
+                f"the partner proposes suite {msg.suite[:80]!r}; this implementation supports "
+                f"only {SUITE!r}"
+            )
+        # The transcript binds the exact bytes received, not a re-encoding of them.
+        self._hello_bytes[self.role.other] = body
+        self._partner_terms = msg.terms
+        self._expect = _In.ACCEPT
+        self._maybe_agree()
+
+    def _maybe_agree(self) -> None:
+        if len(self._hello_bytes) < 2 or self._partner_terms is None:
+            return
+        sender = self.terms if self.role is Role.SENDER else self._partner_terms
+        receiver = self._partner_terms if self.role is Role.SENDER else self.terms
+        self.agreement = combine(
+            sender=sender,
+            receiver=receiver,
+            hello_sender=self._hello_bytes[Role.SENDER],
+            hello_receiver=self._hello_bytes[Role.RECEIVER],
+        )
+        self.state = State.AWAIT_DECISION
+        self._events.append(PartnerTerms(terms=self._partner_terms, agreement=self.agreement))
+        if self._auto_accept:
+            self.accept()
+
+    def _on_accept(self, msg: Accept) -> None:
+        assert self.agreement is not None
+        if msg.agreement != self.agreement.agreement_id:
+            raise AgreementError(
+                "accept message: the partner accepted a different agreement (the two sides "
+                "see different hellos: a broken or tampered channel)"
+            )
+        self._partner_accepted = True
+        self._expect = _In.LANES
+        self._maybe_exchange()
+
+    def _maybe_exchange(self) -> None:
+        if not (self._we_accepted and self._partner_accepted):
+            return
+        assert self.agreement is not None
+        self.state = State.EXCHANGE
+        self._events.append(AgreementReached(agreement=self.agreement))
+        self._prepare_lanes()
+
+    # -- our lanes ------------------------------------------------------------------------------
+
+    def _prepare_lanes(self) -> None:
+        agreement = self.agreement
+        assert agreement is not None
+        fixed = self.terms.keys_per_account
+        accounts, self._dropped_keys = build_accounts(
+            self._records,
+            agreement.key_types,
+            {p.name for p in self.terms.populations},
+            fixed or MAX_KEYS_PER_ACCOUNT,
+        )
+        self._own_slots = fixed or max((len(a.keys) for a in accounts), default=1)
+        self._lanes = build_lanes(
+            records=self._records,
+            accounts=accounts,
+            terms=self.terms,
+            slots=self._own_slots,
+            rng=self._rng,
+        )
+        # Every secret is drawn here, in a fixed order (protocol_spec.md, "Randomness"), so
+        # that no draw depends on when the partner's messages happen to arrive.
+        for lane in self._lanes:
+            self._scalars[lane.kind] = Scalar.generate_invertible(self._rng)
+        if reveals_fields(self.terms):
+            self._phi = Scalar.generate(self._rng)
+            for lane in self._lanes:
+                if lane.kind != "records":
+                    continue
+                for layout in lane.slot_keys:
+                    lane.content_keys.append(self._rng(32))
+                    lane.dummy_wraps.extend(self._rng(WRAP_BYTES) for k in layout if k is None)
+        self._shuffle_seed = self._rng(32)
+        infos = tuple(
+            LaneInfo(lane=lane.kind, accounts=len(lane.accounts), populations=lane.populations)
+            for lane in self._lanes
+        )
+        self._outbox += encode_frame(Lanes(slots=self._own_slots, lanes=infos))
+        self._blinded_iter = self._blinded_frames()
+
+    def _chunk_accounts(self, per_account: int) -> int:
+        return max(1, min(CHUNK_POINTS // self._own_slots, CHUNK_BYTES // per_account))
+
+    def _blinded_frames(self) -> Iterator[bytes]:
+        """Hash, blind and (records lane) seal our lanes, one chunk per ``next``."""
+        agreement = self.agreement
+        assert agreement is not None
+        slots = self._own_slots
+        total = sum(len(lane.accounts) for lane in self._lanes)
+        done = 0
+        for lane in self._lanes:
+            scalar = self._scalars[lane.kind]
+            sealing = lane.kind == "records" and self._phi is not None
+            per_account = slots * (POINT_BYTES + (WRAP_BYTES if sealing else 0)) + (
+                self.terms.payload_bytes + TAG_BYTES if sealing else 0
+            )
+            step = self._chunk_accounts(per_account)
+            width = lane.mask_width
+            dummies_before = [0]
+            for layout in lane.slot_keys:
+                dummies_before.append(dummies_before[-1] + layout.count(None))
+            for seq, start in enumerate(range(0, len(lane.accounts), step)):
+                stop = min(start + step, len(lane.accounts))
+                messages = lane.messages[start * slots : stop * slots]
+                scalars = [scalar, self._phi] if sealing and self._phi else [scalar]
+                outputs = self._engine.hash_blind(messages, agreement.h2c_dst, scalars)
+                wraps = bytearray()
+                payloads = bytearray()
+                if sealing:
+                    oprf = outputs[1]
+                    fillers = iter(lane.dummy_wraps[dummies_before[start] :])
+                    for i in range(start, stop):
+                        content_key = lane.content_keys[i]
+                        for s, key in enumerate(lane.slot_keys[i]):
+                            if key is None:
+                                wraps += next(fillers)
+                            else:
+                                at = ((i - start) * slots + s) * POINT_BYTES
+                                wraps += wrap_content_key(
+                                    content_key, oprf[at : at + POINT_BYTES], agreement.agreement_id
+                                )
+                        payloads += seal_payload(
+                            lane.payloads[i], content_key, agreement.agreement_id
+                        )
+                frame = encode_frame(
+                    Blinded(
+                        lane=lane.kind,
+                        seq=seq,
+                        count=stop - start,
+                        points=outputs[0],
+                        masks=lane.masks[start * width : stop * width],
+                        wraps=bytes(wraps),
+                        payloads=bytes(payloads),
+                    )
+                )
+                done += stop - start
+                self._events.append(Progress(phase="blind", done=done, total=total))
+                yield frame
+
+    # -- the partner's lanes --------------------------------------------------------------------
+
+    def _on_lanes(self, msg: Lanes) -> None:
+        if not self._we_accepted:
+            raise RemoteProtocolError("lanes message arrived before we accepted the agreement")
+        assert self._partner_terms is not None
+        self._partner_slots = msg.slots
+        kinds = [info.lane for info in msg.lanes]
+        if kinds != sorted(set(kinds), key=LANE_ORDER.index):
+            raise RemoteProtocolError("lanes message: lanes repeat or are out of order")
+        for info in msg.lanes:
+            level = Disclosure.RECORDS if info.lane == "records" else Disclosure.COUNTS
+            declared = tuple(
+                p.name for p in self._partner_terms.populations if p.disclosure is level
+            )
+            if info.populations != declared:
+                raise RemoteProtocolError(
+                    f"lanes message: lane {info.lane} names populations other than the "
+                    f"{level.value}-level ones the partner's terms declared"
+                )
+            lane = _PartnerLane(info=info)
+            for own in self._lanes:
+                lane.index[own.kind] = {}
+                lane.digests[own.kind] = bytearray()
+                self._outgoing[(own.kind, info.lane)] = _Outgoing()
+            self._partner_lanes[info.lane] = lane
+            self._partner_order.append(info.lane)
+        # Returns flow in this order on both sides: returning lane, then target lane.
+        self._return_plan = [(own.kind, k) for own in self._lanes for k in self._partner_order]
+        self._incoming_plan = [(k, own.kind) for k in self._partner_order for own in self._lanes]
+        for partner_kind, own_kind in self._incoming_plan:
+            expected = next(len(o.accounts) for o in self._lanes if o.kind == own_kind)
+            self._returns[(own_kind, partner_kind)] = _Returns(expected=expected)
+        for kind in self._partner_order:
+            if self._partner_lanes[kind].info.accounts == 0:
+                self._complete_partner_lane(self._partner_lanes[kind])
+        self._advance_expect()
+
+    def _advance_expect(self) -> None:
+        """What the partner's stream must carry next, given what has arrived."""
+        if any(p.received < p.info.accounts for p in self._partner_lanes.values()):
+            self._expect = _In.BLINDED
+        elif any(r.received < r.expected for r in self._returns.values()):
+            self._expect = _In.RETURNED
+        else:
+            self._expect = _In.END
+            self._maybe_finish()
+
+    def _current_partner_lane(self) -> _PartnerLane:
+        for kind in self._partner_order:
+            lane = self._partner_lanes[kind]
+            if lane.received < lane.info.accounts:
+                return lane
+        raise AssertionError("no partner lane is open")
+
+    def _on_blinded(self, msg: Blinded) -> None:
+        assert self.agreement is not None and self._partner_terms is not None
+        lane = self._current_partner_lane()
+        where = f"blinded message (lane {msg.lane}, chunk {msg.seq})"
+        if msg.lane != lane.info.lane or msg.seq != lane.chunks:
+            raise RemoteProtocolError(
+                f"{where} is out of order: expected lane {lane.info.lane}, chunk {lane.chunks}"
+            )
+        slots = self._partner_slots
+        check_blinded(
+            msg,
+            slots=slots,
+            populations=len(lane.info.populations),
+            payload_bytes=(
+                self._partner_terms.payload_bytes
+                if msg.lane == "records" and reveals_fields(self._partner_terms)
+                else None
+            ),
+            remaining=lane.info.accounts - lane.received,
+        )
+        validate_points(msg.points, msg.count * slots, message=where)
+        scalars = [self._scalars[own.kind] for own in self._lanes]
+        if self._phi is not None:
+            scalars.append(self._phi)
+        outputs = self._engine.blind(msg.points, scalars, message=where)
+        base = lane.received
+        digest = self.agreement.digest
+        for own, blob in zip(self._lanes, outputs):
+            index = lane.index[own.kind]
+            chunk_digests = bytearray()
+            for n, at in enumerate(range(0, len(blob), POINT_BYTES)):
+                d = digest(blob[at : at + POINT_BYTES])
+                if d in index:
+                    raise RemoteProtocolError(
+                        f"{where}: element {n} repeats an element sent earlier in this lane"
+                    )
+                index[d] = (base + n // slots, n % slots)
+                chunk_digests += d
+            lane.digests[own.kind] += chunk_digests
+            if own.kind == "records":
+                # In order, so the partner can map results to its accounts; OPRF points let it
+                # derive the keys of our sealed fields for the keys it holds, and only those.
+                oprf = outputs[-1] if self._phi is not None else b""
+                self._outgoing[("records", msg.lane)].frames.append(
+                    encode_frame(
+                        Returned(
+                            lane="records",
+                            target=msg.lane,
+                            seq=lane.chunks,
+                            count=msg.count,
+                            digests=bytes(chunk_digests),
+                            oprf=oprf,
+                        )
+                    )
+                )
+        lane.masks += msg.masks
+        lane.wraps += msg.wraps
+        lane.payloads += msg.payloads
+        lane.received += msg.count
+        lane.chunks += 1
+        done = sum(p.received for p in self._partner_lanes.values())
+        total = sum(p.info.accounts for p in self._partner_lanes.values())
+        self._events.append(Progress(phase="double-blind", done=done, total=total))
+        if lane.received == lane.info.accounts:
+            self._complete_partner_lane(lane)
+        self._advance_expect()
+
+    def _complete_partner_lane(self, lane: _PartnerLane) -> None:
+        """A partner lane is in: release in-order returns, build shuffled ones."""
+        kind = lane.info.lane
+        if ("records", kind) in self._outgoing:
+            self._outgoing[("records", kind)].complete = True
+        if ("counts", kind) not in self._outgoing:
+            return
+        slots = self._partner_slots
+        width = mask_width(len(lane.info.populations))
+        row = slots * DIGEST_BYTES
+        digests = lane.digests["counts"]
+        order = list(range(lane.info.accounts))
+        shuffle(stream_rng(self._shuffle_seed, b"returned " + kind.encode()), order)
+        step = max(1, CHUNK_POINTS // slots)
+        out = self._outgoing[("counts", kind)]
+        for seq, start in enumerate(range(0, len(order), step)):
+            part = order[start : start + step]
+            out.frames.append(
+                encode_frame(
+                    Returned(
+                        lane="counts",
+                        target=kind,
+                        seq=seq,
+                        count=len(part),
+                        digests=b"".join(bytes(digests[i * row : (i + 1) * row]) for i in part),
+                        masks=b"".join(bytes(lane.masks[i * width : (i + 1) * width]) for i in part),
+                    )
+                )
+            )
+        out.complete = True
+        lane.digests["counts"] = bytearray()
+
+    def _flush_returns(self) -> None:
+        while self._return_plan:
+            out = self._outgoing[self._return_plan[0]]
+            while out.frames:
+                self._outbox += out.frames.popleft()
+            if not out.complete:
+                return
+            self._return_plan.pop(0)
+
+    # -- our values, returned -------------------------------------------------------------------
+
+    def _on_returned(self, msg: Returned) -> None:
+        partner_kind, own_kind = next(
+            (p, o) for p, o in self._incoming_plan if not self._returns_full(o, p)
+        )
+        returns = self._returns[(own_kind, partner_kind)]
+        if msg.lane != partner_kind or msg.target != own_kind or msg.seq != returns.chunks:
+            raise RemoteProtocolError(
+                f"returned message (lane {msg.lane} for {msg.target}, chunk {msg.seq}) is out "
+                f"of order: expected lane {partner_kind} for {own_kind}, chunk {returns.chunks}"
+            )
+        own = next(o for o in self._lanes if o.kind == own_kind)
+        check_returned(
+            msg,
+            slots=self._own_slots,
+            populations=len(own.populations),
+            remaining=returns.expected - returns.received,
+            sealed=self._partner_terms is not None and reveals_fields(self._partner_terms),
+        )
+        returns.digests += msg.digests
+        returns.masks += msg.masks
+        returns.oprf += msg.oprf
+        returns.received += msg.count
+        returns.chunks += 1
+        done = sum(r.received for r in self._returns.values())
+        total = sum(r.expected for r in self._returns.values())
+        self._events.append(Progress(phase="receive", done=done, total=total))
+        self._advance_expect()
+
+    def _returns_full(self, own_kind: LaneKind, partner_kind: LaneKind) -> bool:
+        r = self._returns[(own_kind, partner_kind)]
+        return r.received >= r.expected
+
+    def _maybe_finish(self) -> None:
+        if self.state is not State.EXCHANGE or self._expect is not _In.END:
+            return
+        if not self._blinded_done or self._return_plan:
+            return
+        self.result = self._compute_result()
+        self.state = State.DONE
+        self._events.append(ResultReady(result=self.result))
+
+    # -- matching -------------------------------------------------------------------------------
+
+    def _compute_result(self) -> OverlapResult:
+        """Compare what came back with what we computed; count and list only what is allowed."""
+        partner = self._partner_terms
+        assert partner is not None
+        slots = self._own_slots
+        ours = [p.name for p in self.terms.populations]
+        theirs = [p.name for p in partner.populations]
+        counts: dict[str, dict[str, int]] = {p: dict.fromkeys(theirs, 0) for p in ours}
+        found: dict[int, dict[int, _PartnerHit]] = {}
+        payloads: dict[tuple[LaneKind, int], tuple[Mapping[str, str], ...]] = {}
+        row = slots * DIGEST_BYTES
+        for partner_kind, own_kind in self._incoming_plan:
+            own = next(o for o in self._lanes if o.kind == own_kind)
+            lane = self._partner_lanes[partner_kind]
+            index = lane.index[own_kind]
+            returned = self._returns[(own_kind, partner_kind)]
+            for i in range(returned.expected):
+                block = returned.digests[i * row : (i + 1) * row]
+                hits = []  # (our slot, partner account, partner slot)
+                for s in range(slots):
+                    hit = index.get(bytes(block[s * DIGEST_BYTES : (s + 1) * DIGEST_BYTES]))
+                    if hit is not None:
+                        hits.append((s, hit[0], hit[1]))
+                if not hits:
+                    continue
+                matched_theirs: set[str] = set()
+                for _, j, _ in hits:
+                    matched_theirs |= _mask_names(lane.masks, j, lane.info.populations)
+                if partner_kind == "counts":
+                    # Shuffled: all we know of this account is the mask we gave it.
+                    our_pops = _mask_names(returned.masks, i, own.populations)
+                else:
+                    our_pops = own.populations_of(i)
+                    for s, j, t in hits:
+                        if (partner_kind, j) not in payloads:
+                            payloads[(partner_kind, j)] = self._partner_fields(
+                                lane, returned, own_kind, i, s, j, t
+                            )
+                        key = own.slot_keys[i][s]
+                        assert key is not None  # dummies are random points: they match nothing
+                        pops = _mask_names(lane.masks, j, lane.info.populations)
+                        for r in own.accounts[i].records:
+                            if key in self._records[r].keys:
+                                hit_for = found.setdefault(r, {})
+                                entry = hit_for.setdefault(j, _PartnerHit(payloads[(partner_kind, j)]))
+                                entry.populations |= pops
+                                entry.key_types.add(key[0])
+                for p in our_pops:
+                    for q in matched_theirs:
+                        counts[p][q] += 1
+        return OverlapResult(
+            our_label=self.terms.label,
+            partner_label=partner.label,
+            our_sizes=MappingProxyType(self._our_sizes(ours)),
+            partner_sizes=MappingProxyType(self._partner_sizes(theirs)),
+            counts=MappingProxyType({p: MappingProxyType(c) for p, c in counts.items()}),
+            matches=self._matches_from(found, ours, theirs),
+            partner_disclosure=MappingProxyType({p.name: p.disclosure for p in partner.populations}),
+            our_disclosure=MappingProxyType({p.name: p.disclosure for p in self.terms.populations}),
+        )
+
+    def _our_sizes(self, ours: list[str]) -> dict[str, int]:
+        sizes = dict.fromkeys(ours, 0)
+        for own in self._lanes:
+            for i in range(len(own.accounts)):
+                for name in own.populations_of(i):
+                    sizes[name] += 1
+        return sizes
+
+    def _partner_sizes(self, theirs: list[str]) -> dict[str, int]:
+        sizes = dict.fromkeys(theirs, 0)
+        for lane in self._partner_lanes.values():
+            for j in range(lane.info.accounts):
+                for name in _mask_names(lane.masks, j, lane.info.populations):
+                    sizes[name] += 1
+        return sizes
+
+    def _partner_fields(
+        self,
+        lane: _PartnerLane,
+        returned: _Returns,
+        own_kind: LaneKind,
+        i: int,
+        s: int,
+        j: int,
+        t: int,
+    ) -> tuple[Mapping[str, str], ...]:
+        """Open partner account j's sealed fields with the OPRF value of our matching key."""
+        agreement = self.agreement
+        partner = self._partner_terms
+        assert agreement is not None and partner is not None
+        if not reveals_fields(partner):
+            return ()
+        where = f"partner account {j} of lane {lane.info.lane}"
+        at = (i * self._own_slots + s) * POINT_BYTES
+        (oprf,) = self._engine.blind(
+            bytes(returned.oprf[at : at + POINT_BYTES]),
+            [self._scalars[own_kind].inverse()],
+            message="returned message: OPRF point",
+        )
+        w_at = (j * self._partner_slots + t) * WRAP_BYTES
+        content_key = unwrap_content_key(
+            bytes(lane.wraps[w_at : w_at + WRAP_BYTES]), oprf, agreement.agreement_id
+        )
+        if content_key is None:
+            raise RemoteProtocolError(f"{where}: its sealed key does not open for a matching key")
+        size = partner.payload_bytes + TAG_BYTES
+        rows = open_payload(
+            bytes(lane.payloads[j * size : (j + 1) * size]),
+            content_key,
+            agreement.agreement_id,
+            where=where,
+        )
+        allowed = {f for p in partner.populations for f in p.fields}
+        for row in rows:
+            extra = set(row) - allowed
+            if extra:
+                raise RemoteProtocolError(
+                    f"{where}: reveals {len(extra)} field(s) its terms did not declare"
+                )
+        return rows
+
+    def _matches_from(
+        self, found: dict[int, dict[int, _PartnerHit]], ours: list[str], theirs: list[str]
+    ) -> tuple[Match, ...]:
+        assert self.agreement is not None
+        key_order = {k: n for n, k in enumerate(self.agreement.key_types)}
+        matches: list[Match] = []
+        for r in sorted(found, key=lambda r: self._records[r].record_id):
+            record = self._records[r]
+            pops: set[str] = set()
+            kinds: set[str] = set()
+            fields: list[Mapping[str, str]] = []
+            for j in sorted(found[r]):
+                hit = found[r][j]
+                pops |= hit.populations
+                kinds |= hit.key_types
+                fields.extend(hit.fields)
+            matches.append(
+                Match(
+                    record_id=record.record_id,
+                    our_populations=tuple(p for p in ours if p in record.populations),
+                    partner_populations=tuple(q for q in theirs if q in pops),
+                    key_types=tuple(sorted(kinds, key=key_order.__getitem__)),
+                    partner_fields=tuple(MappingProxyType(dict(f)) for f in fields),
+                )
+            )
+        return tuple(matches)
+
+
+@dataclass(slots=True)
+class _PartnerHit:
+    """What one of our records learned about one matching partner account."""
+
+    fields: tuple[Mapping[str, str], ...]
+    populations: set[str] = field(default_factory=set)
+    key_types: set[str] = field(default_factory=set)
+
+
+def _mask_names(masks: bytes | bytearray, i: int, names: Sequence[str]) -> set[str]:
+    """The population names set in account i's mask."""
+    width = mask_width(len(names))
+    mask = int.from_bytes(masks[i * width : (i + 1) * width], "little")
+    return {n for bit, n in enumerate(names) if mask >> bit & 1}
