@@ -1,0 +1,866 @@
+"""Read account tables from CSV, JSON Lines, Parquet or pandas as one uniform row stream.
+
+Why this module exists: CRM exports arrive in whatever shape the exporting tool chose (Excel's
+cp1252 CSVs with semicolons, BOM-prefixed UTF-8 from Salesforce, tab-separated UTF-16 "Unicode
+text", JSON Lines from a warehouse, Parquet from a data team). Everything downstream should see
+one thing: a :class:`Table` with a header and a stream of :class:`Row` objects holding text (or
+``None`` for a blank cell) and the row number a person would look up in the file. Every defect
+in a file becomes an :class:`~blindmatch.errors.InputError` that names the file, the row and the
+column, never a traceback.
+
+Tables are *streamed*: iterating a table re-reads its source, so a million-row CSV is never held
+in memory as rows, and the same table can be read twice (once for diagnostics, once to prepare).
+"""
+
+from __future__ import annotations
+
+import codecs
+import csv
+import datetime as _dt
+import importlib
+import json
+import math
+import os
+import re
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from dataclasses import dataclass, field
+from decimal import Decimal
+from pathlib import Path
+from typing import Any, Literal, NamedTuple
+
+from ..errors import InputError
+
+__all__ = [
+    "MAX_CELL_BYTES",
+    "MAX_COLUMNS",
+    "Row",
+    "Table",
+    "TableFormat",
+    "describe_encoding",
+    "describe_source",
+    "header_token",
+    "open_table",
+    "read_csv",
+    "read_dataframe",
+    "read_jsonl",
+    "read_parquet",
+    "read_rows",
+]
+
+#: A cell larger than this (in UTF-8 bytes) is rejected: no CRM field is that long, and a cell
+#: this size usually means a quote was never closed and the rest of the file became one cell.
+MAX_CELL_BYTES = 64 * 1024
+#: More columns than this is not an account export (and would make every row expensive).
+MAX_COLUMNS = 1000
+
+TableFormat = Literal["csv", "jsonl", "parquet", "dataframe", "rows"]
+
+_SCAN_CHUNK = 1 << 20
+_SAMPLE_CHARS = 64 * 1024
+_DELIMITERS = ",;\t|"
+# Bytes that cp1252 leaves undefined: a file using them can only be read as Latin-1.
+_CP1252_UNDEFINED = (b"\x81", b"\x8d", b"\x8f", b"\x90", b"\x9d")
+_ENCODING_NAMES = {
+    "utf-8": "UTF-8",
+    "utf-8-sig": "UTF-8 with BOM",
+    "utf-16": "UTF-16",
+    "cp1252": "Windows-1252 (cp1252)",
+    "latin-1": "Latin-1 (ISO-8859-1)",
+}
+_DELIMITER_NAMES = {",": "comma", ";": "semicolon", "\t": "tab", "|": "pipe"}
+_FORMAT_NAMES = {
+    "csv": "CSV",
+    "jsonl": "JSON Lines",
+    "parquet": "Parquet",
+    "dataframe": "DataFrame",
+    "rows": "in-memory rows",
+}
+_TOKEN_DROP = re.compile(r"[\s_\-.]+")
+# A header cell that looks like a value (a domain, an e-mail address, a number) rather than a name.
+_DATA_LIKE = re.compile(
+    r"^(?:[+(]?[0-9][0-9 ()./-]*|[^\s@]+@[^\s@]+|(?:https?://)?(?:www\.)?[a-z0-9-]+(?:\.[a-z0-9-]+)+/?)$",
+    re.IGNORECASE,
+)
+
+
+class Row(NamedTuple):
+    """One data row: its 1-based number in the source and its cells by column name.
+
+    For CSV the number is the spreadsheet row number (the header is row 1, the first data row
+    is row 2); for JSON Lines the line number; for Parquet and DataFrames the 1-based position.
+    A cell is ``None`` when it is blank (empty or whitespace only), otherwise its text as read.
+    """
+
+    number: int
+    values: dict[str, str | None]
+
+
+@dataclass(frozen=True, eq=False, kw_only=True)
+class Table:
+    """A source of account rows: a header and a re-iterable stream of :class:`Row`.
+
+    ``name`` is what errors and diagnostics call the source (the path as given, or the name
+    passed to :func:`read_dataframe`). ``encoding`` and ``delimiter`` say how a CSV was read.
+    """
+
+    name: str
+    header: tuple[str, ...]
+    format: TableFormat
+    encoding: str | None = None
+    delimiter: str | None = None
+    _rows: Callable[[], Iterator[Row]] = field(repr=False)
+
+    def __iter__(self) -> Iterator[Row]:
+        return self._rows()
+
+    def rows(self) -> Iterator[Row]:
+        """Stream the rows from the start (re-reads the source each time)."""
+        return self._rows()
+
+    @property
+    def short_name(self) -> str:
+        """The file name without its directory: what record ids and row references use."""
+        return Path(self.name).name or self.name
+
+    def describe(self) -> str:
+        """One line saying how the source was read, e.g. ``CSV, UTF-8 with BOM, semicolon``."""
+        return describe_source(self.format, self.encoding, self.delimiter)
+
+
+def describe_source(format: str, encoding: str | None, delimiter: str | None) -> str:
+    """``"CSV, UTF-8 with BOM, semicolon-separated"``: how a source was read, for people."""
+    parts = [_FORMAT_NAMES.get(format, format)]
+    if encoding:
+        parts.append(describe_encoding(encoding))
+    if delimiter:
+        parts.append(f"{_DELIMITER_NAMES.get(delimiter, repr(delimiter))}-separated")
+    return ", ".join(parts)
+
+
+def describe_encoding(codec: str) -> str:
+    """A readable name for a codec name this module uses."""
+    return _ENCODING_NAMES.get(codec, codec)
+
+
+def header_token(name: str) -> str:
+    """Compare header names case- and space-insensitively: ``"Account ID"`` ~ ``"account_id"``."""
+    return _TOKEN_DROP.sub("", name.casefold())
+
+
+# -- opening -------------------------------------------------------------------------------
+
+
+def open_table(
+    source: Table | str | os.PathLike[str] | Any,
+    *,
+    format: TableFormat | None = None,
+    encoding: str | None = None,
+    delimiter: str | None = None,
+    name: str | None = None,
+) -> Table:
+    """Open a path (CSV, JSON Lines or Parquet, by extension or content), or pass a table through.
+
+    A pandas DataFrame is accepted too (see :func:`read_dataframe`). ``encoding`` and
+    ``delimiter`` override detection for CSV.
+    """
+    if isinstance(source, Table):
+        return source
+    if hasattr(source, "itertuples") and hasattr(source, "columns"):
+        return read_dataframe(source, name=name or "dataframe")
+    if not isinstance(source, (str, os.PathLike)):
+        raise InputError(
+            f"cannot read {type(source).__name__!r} as an account table; give a file path, "
+            "a pandas DataFrame or a Table"
+        )
+    path = Path(source)
+    display = name or str(source)
+    _check_path(path, display)
+    fmt = format or _guess_format(path, display)
+    if fmt == "csv":
+        return read_csv(path, encoding=encoding, delimiter=delimiter, name=display)
+    if fmt == "jsonl":
+        return read_jsonl(path, name=display)
+    if fmt == "parquet":
+        return read_parquet(path, name=display)
+    raise InputError(f"unknown table format {fmt!r}; use csv, jsonl or parquet", file=display)
+
+
+def _check_path(path: Path, display: str) -> None:
+    if not path.exists():
+        raise InputError("file not found", file=display)
+    if path.is_dir():
+        raise InputError("is a directory, not a file", file=display)
+    try:
+        size = path.stat().st_size
+    except OSError as exc:
+        raise InputError(f"cannot read the file: {exc.strerror or exc}", file=display) from None
+    if size == 0:
+        raise InputError("file is empty", file=display)
+
+
+def _guess_format(path: Path, display: str) -> TableFormat:
+    suffixes = [s.lower() for s in path.suffixes]
+    last = suffixes[-1] if suffixes else ""
+    if last in (".csv", ".tsv", ".tab", ".txt"):
+        return "csv"
+    if last in (".jsonl", ".ndjson", ".json"):
+        return "jsonl"
+    if last in (".parquet", ".pq"):
+        return "parquet"
+    if last in (".xlsx", ".xlsm", ".xls", ".ods", ".numbers"):
+        raise InputError(
+            "spreadsheet workbooks are not read directly; save the sheet as CSV (UTF-8) first",
+            file=display,
+        )
+    head = _read_head(path, display, 4096)
+    if head.startswith(b"PAR1"):
+        return "parquet"
+    if head.lstrip(b"\xef\xbb\xbf \t\r\n").startswith(b"{"):
+        return "jsonl"
+    return "csv"
+
+
+def _read_head(path: Path, display: str, size: int) -> bytes:
+    try:
+        with path.open("rb") as fh:
+            return fh.read(size)
+    except OSError as exc:
+        raise InputError(f"cannot read the file: {exc.strerror or exc}", file=display) from None
+
+
+# -- encoding --------------------------------------------------------------------------------
+
+
+def detect_encoding(path: Path, display: str) -> str:
+    """Pick the codec for a text file, and refuse binary files.
+
+    UTF-8 (with or without BOM) if the whole file decodes as UTF-8; UTF-16 if it starts with a
+    UTF-16 BOM (Excel's "Unicode text"); otherwise Windows-1252, or Latin-1 if the file uses a
+    byte cp1252 leaves undefined. The whole file is scanned once, in chunks, so a stray Latin-1
+    byte on row 900,000 cannot break a read that started as UTF-8.
+    """
+    head = _read_head(path, display, 4096)
+    if head.startswith((codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)):
+        return "utf-16"
+    kind = _binary_kind(head)
+    if kind:
+        raise InputError(f"this is {kind}, not a text table", file=display)
+    bom = head.startswith(codecs.BOM_UTF8)
+    utf8 = codecs.getincrementaldecoder("utf-8")()
+    utf8_ok = True
+    cp1252_ok = True
+    offset = 0
+    try:
+        with path.open("rb") as fh:
+            while chunk := fh.read(_SCAN_CHUNK):
+                nul = chunk.find(b"\x00")
+                if nul >= 0:
+                    raise InputError(
+                        f"binary file: contains a NUL byte at offset {offset + nul}; expected "
+                        "CSV or JSON Lines text",
+                        file=display,
+                    )
+                if utf8_ok:
+                    try:
+                        utf8.decode(chunk)
+                    except UnicodeDecodeError:
+                        utf8_ok = False
+                if cp1252_ok and any(b in chunk for b in _CP1252_UNDEFINED):
+                    cp1252_ok = False
+                offset += len(chunk)
+        if utf8_ok:
+            utf8.decode(b"", final=True)
+    except UnicodeDecodeError:
+        utf8_ok = False
+    except OSError as exc:
+        raise InputError(f"cannot read the file: {exc.strerror or exc}", file=display) from None
+    if utf8_ok:
+        return "utf-8-sig" if bom else "utf-8"
+    return "cp1252" if cp1252_ok else "latin-1"
+
+
+def _binary_kind(head: bytes) -> str | None:
+    if head.startswith(b"PK\x03\x04"):
+        return "a ZIP archive (an Excel .xlsx workbook?); save the sheet as CSV"
+    if head.startswith(b"\xd0\xcf\x11\xe0"):
+        return "an old Excel .xls workbook; save the sheet as CSV"
+    if head.startswith(b"PAR1"):
+        return "a Parquet file; give it a .parquet name"
+    if head.startswith(b"\x1f\x8b"):
+        return "a gzip-compressed file; decompress it first"
+    return None
+
+
+# -- CSV -----------------------------------------------------------------------------------
+
+
+def read_csv(
+    path: str | os.PathLike[str],
+    *,
+    encoding: str | None = None,
+    delimiter: str | None = None,
+    name: str | None = None,
+) -> Table:
+    """Open a CSV file: detect encoding and delimiter, read and check the header.
+
+    Rows are read lazily when the table is iterated. Trailing blank header cells (Excel adds
+    them) are dropped; a row may have fewer cells than the header (missing cells are blank) but
+    not more, unless the extra cells are blank.
+    """
+    p = Path(path)
+    display = name or str(path)
+    _check_path(p, display)
+    if encoding is None:
+        encoding = detect_encoding(p, display)
+    else:
+        try:
+            codecs.lookup(encoding)
+        except LookupError:
+            raise InputError(f"unknown encoding {encoding!r}", file=display) from None
+    try:
+        with p.open(encoding=encoding, newline="") as fh:
+            sample = fh.read(_SAMPLE_CHARS)
+    except UnicodeDecodeError as exc:
+        raise InputError(f"the file is not valid {encoding}: {exc.reason}", file=display) from None
+    if encoding == "utf-16" and "\x00" in sample:
+        raise InputError("binary file: contains NUL characters", file=display)
+    if delimiter is None:
+        delimiter = detect_delimiter(sample)
+    elif len(delimiter) != 1:
+        raise InputError(f"the delimiter must be one character, not {delimiter!r}", file=display)
+
+    header_row, raw_header = _read_csv_header(p, display, encoding, delimiter)
+    header = _check_header(raw_header, display, row=header_row)
+    _reject_data_like_header(header, display, header_row)
+    width = len(header)
+
+    def rows() -> Iterator[Row]:
+        return _iter_csv(p, display, encoding, delimiter, header, header_row, width)
+
+    return Table(
+        name=display,
+        header=header,
+        format="csv",
+        encoding=encoding,
+        delimiter=delimiter,
+        _rows=rows,
+    )
+
+
+def detect_delimiter(sample: str) -> str:
+    """The delimiter of a CSV sample: ``,`` ``;`` tab or ``|``.
+
+    csv.Sniffer looks at the whole sample (quote-aware); its answer is kept only if the header
+    line contains that character. Otherwise the candidate occurring most often in the header
+    line wins, and a file with a single column falls back to ``,``.
+    """
+    if "\n" in sample:
+        cut = sample.rfind("\n")
+        sample = sample[: cut + 1]
+    lines = [line for line in sample.splitlines() if line.strip()]
+    if not lines:
+        return ","
+    first = lines[0]
+    try:
+        sniffed = csv.Sniffer().sniff("\n".join(lines[:200]), delimiters=_DELIMITERS).delimiter
+    except csv.Error:
+        sniffed = ""
+    if sniffed and sniffed in first:
+        return sniffed
+    counts = {d: _count_unquoted(first, d) for d in _DELIMITERS}
+    best = max(_DELIMITERS, key=lambda d: counts[d])
+    return best if counts[best] > 0 else ","
+
+
+def _count_unquoted(line: str, char: str) -> int:
+    count = 0
+    quoted = False
+    for c in line:
+        if c == '"':
+            quoted = not quoted
+        elif c == char and not quoted:
+            count += 1
+    return count
+
+
+def _reader(fh: Iterable[str], delimiter: str) -> Iterator[list[str]]:
+    return csv.reader(fh, delimiter=delimiter, quotechar='"', doublequote=True, strict=True)
+
+
+def _csv_problem(exc: csv.Error) -> str:
+    text = str(exc)
+    if "field larger than field limit" in text:
+        return f"a cell is larger than {MAX_CELL_BYTES // 1024} KiB (an unclosed quote?)"
+    if "expected after" in text:
+        return f"malformed quoting ({text}); a quoted cell must end right before a delimiter"
+    if "unexpected end of data" in text:
+        return "a quoted cell is never closed before the end of the file"
+    if "new-line character seen in unquoted field" in text:
+        return "line breaks in this file are inconsistent; re-save it as CSV"
+    return f"malformed CSV: {text}"
+
+
+def _read_csv_header(
+    path: Path, display: str, encoding: str, delimiter: str
+) -> tuple[int, list[str]]:
+    number = 0
+    try:
+        with path.open(encoding=encoding, newline="") as fh:
+            for cells in _reader(fh, delimiter):
+                number += 1
+                if any(c.strip() for c in cells):
+                    return number, cells
+    except csv.Error as exc:
+        raise InputError(_csv_problem(exc), file=display, row=number + 1) from None
+    except UnicodeDecodeError as exc:
+        raise InputError(f"the file is not valid {encoding}: {exc.reason}", file=display) from None
+    raise InputError("no header: the file has only blank lines", file=display)
+
+
+def _check_header(raw: Sequence[str], display: str, *, row: int | None) -> tuple[str, ...]:
+    names = [c.strip().lstrip("\ufeff").strip() for c in raw]
+    while names and not names[-1]:
+        names.pop()
+    if not names:
+        raise InputError("no header: the first row has no column names", file=display, row=row)
+    if len(names) > MAX_COLUMNS:
+        raise InputError(
+            f"{len(names)} columns; at most {MAX_COLUMNS} are supported", file=display, row=row
+        )
+    seen: dict[str, str] = {}
+    for index, col in enumerate(names, start=1):
+        if not col:
+            raise InputError(
+                f"header cell {index} is blank; every column needs a name", file=display, row=row
+            )
+        if len(col.encode("utf-8")) > MAX_CELL_BYTES:
+            raise InputError(
+                f"header cell {index} is larger than {MAX_CELL_BYTES // 1024} KiB",
+                file=display,
+                row=row,
+            )
+        token = header_token(col) or col
+        if token in seen:
+            other = seen[token]
+            same = "twice" if other == col else f"twice (as {other!r} and {col!r})"
+            raise InputError(
+                f"duplicated column name: {col!r} appears {same}; column names must be unique "
+                "(ignoring case and spaces)",
+                file=display,
+                row=row,
+                column=col,
+            )
+        seen[token] = col
+    return tuple(names)
+
+
+def _reject_data_like_header(header: Sequence[str], display: str, row: int) -> None:
+    if all(_DATA_LIKE.match(h) for h in header):
+        raise InputError(
+            f"no header: the first row looks like data ({header[0]!r}), not column names; add "
+            "a header row",
+            file=display,
+            row=row,
+        )
+
+
+def _check_cell_sizes(
+    header: Sequence[str], cells: Sequence[str], display: str, number: int
+) -> None:
+    for h, c in zip(header, cells, strict=False):
+        if len(c) > 16384 and len(c.encode("utf-8")) > MAX_CELL_BYTES:
+            raise InputError(
+                f"cell is larger than {MAX_CELL_BYTES // 1024} KiB",
+                file=display,
+                row=number,
+                column=h,
+            )
+
+
+def _iter_csv(
+    path: Path,
+    display: str,
+    encoding: str,
+    delimiter: str,
+    header: tuple[str, ...],
+    header_row: int,
+    width: int,
+) -> Iterator[Row]:
+    number = 0
+    try:
+        with path.open(encoding=encoding, newline="") as fh:
+            reader = _reader(fh, delimiter)
+            for cells in reader:
+                number += 1
+                if number <= header_row or not cells:
+                    continue
+                n = len(cells)
+                if n > width:
+                    if any(c.strip() for c in cells[width:]):
+                        raise InputError(
+                            f"row has {n} cells but the header has {width} columns (an "
+                            "unquoted delimiter inside a value?)",
+                            file=display,
+                            row=number,
+                        )
+                    del cells[width:]
+                if sum(map(len, cells)) > 16384:
+                    _check_cell_sizes(header, cells, display, number)
+                if "" in cells or any(map(str.isspace, cells)):
+                    values = {
+                        h: (c if c and not c.isspace() else None)
+                        for h, c in zip(header, cells, strict=False)
+                    }
+                else:
+                    values = dict(zip(header, cells, strict=False))
+                if n < width:
+                    for h in header[n:]:
+                        values[h] = None
+                yield Row(number, values)
+    except csv.Error as exc:
+        raise InputError(_csv_problem(exc), file=display, row=number + 1) from None
+    except UnicodeDecodeError as exc:
+        raise InputError(
+            f"the file is not valid {encoding}: {exc.reason}", file=display, row=number + 1
+        ) from None
+    except OSError as exc:
+        raise InputError(f"cannot read the file: {exc.strerror or exc}", file=display) from None
+
+
+# -- cell conversion for typed sources ------------------------------------------------------
+
+
+def _cell_text(value: Any, *, display: str, row: int, column: str) -> str | None:
+    """Text of a typed value (JSON, Parquet, pandas) as a CSV export would have written it.
+
+    Integral floats lose their ``.0`` (a DUNS number read as float64 must stay ``123456789``);
+    NaN, NA and NaT are blank; dates use ISO 8601; nested values become compact JSON.
+    """
+    if value is None:
+        return None
+    if isinstance(value, str):
+        text = value
+    elif isinstance(value, bool):
+        text = "true" if value else "false"
+    elif isinstance(value, int):
+        text = str(value)
+    elif isinstance(value, float):
+        if math.isnan(value):
+            return None
+        if value.is_integer() and abs(value) < 2**53:
+            text = str(int(value))
+        else:
+            text = repr(value)
+    elif isinstance(value, Decimal):
+        if value.is_nan():
+            return None
+        text = str(value)
+    elif isinstance(value, (_dt.datetime, _dt.date, _dt.time)):
+        if type(value).__name__ == "NaTType":
+            return None
+        text = value.isoformat()
+    elif isinstance(value, (bytes, bytearray, memoryview)):
+        try:
+            text = bytes(value).decode("utf-8")
+        except UnicodeDecodeError:
+            raise InputError(
+                "cell holds binary data, not text", file=display, row=row, column=column
+            ) from None
+    elif isinstance(value, (list, tuple, dict)):
+        try:
+            text = json.dumps(value, ensure_ascii=False, separators=(",", ":"), default=str)
+        except (TypeError, ValueError):
+            text = str(value)
+    elif type(value).__name__ in ("NAType", "NaTType"):
+        return None
+    elif hasattr(value, "item") and callable(value.item):  # numpy scalar
+        return _cell_text(value.item(), display=display, row=row, column=column)
+    else:
+        text = str(value)
+    if not text or text.isspace():
+        return None
+    if len(text) > 16384 and len(text.encode("utf-8")) > MAX_CELL_BYTES:
+        raise InputError(
+            f"cell is larger than {MAX_CELL_BYTES // 1024} KiB",
+            file=display,
+            row=row,
+            column=column,
+        )
+    return text
+
+
+# -- JSON Lines ------------------------------------------------------------------------------
+
+
+def read_jsonl(path: str | os.PathLike[str], *, name: str | None = None) -> Table:
+    """Open a JSON Lines file: one JSON object per line, keys are columns.
+
+    The file is checked once when opened (every line must be an object; the header is the
+    union of keys in order of first appearance), then streamed again when iterated. Blank lines
+    are skipped; row numbers are line numbers.
+    """
+    p = Path(path)
+    display = name or str(path)
+    _check_path(p, display)
+    encoding = detect_encoding(p, display)
+    columns: dict[str, None] = {}
+    tokens: dict[str, str] = {}
+    objects = 0
+    for number, obj in _iter_json_objects(p, display, encoding, check_duplicates=True):
+        objects += 1
+        for key in obj:
+            if key not in columns:
+                token = header_token(key) or key
+                if token in tokens:
+                    raise InputError(
+                        f"duplicated column name: {key!r} and {tokens[token]!r} differ only "
+                        "in case or spacing",
+                        file=display,
+                        row=number,
+                        column=key,
+                    )
+                if not key.strip():
+                    raise InputError("a key is blank", file=display, row=number)
+                tokens[token] = key
+                columns[key] = None
+                if len(columns) > MAX_COLUMNS:
+                    raise InputError(
+                        f"more than {MAX_COLUMNS} distinct keys; at most {MAX_COLUMNS} columns "
+                        "are supported",
+                        file=display,
+                        row=number,
+                    )
+    if objects == 0:
+        raise InputError("no header: the file has no JSON objects", file=display)
+    header = tuple(columns)
+    if not header:
+        raise InputError("no header: every object is empty", file=display)
+
+    def rows() -> Iterator[Row]:
+        for number, obj in _iter_json_objects(p, display, encoding, check_duplicates=False):
+            values: dict[str, str | None] = {}
+            for col in header:
+                values[col] = _cell_text(obj.get(col), display=display, row=number, column=col)
+            yield Row(number, values)
+
+    return Table(name=display, header=header, format="jsonl", encoding=encoding, _rows=rows)
+
+
+_JSON_TYPES: dict[type, str] = {
+    list: "array",
+    str: "string",
+    int: "number",
+    float: "number",
+    bool: "boolean",
+    type(None): "null",
+}
+
+
+def _no_duplicate_keys(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    obj: dict[str, Any] = {}
+    for key, value in pairs:
+        if key in obj:
+            raise _DuplicateKey(key)
+        obj[key] = value
+    return obj
+
+
+class _DuplicateKey(Exception):
+    def __init__(self, key: str) -> None:
+        super().__init__(key)
+        self.key = key
+
+
+def _iter_json_objects(
+    path: Path, display: str, encoding: str, *, check_duplicates: bool
+) -> Iterator[tuple[int, dict[str, Any]]]:
+    hook = _no_duplicate_keys if check_duplicates else None
+    number = 0
+    try:
+        with path.open(encoding=encoding, newline=None) as fh:
+            for line in fh:
+                number += 1
+                if number == 1:
+                    line = line.lstrip("\ufeff")
+                if not line.strip():
+                    continue
+                if len(line) > MAX_COLUMNS * 2 * MAX_CELL_BYTES:
+                    raise InputError("line is too long", file=display, row=number)
+                try:
+                    obj = json.loads(line.rstrip("\r\n"), object_pairs_hook=hook)
+                except _DuplicateKey as dup:
+                    raise InputError(
+                        f"duplicated key {dup.key!r} in one object",
+                        file=display,
+                        row=number,
+                        column=dup.key,
+                    ) from None
+                except json.JSONDecodeError as exc:
+                    hint = ""
+                    if number == 1 and line.lstrip().startswith("["):
+                        hint = "; a JSON array file is not JSON Lines: write one object per line"
+                    raise InputError(
+                        f"line {number} is not valid JSON: {exc.msg} at column {exc.colno}{hint}",
+                        file=display,
+                        row=number,
+                    ) from None
+                except RecursionError:
+                    raise InputError("JSON nested too deeply", file=display, row=number) from None
+                if not isinstance(obj, dict):
+                    kind = _JSON_TYPES.get(type(obj), type(obj).__name__)
+                    hint = ""
+                    if isinstance(obj, list):
+                        hint = "; a JSON array file is not JSON Lines: write one object per line"
+                    raise InputError(
+                        f"line {number} is a JSON {kind}, expected an object ({{...}}){hint}",
+                        file=display,
+                        row=number,
+                    )
+                yield number, obj
+    except UnicodeDecodeError as exc:
+        raise InputError(
+            f"the file is not valid {encoding}: {exc.reason}", file=display, row=number + 1
+        ) from None
+    except OSError as exc:
+        raise InputError(f"cannot read the file: {exc.strerror or exc}", file=display) from None
+
+
+# -- Parquet ---------------------------------------------------------------------------------
+
+_PARQUET_BATCH = 16384
+
+
+def _import_pyarrow_parquet(display: str) -> Any:
+    try:
+        return importlib.import_module("pyarrow.parquet")
+    except ImportError:
+        raise InputError(
+            "reading Parquet files needs the optional pyarrow package: "
+            "pip install 'blindmatch[parquet]'",
+            file=display,
+        ) from None
+
+
+def read_parquet(path: str | os.PathLike[str], *, name: str | None = None) -> Table:
+    """Open a Parquet file (needs the ``parquet`` extra: ``pip install 'blindmatch[parquet]'``).
+
+    Columns of any scalar type are read as text, in batches; nested columns become JSON text.
+    """
+    p = Path(path)
+    display = name or str(path)
+    _check_path(p, display)
+    pq = _import_pyarrow_parquet(display)
+    try:
+        header_raw = list(pq.ParquetFile(p).schema_arrow.names)
+    except Exception as exc:  # noqa: BLE001 - pyarrow raises many types for bad files
+        raise InputError(f"not a readable Parquet file: {exc}", file=display) from None
+    header = _check_header([str(h) for h in header_raw], display, row=None)
+    if len(header) != len(header_raw):
+        raise InputError("a column name is blank", file=display)
+
+    def rows() -> Iterator[Row]:
+        number = 0
+        try:
+            batches = pq.ParquetFile(p).iter_batches(batch_size=_PARQUET_BATCH)
+            for batch in batches:
+                columns = [batch.column(i).to_pylist() for i in range(batch.num_columns)]
+                for cells in zip(*columns, strict=True):
+                    number += 1
+                    yield Row(
+                        number,
+                        {
+                            h: (
+                                (c if c and not c.isspace() else None)
+                                if type(c) is str and len(c) <= 16384
+                                else _cell_text(c, display=display, row=number, column=h)
+                            )
+                            for h, c in zip(header, cells, strict=False)
+                        },
+                    )
+        except InputError:
+            raise
+        except Exception as exc:  # noqa: BLE001
+            raise InputError(
+                f"cannot read the Parquet data: {exc}", file=display, row=number + 1
+            ) from None
+
+    return Table(name=display, header=header, format="parquet", _rows=rows)
+
+
+# -- in-memory sources -------------------------------------------------------------------
+
+
+def read_dataframe(df: Any, *, name: str = "dataframe") -> Table:
+    """Wrap a pandas DataFrame as a table (library API; no pandas import needed to call it).
+
+    Column labels become strings; NaN/NA/NaT cells are blank; integral floats lose ``.0``. Row
+    numbers are 1-based positions, not the index. The frame is read lazily, row by row.
+    """
+    try:
+        labels = [str(c) for c in df.columns]
+    except Exception as exc:  # noqa: BLE001
+        raise InputError(f"not a DataFrame: {exc}", file=name) from None
+    header = _check_header(labels, name, row=None)
+    if len(header) != len(labels):
+        raise InputError("a column name is blank", file=name)
+
+    def rows() -> Iterator[Row]:
+        for number, cells in enumerate(df.itertuples(index=False, name=None), start=1):
+            yield Row(
+                number,
+                {
+                    h: (
+                        (c if c and not c.isspace() else None)
+                        if type(c) is str and len(c) <= 16384
+                        else _cell_text(c, display=name, row=number, column=h)
+                    )
+                    for h, c in zip(header, cells, strict=False)
+                },
+            )
+
+    return Table(name=name, header=header, format="dataframe", _rows=rows)
+
+
+def read_rows(
+    header: Sequence[str],
+    rows: Iterable[Sequence[Any] | Mapping[str, Any]],
+    *,
+    name: str = "rows",
+) -> Table:
+    """A table from in-memory rows (sequences aligned with ``header``, or mappings).
+
+    Handy for tests and for platforms that already hold accounts in memory. ``rows`` is
+    materialized once, so the table can be iterated more than once.
+    """
+    checked = _check_header([str(h) for h in header], name, row=None)
+    if len(checked) != len(header):
+        raise InputError("a column name is blank", file=name)
+    data = list(rows)
+    width = len(checked)
+
+    def iterate() -> Iterator[Row]:
+        for number, item in enumerate(data, start=1):
+            if isinstance(item, Mapping):
+                unknown = [k for k in item if k not in checked]
+                if unknown:
+                    raise InputError(
+                        f"unknown column {unknown[0]!r}", file=name, row=number, column=unknown[0]
+                    )
+                cells: Sequence[Any] = [item.get(h) for h in checked]
+            else:
+                cells = item
+                if len(cells) > width:
+                    raise InputError(
+                        f"row has {len(cells)} cells but the header has {width} columns",
+                        file=name,
+                        row=number,
+                    )
+            values = {
+                h: _cell_text(c, display=name, row=number, column=h)
+                for h, c in zip(checked, cells, strict=False)
+            }
+            for h in checked[len(cells) :]:
+                values[h] = None
+            yield Row(number, values)
+
+    return Table(name=name, header=checked, format="rows", _rows=iterate)
