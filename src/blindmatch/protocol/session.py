@@ -256,6 +256,11 @@ class Session:
         return out
 
     @property
+    def waiting_for(self) -> str:
+        """The partner message we expect next ("hello", "blinded", ...), for error messages."""
+        return self._expect.value
+
+    @property
     def done(self) -> bool:
         """We have our result and nothing is left to send."""
         return self.state is State.DONE and not self._outbox
@@ -430,21 +435,28 @@ class Session:
             dummies_before = [0]
             for layout in lane.slot_keys:
                 dummies_before.append(dummies_before[-1] + layout.count(None))
-            for seq, start in enumerate(range(0, len(lane.accounts), step)):
-                stop = min(start + step, len(lane.accounts))
-                messages = lane.messages[start * slots : stop * slots]
-                scalars = [scalar, self._phi] if sealing and self._phi else [scalar]
-                outputs = self._engine.hash_blind(messages, agreement.h2c_dst, scalars)
+            bounds = [
+                (start, min(start + step, len(lane.accounts)))
+                for start in range(0, len(lane.accounts), step)
+            ]
+            scalars = [scalar, self._phi] if sealing and self._phi else [scalar]
+            results = self._engine.hash_blind_iter(
+                (lane.messages[a * slots : b * slots] for a, b in bounds),
+                agreement.h2c_dst,
+                scalars,
+            )
+            for seq, ((start, stop), outputs) in enumerate(zip(bounds, results)):
                 wraps = bytearray()
                 payloads = bytearray()
                 if sealing:
                     oprf = outputs[1]
-                    fillers = iter(lane.dummy_wraps[dummies_before[start] :])
+                    filler = dummies_before[start]
                     for i in range(start, stop):
                         content_key = lane.content_keys[i]
                         for s, key in enumerate(lane.slot_keys[i]):
                             if key is None:
-                                wraps += next(fillers)
+                                wraps += lane.dummy_wraps[filler]
+                                filler += 1
                             else:
                                 at = ((i - start) * slots + s) * POINT_BYTES
                                 wraps += wrap_content_key(

@@ -1,0 +1,56 @@
+"""Carrying a session between two parties: authenticated, encrypted, and bounded in time.
+
+Without an authenticated, encrypted channel an eavesdropper who sees both directions learns the
+overlap (equal keys give equal returned digests), and an impostor learns it too. So:
+
+* :mod:`.pairing`: one-time pairing codes people read to each other;
+* :mod:`.pake`: CPace (draft-irtf-cfrg-cpace) turns a code into a session key, with key
+  confirmation so a wrong code fails on both sides before any record-derived data moves;
+* :mod:`.channel`: the sans-I/O record layer (ChaCha20-Poly1305, sequence numbers, close record);
+* :mod:`.tcp`: the socket edge (one connection, timeouts, optional mutual TLS);
+* :mod:`.offline`: the same channel carried in message files, one step per exchange.
+"""
+
+from .channel import MAX_PLAINTEXT as MAX_PLAINTEXT
+from .channel import OFFLINE_CHANNEL_ID as OFFLINE_CHANNEL_ID
+from .channel import TCP_CHANNEL_ID as TCP_CHANNEL_ID
+from .channel import RecordType as RecordType
+from .channel import SecureChannel as SecureChannel
+from .offline import DEFAULT_LIFETIME as DEFAULT_LIFETIME
+from .offline import MessageFile as MessageFile
+from .offline import OfflineParty as OfflineParty
+from .offline import read_message as read_message
+from .pairing import PairingCode as PairingCode
+from .pake import CPace as CPace
+from .pake import Side as Side
+from .tcp import ChannelSecured as ChannelSecured
+from .tcp import Connected as Connected
+from .tcp import Decide as Decide
+from .tcp import OnEvent as OnEvent
+from .tcp import TlsContexts as TlsContexts
+from .tcp import make_tls_contexts as make_tls_contexts
+from .tcp import run_connector as run_connector
+from .tcp import run_listener as run_listener
+
+__all__ = [
+    "DEFAULT_LIFETIME",
+    "MAX_PLAINTEXT",
+    "OFFLINE_CHANNEL_ID",
+    "TCP_CHANNEL_ID",
+    "CPace",
+    "ChannelSecured",
+    "Connected",
+    "Decide",
+    "MessageFile",
+    "OfflineParty",
+    "OnEvent",
+    "PairingCode",
+    "RecordType",
+    "SecureChannel",
+    "Side",
+    "TlsContexts",
+    "make_tls_contexts",
+    "read_message",
+    "run_connector",
+    "run_listener",
+]
