@@ -10,7 +10,7 @@ number of workers.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from typing import Protocol
 
 from ..crypto import Scalar, blind_many, hash_to_curve_many
@@ -32,10 +32,16 @@ def hash_blind_batch(
     return [b"".join(blind_many(s, points, message="own hashed keys")) for s in scalars]
 
 
-def blind_batch(points: bytes, scalars: Sequence[Scalar], *, message: str) -> list[bytes]:
-    """X25519 every 32-byte point in ``points`` with every scalar; CryptoError names the index."""
+def blind_batch(
+    points: bytes, scalars: Sequence[Scalar], *, message: str, first: int = 0
+) -> list[bytes]:
+    """X25519 every 32-byte point in ``points`` with every scalar.
+
+    A CryptoError names the element's index within the whole message (``first`` is the index
+    of this batch's first point), so parallel parts report the same index as one batch would.
+    """
     items = split_points(points)
-    return [b"".join(blind_many(s, items, message=message)) for s in scalars]
+    return [b"".join(blind_many(s, items, message=message, first=first)) for s in scalars]
 
 
 class CryptoEngine(Protocol):
@@ -44,6 +50,13 @@ class CryptoEngine(Protocol):
     def hash_blind(
         self, messages: Sequence[bytes], dst: bytes, scalars: Sequence[Scalar]
     ) -> list[bytes]: ...
+
+    def hash_blind_iter(
+        self, batches: Iterable[Sequence[bytes]], dst: bytes, scalars: Sequence[Scalar]
+    ) -> Iterator[list[bytes]]:
+        """``hash_blind`` over a stream of batches, results in order; an engine may work
+        ahead of the consumer."""
+        ...
 
     def blind(self, points: bytes, scalars: Sequence[Scalar], *, message: str) -> list[bytes]: ...
 
@@ -55,6 +68,12 @@ class InlineEngine:
         self, messages: Sequence[bytes], dst: bytes, scalars: Sequence[Scalar]
     ) -> list[bytes]:
         return hash_blind_batch(messages, dst, scalars)
+
+    def hash_blind_iter(
+        self, batches: Iterable[Sequence[bytes]], dst: bytes, scalars: Sequence[Scalar]
+    ) -> Iterator[list[bytes]]:
+        for batch in batches:
+            yield hash_blind_batch(batch, dst, scalars)
 
     def blind(self, points: bytes, scalars: Sequence[Scalar], *, message: str) -> list[bytes]:
         return blind_batch(points, scalars, message=message)
