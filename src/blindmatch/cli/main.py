@@ -1,0 +1,235 @@
+"""``psi-run``: one command on each side of a private account mapping.
+
+    psi-run demo                                  both sides on the bundled sample CRMs
+    psi-run inspect FILE [--policy P]             what a file would contribute, locally
+    psi-run --role sender   --input F --policy P --out-dir D [--listen HOST:PORT]
+    psi-run --role receiver --input F --policy P --out-dir D --connect HOST:PORT --code CODE
+    psi-run offline --role R --input F --policy P --state S --out-dir D [PARTNER_FILE ...]
+
+The argument parsing and error reporting live here; the session runs through the same
+sans-I/O core as the library, with sockets or message files at the edge.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+
+from .. import __version__
+from ..errors import (
+    AgreementError,
+    AuthenticationError,
+    BlindmatchError,
+    CryptoError,
+    InputError,
+    PeerAbortedError,
+    PeerGoneError,
+    PolicyError,
+    ProtocolError,
+    TransportError,
+    UsageError,
+)
+
+__all__ = ["EXIT_CODES", "main"]
+
+#: Documented exit codes (README, "Exit codes").
+EXIT_CODES = {
+    "ok": 0,
+    "internal": 1,
+    "usage": 2,
+    "input": 3,
+    "policy": 4,
+    "authentication": 5,
+    "peer_gone": 6,
+    "protocol": 7,
+    "interrupted": 130,
+}
+
+EPILOG = """exit codes:
+  0   success                    4   policy error, mismatch or rejection
+  1   internal error (a bug)     5   authentication failed (pairing code, certificate)
+  2   usage error                6   partner gone: disconnected, unreachable or timed out
+  3   input file error           7   protocol violation by the partner
+  130 interrupted (Ctrl-C)
+"""
+
+
+def exit_code_for(exc: BaseException) -> int:
+    """Map an error to its documented exit code."""
+    if isinstance(exc, KeyboardInterrupt):
+        return EXIT_CODES["interrupted"]
+    if isinstance(exc, PolicyError | AgreementError):
+        return EXIT_CODES["policy"]
+    if isinstance(exc, PeerAbortedError):
+        text = str(exc)
+        rejected = "(rejected)" in text or "(agreement)" in text
+        return EXIT_CODES["policy"] if rejected else EXIT_CODES["protocol"]
+    if isinstance(exc, InputError):
+        return EXIT_CODES["input"]
+    if isinstance(exc, UsageError):
+        return EXIT_CODES["usage"]
+    if isinstance(exc, AuthenticationError):
+        return EXIT_CODES["authentication"]
+    if isinstance(exc, PeerGoneError | TransportError):
+        return EXIT_CODES["peer_gone"]
+    if isinstance(exc, ProtocolError | CryptoError):
+        return EXIT_CODES["protocol"]
+    return EXIT_CODES["internal"]
+
+
+def _address(text: str) -> tuple[str, int]:
+    host, sep, port = text.rpartition(":")
+    if not sep or not port.isdigit() or not 0 <= int(port) <= 65535:
+        raise argparse.ArgumentTypeError(f"expected HOST:PORT, got {text!r}")
+    return host.strip("[]") or "127.0.0.1", int(port)
+
+
+def _party_arguments(parser: argparse.ArgumentParser, *, network: bool) -> None:
+    parser.add_argument("--role", choices=["sender", "receiver"], required=True,
+                        help="sender listens, receiver connects (offline: just a side name)")
+    parser.add_argument("--input", "-i", action="append", type=Path, required=True,
+                        help="CRM export: CSV, JSON Lines or Parquet (repeatable)")
+    parser.add_argument("--policy", "-p", type=Path,
+                        help="policy TOML (default: standard populations, counts only)")
+    parser.add_argument("--label", help="how the partner sees us (without a policy file)")
+    parser.add_argument("--out-dir", "-o", type=Path, required=True,
+                        help="where summary.json, matches.csv and run.json go")
+    parser.add_argument("--matches-format", choices=["csv", "jsonl", "parquet"], default="csv")
+    parser.add_argument("--json", action="store_true", help="print the summary as JSON")
+    parser.add_argument("--quiet", "-q", action="store_true", help="no progress bars")
+    parser.add_argument("--yes", "-y", action="store_true",
+                        help="accept the partner's terms without asking (policy checks apply)")
+    parser.add_argument("--workers", type=int, default=None,
+                        help="processes for the curve work (default: all cores; 1: none)")
+    if network:
+        parser.add_argument("--listen", type=_address, default=("0.0.0.0", 7337),
+                            metavar="HOST:PORT", help="sender: where to listen (default 0.0.0.0:7337)")
+        parser.add_argument("--connect", type=_address, metavar="HOST:PORT",
+                            help="receiver: the sender's address")
+        parser.add_argument("--code", help="the pairing code (receiver: the one the sender "
+                            "showed; sender: use this pre-agreed code instead of a new one)")
+        parser.add_argument("--code-file", type=Path,
+                            help="sender: write the new pairing code to this owner-only file "
+                            "instead of the terminal (for automation)")
+        parser.add_argument("--timeout", type=float, default=120.0,
+                            help="seconds to wait for the partner at any step (default 120)")
+        parser.add_argument("--connect-retry", type=float, default=10.0,
+                            help="receiver: keep retrying a refused connection this long (default 10)")
+        parser.add_argument("--tls-cert", type=Path, help="use TLS: our certificate (PEM)")
+        parser.add_argument("--tls-key", type=Path, help="use TLS: our private key (PEM)")
+        parser.add_argument("--tls-ca", type=Path, help="use TLS: CA that signed the partner's")
+    else:
+        parser.add_argument("--state", type=Path, required=True,
+                            help="local state file (owner-only; deleted when the run completes)")
+        parser.add_argument("--code", help="the pairing code both sides agreed on")
+        parser.add_argument("--new-code", action="store_true", help="print a fresh pairing code")
+        parser.add_argument("partner_files", nargs="*", type=Path,
+                            help="message files received from the partner so far")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="psi-run",
+        description="Find the accounts two companies share without either one handing its "
+        "list over.",
+        epilog=EPILOG,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    parser.add_argument("--version", action="version", version=f"blindmatch {__version__}")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+
+    demo = sub.add_parser("demo", help="run both parties on the bundled sample CRMs",
+                          epilog=EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter)
+    demo.add_argument("--out-dir", "-o", type=Path, default=Path("blindmatch-demo"))
+    demo.add_argument("--json", action="store_true", help="print both summaries as JSON")
+    demo.add_argument("--quiet", "-q", action="store_true", help="no progress bars")
+
+    inspect = sub.add_parser("inspect", help="report what a file would contribute (local only)",
+                             epilog=EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter)
+    inspect.add_argument("files", nargs="+", type=Path)
+    inspect.add_argument("--policy", "-p", type=Path)
+    inspect.add_argument("--json", action="store_true")
+
+    run = sub.add_parser("run", help="one party over the network (the default command)",
+                         epilog=EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter)
+    _party_arguments(run, network=True)
+
+    offline = sub.add_parser("offline", help="one party, exchanging message files instead",
+                             epilog=EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter)
+    _party_arguments(offline, network=False)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args_in = list(sys.argv[1:] if argv is None else argv)
+    if args_in and args_in[0].startswith("--role"):
+        args_in.insert(0, "run")  # `psi-run --role sender ...` is the plain form
+    parser = build_parser()
+    args = parser.parse_args(args_in)
+    if args.command is None:
+        parser.print_help(sys.stderr)
+        return EXIT_CODES["usage"]
+    debug = bool(__import__("os").environ.get("BLINDMATCH_DEBUG"))
+    try:
+        if args.command == "demo":
+            from .demo import run_demo
+
+            return run_demo(out_dir=args.out_dir, as_json=args.json, quiet=args.quiet)
+        if args.command == "inspect":
+            return _inspect(args)
+        from .party import run_offline, run_online
+
+        return run_online(args) if args.command == "run" else run_offline(args)
+    except KeyboardInterrupt:
+        print("psi-run: interrupted; no output was written", file=sys.stderr)
+        return EXIT_CODES["interrupted"]
+    except BlindmatchError as exc:
+        print(f"psi-run: {_kind(exc)}: {exc}", file=sys.stderr)
+        return exit_code_for(exc)
+    except Exception as exc:  # a bug: say so plainly, the details only on request
+        if debug:
+            raise
+        print(
+            f"psi-run: internal error ({type(exc).__name__}); nothing was written. "
+            f"Run again with BLINDMATCH_DEBUG=1 for details and please report it.",
+            file=sys.stderr,
+        )
+        return EXIT_CODES["internal"]
+
+
+def _kind(exc: BlindmatchError) -> str:
+    if isinstance(exc, PolicyError):
+        return "policy error"
+    if isinstance(exc, InputError):
+        return "input error"
+    if isinstance(exc, AgreementError):
+        return "no agreement"
+    if isinstance(exc, PeerAbortedError):
+        return "partner stopped"
+    if isinstance(exc, AuthenticationError):
+        return "authentication failed"
+    if isinstance(exc, PeerGoneError | TransportError):
+        return "partner unreachable"
+    if isinstance(exc, ProtocolError | CryptoError):
+        return "protocol violation"
+    return "error"
+
+
+def _inspect(args: argparse.Namespace) -> int:
+    from ..accounts.diagnostics import inspect_sources
+    from ..accounts.policy import load_policy
+
+    policy = load_policy(args.policy) if args.policy else None
+    report = inspect_sources(list(args.files), policy)
+    if args.json:
+        print(json.dumps(report.to_dict(), indent=2, ensure_ascii=False))
+    else:
+        print(report.render_text())
+    return EXIT_CODES["ok"]
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,267 @@
+"""One party of a real run: inputs and policy in, session over a socket or files, outputs out.
+
+Nothing is written until the session has produced its result; then every output file appears
+together (or none does), so a failure at any step leaves no partial output.
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import hashlib
+import secrets
+import sys
+from collections.abc import Callable
+from pathlib import Path
+
+from ..accounts.outputs import atomic_write
+from ..accounts.policy import Policy, load_policy
+from ..accounts.prepare import PreparedParty, prepare_party
+from ..errors import UsageError
+from ..protocol import (
+    CryptoEngine,
+    Event,
+    InlineEngine,
+    OverlapResult,
+    PartnerTerms,
+    Role,
+    Session,
+)
+from ..protocol.randomness import Rng
+from .report import ProgressBars, RunInfo, render_matrix, summary_json, write_outputs
+
+__all__ = ["describe_terms", "make_decider", "make_engine", "prepare", "run_offline", "run_online"]
+
+#: Below this many elements a process pool costs more to start than it saves.
+POOL_THRESHOLD = 20_000
+
+
+def prepare(args: argparse.Namespace) -> tuple[PreparedParty, str]:
+    """Read the policy and inputs; returns the prepared party and the policy text (for its hash)."""
+    if args.policy is not None:
+        policy = load_policy(args.policy)
+        text = args.policy.read_text(encoding="utf-8")
+    else:
+        if not args.label:
+            raise UsageError("give --policy FILE, or at least --label NAME (how the partner sees you)")
+        policy = Policy.from_dict({"label": args.label}, source="<default policy>")
+        text = policy.to_toml()
+    prepared = prepare_party(list(args.input), policy)
+    return prepared, text
+
+
+def write_secret(path: Path, text: str) -> None:
+    """An owner-only file (0o600), written atomically."""
+    atomic_write(path, text, private=True)
+
+
+def make_engine(records: int, workers: int | None) -> CryptoEngine:
+    if workers == 1 or records < POOL_THRESHOLD:
+        return InlineEngine()
+    from ..parallel import PoolEngine
+
+    return PoolEngine(workers=workers)
+
+
+def describe_terms(event: PartnerTerms) -> str:
+    terms = event.terms
+    lines = [f"The partner {terms.label!r} proposes:"]
+    lines.append(f"  keys: {', '.join(event.agreement.key_types)} (normalization {terms.normalization})")
+    for pop in terms.populations:
+        extra = f", revealing {', '.join(pop.fields)}" if pop.fields else ""
+        lines.append(f"  {pop.name}: {pop.disclosure.value}{extra}")
+    return "\n".join(lines)
+
+
+def make_decider(
+    policy: Policy, *, assume_yes: bool, quiet: bool
+) -> Callable[[PartnerTerms], str | None]:
+    """Apply the policy's [partner] rules, then ask the user (or take --yes)."""
+
+    def decide(event: PartnerTerms) -> str | None:
+        reasons = policy.accepts(event.terms)
+        if reasons:
+            return "; ".join(reasons)
+        if not quiet:
+            print(describe_terms(event), file=sys.stderr)
+        if assume_yes:
+            return None
+        if not sys.stdin.isatty():
+            return "our side did not confirm the terms (run with --yes to accept them without asking)"
+        answer = input("Accept these terms and start? [y/N] ").strip().lower()
+        return None if answer in ("y", "yes") else "declined by the user"
+
+    return decide
+
+
+def _finish(
+    args: argparse.Namespace,
+    prepared: PreparedParty,
+    info: RunInfo,
+    result: OverlapResult,
+) -> int:
+    result = dataclasses.replace(result, records_without_keys=prepared.records_without_keys)
+    info.records_in = prepared.diagnostics.rows
+    info.records_without_keys = prepared.records_without_keys
+    written = write_outputs(args.out_dir, result, info, matches_format=args.matches_format)
+    if args.json:
+        print(summary_json(result, info.run_id))
+    else:
+        print(render_matrix(result))
+        if not args.quiet:
+            print("wrote " + ", ".join(str(p) for p in written), file=sys.stderr)
+    return 0
+
+
+def run_online(args: argparse.Namespace) -> int:
+    from ..transport import PairingCode, make_tls_contexts, run_connector, run_listener
+
+    role = Role(args.role)
+    if role is Role.RECEIVER and args.connect is None:
+        raise UsageError("the receiver needs --connect HOST:PORT (the sender's address)")
+    tls = None
+    if any((args.tls_cert, args.tls_key, args.tls_ca)):
+        if not all((args.tls_cert, args.tls_key, args.tls_ca)):
+            raise UsageError("TLS needs all of --tls-cert, --tls-key and --tls-ca")
+        tls = make_tls_contexts(args.tls_cert, args.tls_key, args.tls_ca)
+    code = None
+    show_code = False
+    if tls is None:
+        if args.code:
+            code = PairingCode.parse(args.code)
+        elif role is Role.SENDER:
+            code = PairingCode.generate()
+            show_code = True
+            if args.code_file is None and not sys.stderr.isatty():
+                # A code printed into a captured log would outlive the run: refuse.
+                raise UsageError(
+                    "no terminal to show the pairing code on: pass --code (agreed with the "
+                    "partner) or --code-file PATH (written owner-only)"
+                )
+        else:
+            raise UsageError("the receiver needs --code (the pairing code the sender showed)")
+    prepared, policy_text = prepare(args)
+    info = RunInfo(
+        role=role.value,
+        policy_text=policy_text,
+        inputs=list(args.input),
+        transport="tls" if tls else "pake",
+        run_id=secrets.token_hex(8),
+    )
+    bars = ProgressBars(quiet=args.quiet)
+    engine = make_engine(len(prepared.records), args.workers)
+    session = Session(role=role, terms=prepared.terms, records=prepared.records, engine=engine)
+    decide = make_decider(prepared.policy, assume_yes=args.yes, quiet=args.quiet)
+    try:
+        if role is Role.SENDER:
+            host, port = args.listen
+
+            def bound(actual: int) -> None:
+                print(f"Listening on {host}:{actual}.", file=sys.stderr, flush=True)
+                if code is None or not show_code:
+                    return
+                if args.code_file is not None:
+                    write_secret(args.code_file, code.reveal() + "\n")
+                    print(f"Pairing code written to {args.code_file}.", file=sys.stderr, flush=True)
+                else:
+                    print(
+                        f"Pairing code for your partner: {code.reveal()}  (valid for this run only)",
+                        file=sys.stderr,
+                        flush=True,
+                    )
+
+            result = run_listener(
+                session,
+                host=host,
+                port=port,
+                code=code,
+                ssl_context=tls.server if tls else None,
+                timeout=args.timeout,
+                on_event=bars,
+                decide=decide,
+                bound=bound,
+            )
+        else:
+            host, port = args.connect
+            result = run_connector(
+                session,
+                host=host,
+                port=port,
+                code=code,
+                ssl_context=tls.client if tls else None,
+                timeout=args.timeout,
+                on_event=bars,
+                decide=decide,
+                connect_retry=args.connect_retry,
+            )
+    finally:
+        bars.close()
+        close = getattr(engine, "close", None)
+        if close is not None:
+            close()
+    return _finish(args, prepared, info, result)
+
+
+def _fingerprint(args: argparse.Namespace, policy_text: str) -> bytes:
+    h = hashlib.sha256(b"blindmatch offline inputs")
+    h.update(policy_text.encode("utf-8"))
+    for path in args.input:
+        h.update(path.read_bytes())
+    return h.digest()
+
+
+def run_offline(args: argparse.Namespace) -> int:
+    from ..transport import OfflineParty, PairingCode
+
+    if args.new_code:
+        print(PairingCode.generate().reveal())
+        return 0
+    if not args.code:
+        raise UsageError(
+            "offline runs need --code: one side runs `psi-run offline --new-code ...` and tells "
+            "the other the code by phone or another channel"
+        )
+    code = PairingCode.parse(args.code)
+    role = Role(args.role)
+    prepared, policy_text = prepare(args)
+    bars = ProgressBars(quiet=args.quiet)
+
+    def make_session(rng: Rng) -> Session:
+        return Session(
+            role=role,
+            terms=prepared.terms,
+            records=prepared.records,
+            rng=rng,
+            engine=InlineEngine(),
+        )
+
+    def on_event(event: Event) -> None:
+        bars(event)
+
+    party = OfflineParty(
+        args.state,
+        make_session=make_session,
+        code=code,
+        fingerprint=_fingerprint(args, policy_text),
+        out_dir=args.out_dir,
+        decide=make_decider(prepared.policy, assume_yes=args.yes, quiet=args.quiet),
+        on_event=on_event,
+    )
+    written = party.step(list(args.partner_files))
+    bars.close()
+    if written is not None:
+        print(
+            f"Send {written} to your partner. When their next file arrives, run this command "
+            f"again with it added.",
+            file=sys.stderr,
+        )
+    if party.result is not None:
+        info = RunInfo(
+            role=role.value,
+            policy_text=policy_text,
+            inputs=list(args.input),
+            transport="offline",
+            run_id=hashlib.sha256(str(args.state).encode()).hexdigest()[:16],
+        )
+        return _finish(args, prepared, info, party.result)
+    return 0

@@ -1,0 +1,175 @@
+"""What a run shows a person and writes for programs: tables, progress bars, output files.
+
+Kept apart from argument parsing so the demo, the network run and the offline run present
+results the same way.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import sys
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any, TextIO
+
+from .. import __version__
+from ..accounts.outputs import AtomicOutputSet, summary_dict, write_matches
+from ..protocol import Disclosure, Event, OverlapResult, Progress
+from ..protocol.agreement import PROTOCOL_VERSION, SUITE
+
+__all__ = ["ProgressBars", "RunInfo", "render_matrix", "write_outputs"]
+
+_PHASES = {
+    "blind": "hashing and blinding our accounts",
+    "double-blind": "blinding the partner's accounts",
+    "receive": "receiving our accounts back",
+}
+
+
+class ProgressBars:
+    """tqdm bars on stderr, one per protocol phase, fed from session events."""
+
+    def __init__(self, *, quiet: bool, prefix: str = "", stream: TextIO | None = None) -> None:
+        self._quiet = quiet
+        self._prefix = prefix
+        self._stream = stream or sys.stderr
+        self._bars: dict[str, Any] = {}
+
+    def __call__(self, event: Event) -> None:
+        if self._quiet or not isinstance(event, Progress) or event.total == 0:
+            return
+        from tqdm import tqdm
+
+        bar = self._bars.get(event.phase)
+        if bar is None:
+            bar = tqdm(
+                total=event.total,
+                desc=f"{self._prefix}{_PHASES.get(event.phase, event.phase)}",
+                unit=" accounts",
+                file=self._stream,
+                leave=True,
+                mininterval=0.2,
+            )
+            self._bars[event.phase] = bar
+        bar.update(event.done - bar.n)
+        if event.done >= event.total:
+            bar.close()
+
+    def close(self) -> None:
+        for bar in self._bars.values():
+            bar.close()
+
+
+def render_matrix(result: OverlapResult) -> str:
+    """The overlap matrix as a text table: our populations down, the partner's across."""
+    theirs = list(result.partner_sizes)
+    ours = list(result.our_sizes)
+    head = [f"{result.our_label} \\ {result.partner_label}"] + [
+        f"{q} ({result.partner_sizes[q]}, {result.partner_disclosure[q].value})" for q in theirs
+    ]
+    rows = [head]
+    for p in ours:
+        rows.append(
+            [f"{p} ({result.our_sizes[p]})"] + [str(result.counts[p][q]) for q in theirs]
+        )
+    widths = [max(len(r[i]) for r in rows) for i in range(len(head))]
+    lines = []
+    for n, row in enumerate(rows):
+        cells = [row[0].ljust(widths[0])] + [c.rjust(w) for c, w in zip(row[1:], widths[1:])]
+        lines.append("  ".join(cells))
+        if n == 0:
+            lines.append("  ".join("-" * w for w in widths))
+    shown = [q for q in theirs if result.partner_disclosure[q] is Disclosure.RECORDS]
+    footer = f"{len(result.matches)} of our records matched"
+    footer += f" the partner's records-level populations ({', '.join(shown)})" if shown else (
+        " (the partner revealed no records-level population)"
+    )
+    return "\n".join(lines + [footer])
+
+
+@dataclass(slots=True)
+class RunInfo:
+    """The facts run.json records: no keys, no secrets, nothing of the partner's records."""
+
+    role: str
+    policy_text: str
+    inputs: list[Path]
+    transport: str
+    started: datetime = field(default_factory=lambda: datetime.now(timezone.utc))
+    run_id: str = ""
+    records_in: int = 0
+    records_without_keys: int = 0
+
+    def manifest(self, result: OverlapResult) -> dict[str, Any]:
+        return {
+            "format": "blindmatch-run/1",
+            "run_id": self.run_id,
+            "blindmatch_version": __version__,
+            "protocol_version": PROTOCOL_VERSION,
+            "suite": SUITE,
+            "role": self.role,
+            "transport": self.transport,
+            "our_label": result.our_label,
+            "partner_label": result.partner_label,
+            "policy_sha256": hashlib.sha256(self.policy_text.encode("utf-8")).hexdigest(),
+            "inputs": [
+                {"file": p.name, "sha256": _file_hash(p)} for p in self.inputs if p.is_file()
+            ],
+            "started": self.started.isoformat(timespec="seconds"),
+            "finished": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+            "counts": {
+                "records_in": self.records_in,
+                "records_without_keys": self.records_without_keys,
+                "our_accounts": dict(result.our_sizes),
+                "partner_accounts": dict(result.partner_sizes),
+                "matched_records": len(result.matches),
+            },
+        }
+
+
+def _file_hash(path: Path) -> str:
+    h = hashlib.sha256()
+    with path.open("rb") as handle:
+        for block in iter(lambda: handle.read(1 << 20), b""):
+            h.update(block)
+    return h.hexdigest()
+
+
+def write_outputs(
+    out_dir: Path,
+    result: OverlapResult,
+    info: RunInfo,
+    *,
+    matches_format: str = "csv",
+) -> list[Path]:
+    """summary.json, matches.<fmt> (when the partner revealed records) and run.json, together
+    or not at all."""
+    out_dir.mkdir(parents=True, exist_ok=True)
+    written = [out_dir / "summary.json", out_dir / "run.json"]
+    summary = summary_dict(result, run_id=info.run_id)
+    with AtomicOutputSet(private=True) as out:
+        out.write(written[0], json.dumps(summary, indent=2, ensure_ascii=False) + "\n")
+        if any(d is Disclosure.RECORDS for d in result.partner_disclosure.values()):
+            path = out_dir / f"matches.{matches_format}"
+            write_matches(
+                path, result, run_id=info.run_id, format=matches_format, outputs=out
+            )
+            written.append(path)
+        out.write(written[1], json.dumps(info.manifest(result), indent=2) + "\n")
+    return written
+
+
+def summary_json(result: OverlapResult, run_id: str) -> str:
+    return json.dumps(summary_dict(result, run_id=run_id), indent=2, ensure_ascii=False)
+
+
+Printer = Callable[[str], None]
+
+
+def counts_equal(result: OverlapResult, expected: Mapping[str, Mapping[str, int]]) -> bool:
+    return all(
+        result.counts.get(p, {}).get(q) == n for p, row in expected.items() for q, n in row.items()
+    )

@@ -1,0 +1,387 @@
+"""psi-run as two real processes over loopback: every disclosure mode, every way to fail.
+
+Each test starts the command line in subprocesses exactly as two companies would, checks exit
+codes and messages, that outputs exist only after a complete run, and that no secret or
+partner-only key shows up anywhere we can look (stdout, stderr, output files).
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+import os
+import re
+import socket
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+
+import pytest
+
+from blindmatch.protocol import seeded_rng
+from blindmatch.transport import PairingCode
+
+pytestmark = pytest.mark.slow
+
+CODE = PairingCode.generate(seeded_rng(b"cli tests")).reveal()
+WRONG = PairingCode.generate(seeded_rng(b"wrong code")).reveal()
+
+NORTHWIND = [
+    ("001A", "Acme, Inc.", "https://www.acme.com/about", "Customer - Direct", "Ada"),
+    ("001B", "Initech LLC", "initech.io", "Customer - Channel", "Bo"),
+    ("001C", "Umbrella Corp", "http://umbrella.org:8080", "Prospect", "Cy"),
+    ("001D", "Hidden Gem GmbH", "northwind-only-secret.de", "Customer - Direct", "Di"),
+    ("001E", "Free Mailer", "gmail.com", "Prospect", "Ed"),
+]
+GLOBEX = [
+    ("9001", "ACME", "acme.com", "customer", "Gus"),
+    ("9002", "Initech", "www.initech.io", "opportunity", "Hal"),
+    ("9003", "Umbrella", "umbrella.org", "customer", "Ivy"),
+    ("9004", "Globex Secret Client", "globex-only-secret.com", "customer", "Jo"),
+]
+
+
+def _write_inputs(tmp: Path, northwind_disclosure: str, globex_disclosure: str) -> dict[str, Path]:
+    nw = tmp / "northwind.csv"
+    with nw.open("w", newline="", encoding="utf-8") as f:
+        w = csv.writer(f)
+        w.writerow(["Account ID", "Account Name", "Website", "Type", "Account Owner"])
+        w.writerows(NORTHWIND)
+    gx = tmp / "globex.csv"
+    with gx.open("w", newline="", encoding="utf-8") as f:
+        w = csv.writer(f)
+        w.writerow(["Record ID", "Company name", "Company Domain Name", "Lifecycle Stage", "Company owner"])
+        w.writerows(GLOBEX)
+    nw_fields = 'fields = ["Account Owner"]' if northwind_disclosure == "records" else ""
+    gx_fields = 'fields = ["Company owner"]' if globex_disclosure == "records" else ""
+    (tmp / "northwind.toml").write_text(
+        f"""label = "Northwind"
+[keys]
+use = ["domain"]
+[populations.Customers]
+where = {{ Type = ["Customer - Direct", "Customer - Channel"] }}
+disclosure = "{northwind_disclosure}"
+{nw_fields}
+[populations.Prospects]
+where = {{ Type = "Prospect" }}
+disclosure = "counts"
+""",
+        encoding="utf-8",
+    )
+    (tmp / "globex.toml").write_text(
+        f"""label = "Globex"
+[keys]
+use = ["domain"]
+[populations.Customers]
+where = {{ "Lifecycle Stage" = "customer" }}
+disclosure = "{globex_disclosure}"
+{gx_fields}
+[populations.Opportunities]
+where = {{ "Lifecycle Stage" = "opportunity" }}
+disclosure = "counts"
+""",
+        encoding="utf-8",
+    )
+    return {"nw": nw, "gx": gx, "nw_policy": tmp / "northwind.toml", "gx_policy": tmp / "globex.toml"}
+
+
+class Party:
+    """A psi-run subprocess whose stderr is collected as it arrives."""
+
+    def __init__(self, args: list[str]) -> None:
+        env = {k: v for k, v in os.environ.items() if k != "BLINDMATCH_DEBUG"}
+        self.proc = subprocess.Popen(
+            [sys.executable, "-m", "blindmatch.cli.main", *args],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            stdin=subprocess.DEVNULL,
+            text=True,
+            env=env,
+        )
+        self.err_lines: list[str] = []
+        self._port = threading.Event()
+        self.port = 0
+        self._reader = threading.Thread(target=self._read, daemon=True)
+        self._reader.start()
+
+    def _read(self) -> None:
+        assert self.proc.stderr is not None
+        for line in self.proc.stderr:
+            self.err_lines.append(line)
+            m = re.search(r"Listening on [^:]+:(\d+)", line)
+            if m:
+                self.port = int(m.group(1))
+                self._port.set()
+
+    def wait_port(self) -> int:
+        assert self._port.wait(30), "".join(self.err_lines)
+        return self.port
+
+    def finish(self, timeout: float = 60) -> tuple[int, str, str]:
+        assert self.proc.stdout is not None
+        out = self.proc.stdout.read()  # stderr belongs to the reader thread
+        self.proc.wait(timeout=timeout)
+        self._reader.join(5)
+        self.proc.stdout.close()
+        assert self.proc.stderr is not None
+        self.proc.stderr.close()
+        return self.proc.returncode, out, "".join(self.err_lines)
+
+
+def _sender(files: dict[str, Path], out: Path, *extra: str, code: str = CODE) -> Party:
+    return Party(
+        ["--role", "sender", "--input", str(files["nw"]), "--policy", str(files["nw_policy"]),
+         "--out-dir", str(out), "--listen", "127.0.0.1:0", "--code", code, "--yes", "--quiet",
+         "--timeout", "20", *extra]
+    )  # fmt: skip
+
+
+def _receiver(files: dict[str, Path], out: Path, port: int, *extra: str, code: str = CODE) -> Party:
+    return Party(
+        ["--role", "receiver", "--input", str(files["gx"]), "--policy", str(files["gx_policy"]),
+         "--out-dir", str(out), "--connect", f"127.0.0.1:{port}", "--code", code, "--yes",
+         "--quiet", "--timeout", "20", "--connect-retry", "5", *extra]
+    )  # fmt: skip
+
+
+def _everything_written(*dirs: Path) -> str:
+    text = ""
+    for d in dirs:
+        if d.exists():
+            for p in sorted(d.rglob("*")):
+                if p.is_file():
+                    text += p.read_text(encoding="utf-8", errors="replace")
+    return text
+
+
+@pytest.mark.parametrize(
+    ("nw_mode", "gx_mode"), [("counts", "counts"), ("records", "counts"), ("records", "records")]
+)
+def test_two_processes_learn_what_each_side_allowed(tmp_path: Path, nw_mode: str, gx_mode: str) -> None:
+    files = _write_inputs(tmp_path, nw_mode, gx_mode)
+    nw_out, gx_out = tmp_path / "nw-out", tmp_path / "gx-out"
+    sender = _sender(files, nw_out, "--json")
+    receiver = _receiver(files, gx_out, sender.wait_port(), "--json")
+    rc_r, out_r, err_r = receiver.finish()
+    rc_s, out_s, err_s = sender.finish()
+    assert (rc_s, rc_r) == (0, 0), err_s + err_r
+    nw = json.loads(out_s)
+    gx = json.loads(out_r)
+    # acme (Customers x Customers), initech (Customers x Opportunities), umbrella (Prospects x Customers)
+    assert nw["counts"] == {"Customers": {"Customers": 1, "Opportunities": 1}, "Prospects": {"Customers": 1, "Opportunities": 0}}
+    assert gx["counts"] == {"Customers": {"Customers": 1, "Prospects": 1}, "Opportunities": {"Customers": 1, "Prospects": 0}}
+    assert json.loads((nw_out / "summary.json").read_text())["counts"] == nw["counts"]
+    # matches.csv exists exactly when the partner revealed a records-level population
+    assert (nw_out / "matches.csv").exists() == (gx_mode == "records")
+    assert (gx_out / "matches.csv").exists() == (nw_mode == "records")
+    if gx_mode == "records":
+        rows = list(csv.DictReader((nw_out / "matches.csv").read_text(encoding="utf-8").splitlines()))
+        # acme and umbrella are Globex customers; initech is only an opportunity (counts)
+        assert {r["record_id"]: r["partner.Company owner"] for r in rows} == {"001A": "Gus", "001C": "Ivy"}
+    if nw_mode == "records":
+        rows = list(csv.DictReader((gx_out / "matches.csv").read_text(encoding="utf-8").splitlines()))
+        assert {r["record_id"] for r in rows} == {"9001", "9002"}
+    # What must never appear: the pairing code, and keys only the partner holds.
+    seen_by_northwind = out_s + err_s + _everything_written(nw_out)
+    seen_by_globex = out_r + err_r + _everything_written(gx_out)
+    for text in (seen_by_northwind, seen_by_globex):
+        assert CODE not in text and CODE.replace("-", "") not in text
+    assert "globex-only-secret" not in seen_by_northwind
+    assert "northwind-only-secret" not in seen_by_globex
+    manifest = json.loads((nw_out / "run.json").read_text())
+    assert manifest["partner_label"] == "Globex" and manifest["transport"] == "pake"
+    assert oct((nw_out / "summary.json").stat().st_mode & 0o777) == oct(0o600)
+
+
+def test_wrong_pairing_code_fails_on_both_sides_and_writes_nothing(tmp_path: Path) -> None:
+    files = _write_inputs(tmp_path, "records", "records")
+    nw_out, gx_out = tmp_path / "nw-out", tmp_path / "gx-out"
+    sender = _sender(files, nw_out)
+    receiver = _receiver(files, gx_out, sender.wait_port(), code=WRONG)
+    rc_r, _, err_r = receiver.finish()
+    rc_s, _, err_s = sender.finish()
+    assert (rc_s, rc_r) == (5, 5), err_s + err_r
+    assert "pairing code" in err_s and "pairing code" in err_r
+    assert not nw_out.exists() and not gx_out.exists()
+    assert WRONG not in err_s + err_r and CODE not in err_s + err_r
+
+
+class CuttingProxy:
+    """Forwards one connection both ways and cuts it after ``limit`` bytes from the sender."""
+
+    def __init__(self, target: int, limit: int) -> None:
+        self.server = socket.create_server(("127.0.0.1", 0))
+        self.port = self.server.getsockname()[1]
+        self.target, self.limit = target, limit
+        self.forwarded = 0
+        threading.Thread(target=self._run, daemon=True).start()
+
+    def _run(self) -> None:
+        client, _ = self.server.accept()
+        upstream = socket.create_connection(("127.0.0.1", self.target))
+        done = threading.Event()
+
+        def pump(src: socket.socket, dst: socket.socket, counted: bool) -> None:
+            try:
+                while not done.is_set():
+                    data = src.recv(4096)
+                    if not data:
+                        break
+                    if counted:
+                        room = self.limit - self.forwarded
+                        data = data[: max(room, 0)]
+                        self.forwarded += len(data)
+                    if data:
+                        dst.sendall(data)
+                    if counted and self.forwarded >= self.limit:
+                        break
+            except OSError:
+                pass
+            done.set()
+            for s in (client, upstream):
+                try:
+                    s.shutdown(socket.SHUT_RDWR)
+                except OSError:
+                    pass
+                s.close()
+
+        threading.Thread(target=pump, args=(client, upstream, False), daemon=True).start()
+        pump(upstream, client, True)
+        self.server.close()
+
+
+@pytest.mark.parametrize("limit", [0, 40, 300, 900, 1500, 2400, 3100])
+def test_connection_cut_at_each_step_stops_both_cleanly(tmp_path: Path, limit: int) -> None:
+    """A clean run sends about 3,230 bytes from sender to receiver here; cut inside the
+    channel handshake, after it, around the hello and accept, inside the blinded data, and
+    inside the returned values, just before the end."""
+    files = _write_inputs(tmp_path, "records", "counts")
+    nw_out, gx_out = tmp_path / "nw-out", tmp_path / "gx-out"
+    sender = _sender(files, nw_out)
+    proxy = CuttingProxy(sender.wait_port(), limit)
+    receiver = _receiver(files, gx_out, proxy.port)
+    rc_r, _, err_r = receiver.finish()
+    rc_s, _, err_s = sender.finish()
+    proxy.server.close()
+    # Each side either stops with "partner gone" and writes nothing, or (only a side that had
+    # already received everything it needed, as the last messages were cut) has its complete
+    # result; no one can make both sides fail together at the last byte (spec §8, fairness).
+    assert rc_r == 6, (limit, err_r)
+    for rc, err, out in ((rc_s, err_s, nw_out), (rc_r, err_r, gx_out)):
+        assert rc in (0, 6), (limit, err)
+        assert "Traceback" not in err
+        if rc == 6:
+            assert "partner unreachable" in err and not out.exists()
+        else:
+            assert {"run.json", "summary.json"} <= {p.name for p in out.iterdir()}
+    if limit < 2400:
+        assert rc_s == 6, (limit, err_s)
+
+
+def test_silent_partner_times_out(tmp_path: Path) -> None:
+    files = _write_inputs(tmp_path, "counts", "counts")
+    silent = socket.create_server(("127.0.0.1", 0))
+    accepted: list[socket.socket] = []
+    threading.Thread(target=lambda: accepted.append(silent.accept()[0]), daemon=True).start()
+    started = time.monotonic()
+    receiver = _receiver(files, tmp_path / "gx-out", silent.getsockname()[1], "--timeout", "1")
+    rc, _, err = receiver.finish()
+    for s in accepted + [silent]:
+        s.close()
+    assert rc == 6, err
+    assert "partner unreachable" in err and time.monotonic() - started < 20
+    assert not (tmp_path / "gx-out").exists()
+
+
+def test_connection_refused_is_named(tmp_path: Path) -> None:
+    files = _write_inputs(tmp_path, "counts", "counts")
+    closed = socket.create_server(("127.0.0.1", 0))
+    port = closed.getsockname()[1]
+    closed.close()
+    receiver = _receiver(files, tmp_path / "gx-out", port, "--connect-retry", "0.5")
+    rc, _, err = receiver.finish()
+    assert rc == 6 and "refused" in err, err
+
+
+def _offline(files: dict[str, Path], side: str, tmp: Path, *incoming: Path) -> tuple[int, str]:
+    data, policy = ("nw", "nw_policy") if side == "sender" else ("gx", "gx_policy")
+    result = subprocess.run(
+        [sys.executable, "-m", "blindmatch.cli.main", "offline", "--role", side,
+         "--input", str(files[data]), "--policy", str(files[policy]), "--state",
+         str(tmp / f"{side}.state"), "--out-dir", str(tmp / f"{side}-out"), "--code", CODE,
+         "--yes", "--quiet", *map(str, incoming)],
+        capture_output=True, text=True, stdin=subprocess.DEVNULL, timeout=120,
+    )  # fmt: skip
+    return result.returncode, result.stdout + result.stderr
+
+
+def _new_files(folder: Path, seen: set[Path]) -> list[Path]:
+    fresh = sorted(p for p in folder.glob("*.bmx") if p not in seen)
+    seen.update(fresh)
+    return fresh
+
+
+def test_offline_round_trip_equals_online_result(tmp_path: Path) -> None:
+    files = _write_inputs(tmp_path, "records", "counts")
+    got: dict[str, list[Path]] = {"sender": [], "receiver": []}
+    seen: dict[str, set[Path]] = {"sender": set(), "receiver": set()}
+    logs = ""
+    for _ in range(12):
+        for side, other in (("sender", "receiver"), ("receiver", "sender")):
+            if (tmp_path / f"{side}-out" / "summary.json").exists():
+                continue
+            rc, log = _offline(files, side, tmp_path, *got[side])
+            logs += log
+            assert rc == 0, log
+            for new in _new_files(tmp_path / f"{side}-out", seen[side]):
+                got[other].append(new)
+        if all((tmp_path / f"{s}-out" / "summary.json").exists() for s in got):
+            break
+    nw = json.loads((tmp_path / "sender-out" / "summary.json").read_text())
+    gx = json.loads((tmp_path / "receiver-out" / "summary.json").read_text())
+    assert nw["counts"] == {"Customers": {"Customers": 1, "Opportunities": 1}, "Prospects": {"Customers": 1, "Opportunities": 0}}
+    assert gx["counts"] == {"Customers": {"Customers": 1, "Prospects": 1}, "Opportunities": {"Customers": 1, "Prospects": 0}}
+    assert not (tmp_path / "sender.state").exists() and not (tmp_path / "receiver.state").exists()
+    carried = b"".join(p.read_bytes() for p in tmp_path.rglob("*.bmx"))
+    assert CODE.encode() not in carried and b"Northwind" not in carried  # encrypted, even the terms
+    assert CODE not in logs
+
+
+def test_inspect_reports_locally(tmp_path: Path) -> None:
+    files = _write_inputs(tmp_path, "counts", "counts")
+    result = subprocess.run(
+        [sys.executable, "-m", "blindmatch.cli.main", "inspect", str(files["nw"]), "--policy", str(files["nw_policy"]), "--json"],
+        capture_output=True, text=True, timeout=60,
+    )  # fmt: skip
+    assert result.returncode == 0, result.stderr
+    report = json.loads(result.stdout)
+    assert report["rows"] == 5
+
+
+@pytest.mark.parametrize(
+    ("args", "code", "needle"),
+    [
+        (["inspect", "{missing}"], 3, "missing.csv"),
+        (["--role", "sender", "--input", "{nw}", "--policy", "{bad_policy}", "--out-dir", "{out}", "--code", CODE], 4, "disclosure"),
+        (["--role", "receiver", "--input", "{nw}", "--label", "X", "--out-dir", "{out}", "--connect", "127.0.0.1:1"], 2, "--code"),
+        (["--role", "sender", "--input", "{nw}", "--label", "X", "--out-dir", "{out}", "--code", "12345"], 2, "pairing code"),
+    ],
+)
+def test_bad_invocations_get_named_errors_and_exit_codes(
+    tmp_path: Path, args: list[str], code: int, needle: str
+) -> None:
+    files = _write_inputs(tmp_path, "counts", "counts")
+    bad = tmp_path / "bad.toml"
+    bad.write_text('label = "X"\n[populations.C]\ndisclosure = "everything"\n', encoding="utf-8")
+    values = {"nw": files["nw"], "missing": tmp_path / "missing.csv", "bad_policy": bad, "out": tmp_path / "out"}
+    argv = [a.format(**values) for a in args]
+    result = subprocess.run(
+        [sys.executable, "-m", "blindmatch.cli.main", *argv],
+        capture_output=True, text=True, stdin=subprocess.DEVNULL, timeout=60,
+    )
+    assert result.returncode == code, result.stderr
+    assert needle in result.stderr and "Traceback" not in result.stderr
+    assert not (tmp_path / "out").exists()
+
