@@ -24,7 +24,15 @@ class Expected:
     our_sizes: dict[str, int]
     partner_sizes: dict[str, int]
     #: record id -> (our pops, partner pops, key types, sorted field rows)
-    matches: dict[str, tuple[tuple[str, ...], tuple[str, ...], tuple[str, ...], tuple[tuple[tuple[str, str], ...], ...]]]
+    matches: dict[
+        str,
+        tuple[
+            tuple[str, ...],
+            tuple[str, ...],
+            tuple[str, ...],
+            tuple[tuple[tuple[str, str], ...], ...],
+        ],
+    ]
 
 
 def _accounts(records: Sequence[Record], key_types: set[str], shared: set[str]) -> list[list[int]]:
@@ -115,7 +123,11 @@ def expected_view(
                 for p in their_records[j].populations:
                     if p in their_records_level:
                         permitted |= allowed_fields[p]
-                row = tuple(sorted((k, v) for k, v in their_records[j].fields.items() if k in permitted and v))
+                row = tuple(
+                    sorted(
+                        (k, v) for k, v in their_records[j].fields.items() if k in permitted and v
+                    )
+                )
                 if row:
                     rows.append(row)
         if pops:

@@ -52,7 +52,9 @@ def _write_inputs(tmp: Path, northwind_disclosure: str, globex_disclosure: str) 
     gx = tmp / "globex.csv"
     with gx.open("w", newline="", encoding="utf-8") as f:
         w = csv.writer(f)
-        w.writerow(["Record ID", "Company name", "Company Domain Name", "Lifecycle Stage", "Company owner"])
+        w.writerow(
+            ["Record ID", "Company name", "Company Domain Name", "Lifecycle Stage", "Company owner"]
+        )
         w.writerows(GLOBEX)
     nw_fields = 'fields = ["Account Owner"]' if northwind_disclosure == "records" else ""
     gx_fields = 'fields = ["Company owner"]' if globex_disclosure == "records" else ""
@@ -84,7 +86,12 @@ disclosure = "counts"
 """,
         encoding="utf-8",
     )
-    return {"nw": nw, "gx": gx, "nw_policy": tmp / "northwind.toml", "gx_policy": tmp / "globex.toml"}
+    return {
+        "nw": nw,
+        "gx": gx,
+        "nw_policy": tmp / "northwind.toml",
+        "gx_policy": tmp / "globex.toml",
+    }
 
 
 class Party:
@@ -159,7 +166,9 @@ def _everything_written(*dirs: Path) -> str:
 @pytest.mark.parametrize(
     ("nw_mode", "gx_mode"), [("counts", "counts"), ("records", "counts"), ("records", "records")]
 )
-def test_two_processes_learn_what_each_side_allowed(tmp_path: Path, nw_mode: str, gx_mode: str) -> None:
+def test_two_processes_learn_what_each_side_allowed(
+    tmp_path: Path, nw_mode: str, gx_mode: str
+) -> None:
     files = _write_inputs(tmp_path, nw_mode, gx_mode)
     nw_out, gx_out = tmp_path / "nw-out", tmp_path / "gx-out"
     sender = _sender(files, nw_out, "--json")
@@ -169,19 +178,33 @@ def test_two_processes_learn_what_each_side_allowed(tmp_path: Path, nw_mode: str
     assert (rc_s, rc_r) == (0, 0), err_s + err_r
     nw = json.loads(out_s)
     gx = json.loads(out_r)
-    # acme (Customers x Customers), initech (Customers x Opportunities), umbrella (Prospects x Customers)
-    assert nw["counts"] == {"Customers": {"Customers": 1, "Opportunities": 1}, "Prospects": {"Customers": 1, "Opportunities": 0}}
-    assert gx["counts"] == {"Customers": {"Customers": 1, "Prospects": 1}, "Opportunities": {"Customers": 1, "Prospects": 0}}
+    # acme: Customers x Customers; initech: Customers x Opportunities;
+    # umbrella: Prospects x Customers
+    assert nw["counts"] == {
+        "Customers": {"Customers": 1, "Opportunities": 1},
+        "Prospects": {"Customers": 1, "Opportunities": 0},
+    }
+    assert gx["counts"] == {
+        "Customers": {"Customers": 1, "Prospects": 1},
+        "Opportunities": {"Customers": 1, "Prospects": 0},
+    }
     assert json.loads((nw_out / "summary.json").read_text())["counts"] == nw["counts"]
     # matches.csv exists exactly when the partner revealed a records-level population
     assert (nw_out / "matches.csv").exists() == (gx_mode == "records")
     assert (gx_out / "matches.csv").exists() == (nw_mode == "records")
     if gx_mode == "records":
-        rows = list(csv.DictReader((nw_out / "matches.csv").read_text(encoding="utf-8").splitlines()))
+        rows = list(
+            csv.DictReader((nw_out / "matches.csv").read_text(encoding="utf-8").splitlines())
+        )
         # acme and umbrella are Globex customers; initech is only an opportunity (counts)
-        assert {r["record_id"]: r["partner.Company owner"] for r in rows} == {"001A": "Gus", "001C": "Ivy"}
+        assert {r["record_id"]: r["partner.Company owner"] for r in rows} == {
+            "001A": "Gus",
+            "001C": "Ivy",
+        }
     if nw_mode == "records":
-        rows = list(csv.DictReader((gx_out / "matches.csv").read_text(encoding="utf-8").splitlines()))
+        rows = list(
+            csv.DictReader((gx_out / "matches.csv").read_text(encoding="utf-8").splitlines())
+        )
         assert {r["record_id"] for r in rows} == {"9001", "9002"}
     # What must never appear: the pairing code, and keys only the partner holds.
     seen_by_northwind = out_s + err_s + _everything_written(nw_out)
@@ -341,8 +364,14 @@ def test_offline_round_trip_equals_online_result(tmp_path: Path) -> None:
             break
     nw = json.loads((tmp_path / "sender-out" / "summary.json").read_text())
     gx = json.loads((tmp_path / "receiver-out" / "summary.json").read_text())
-    assert nw["counts"] == {"Customers": {"Customers": 1, "Opportunities": 1}, "Prospects": {"Customers": 1, "Opportunities": 0}}
-    assert gx["counts"] == {"Customers": {"Customers": 1, "Prospects": 1}, "Opportunities": {"Customers": 1, "Prospects": 0}}
+    assert nw["counts"] == {
+        "Customers": {"Customers": 1, "Opportunities": 1},
+        "Prospects": {"Customers": 1, "Opportunities": 0},
+    }
+    assert gx["counts"] == {
+        "Customers": {"Customers": 1, "Prospects": 1},
+        "Opportunities": {"Customers": 1, "Prospects": 0},
+    }
     assert not (tmp_path / "sender.state").exists() and not (tmp_path / "receiver.state").exists()
     carried = b"".join(p.read_bytes() for p in tmp_path.rglob("*.bmx"))
     assert CODE.encode() not in carried and b"Northwind" not in carried  # encrypted, even the terms
@@ -352,7 +381,8 @@ def test_offline_round_trip_equals_online_result(tmp_path: Path) -> None:
 def test_inspect_reports_locally(tmp_path: Path) -> None:
     files = _write_inputs(tmp_path, "counts", "counts")
     result = subprocess.run(
-        [sys.executable, "-m", "blindmatch.cli.main", "inspect", str(files["nw"]), "--policy", str(files["nw_policy"]), "--json"],
+        [sys.executable, "-m", "blindmatch.cli.main", "inspect", str(files["nw"]),
+         "--policy", str(files["nw_policy"]), "--json"],
         capture_output=True, text=True, timeout=60,
     )  # fmt: skip
     assert result.returncode == 0, result.stderr
@@ -364,9 +394,54 @@ def test_inspect_reports_locally(tmp_path: Path) -> None:
     ("args", "code", "needle"),
     [
         (["inspect", "{missing}"], 3, "missing.csv"),
-        (["--role", "sender", "--input", "{nw}", "--policy", "{bad_policy}", "--out-dir", "{out}", "--code", CODE], 4, "disclosure"),
-        (["--role", "receiver", "--input", "{nw}", "--label", "X", "--out-dir", "{out}", "--connect", "127.0.0.1:1"], 2, "--code"),
-        (["--role", "sender", "--input", "{nw}", "--label", "X", "--out-dir", "{out}", "--code", "12345"], 2, "pairing code"),
+        (
+            [
+                "--role",
+                "sender",
+                "--input",
+                "{nw}",
+                "--policy",
+                "{bad_policy}",
+                "--out-dir",
+                "{out}",
+                "--code",
+                CODE,
+            ],
+            4,
+            "disclosure",
+        ),
+        (
+            [
+                "--role",
+                "receiver",
+                "--input",
+                "{nw}",
+                "--label",
+                "X",
+                "--out-dir",
+                "{out}",
+                "--connect",
+                "127.0.0.1:1",
+            ],
+            2,
+            "--code",
+        ),
+        (
+            [
+                "--role",
+                "sender",
+                "--input",
+                "{nw}",
+                "--label",
+                "X",
+                "--out-dir",
+                "{out}",
+                "--code",
+                "12345",
+            ],
+            2,
+            "pairing code",
+        ),
     ],
 )
 def test_bad_invocations_get_named_errors_and_exit_codes(
@@ -375,13 +450,20 @@ def test_bad_invocations_get_named_errors_and_exit_codes(
     files = _write_inputs(tmp_path, "counts", "counts")
     bad = tmp_path / "bad.toml"
     bad.write_text('label = "X"\n[populations.C]\ndisclosure = "everything"\n', encoding="utf-8")
-    values = {"nw": files["nw"], "missing": tmp_path / "missing.csv", "bad_policy": bad, "out": tmp_path / "out"}
+    values = {
+        "nw": files["nw"],
+        "missing": tmp_path / "missing.csv",
+        "bad_policy": bad,
+        "out": tmp_path / "out",
+    }
     argv = [a.format(**values) for a in args]
     result = subprocess.run(
         [sys.executable, "-m", "blindmatch.cli.main", *argv],
-        capture_output=True, text=True, stdin=subprocess.DEVNULL, timeout=60,
+        capture_output=True,
+        text=True,
+        stdin=subprocess.DEVNULL,
+        timeout=60,
     )
     assert result.returncode == code, result.stderr
     assert needle in result.stderr and "Traceback" not in result.stderr
     assert not (tmp_path / "out").exists()
-

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
+from reference import expected_view, observed
 
 from blindmatch.protocol import (
     Disclosure,
@@ -13,7 +14,6 @@ from blindmatch.protocol import (
     run_pair,
     seeded_rng,
 )
-from reference import expected_view, observed
 
 VALUES = ["acme.com", "globex.com", "xn--mnchen-3ya.de", "initech.io", "société", "ünï", "a", ""]
 KEY_TYPES = ["domain", "duns", "name"]
@@ -35,7 +35,9 @@ def party(draw: st.DrawFn, label: str) -> tuple[Terms, list[Record]]:
         pops.append(PopulationTerms(name=name, disclosure=disclosure, fields=fields))
     if all(p.disclosure is Disclosure.HIDDEN for p in pops):
         pops[0] = PopulationTerms(name=POPS[0], disclosure=Disclosure.COUNTS)
-    terms = Terms(label=label, key_types=tuple(key_types), populations=tuple(pops), keys_per_account=16)
+    terms = Terms(
+        label=label, key_types=tuple(key_types), populations=tuple(pops), keys_per_account=16
+    )
     n = draw(st.integers(0, 7))
     records = []
     for i in range(n):
@@ -48,7 +50,9 @@ def party(draw: st.DrawFn, label: str) -> tuple[Terms, list[Record]]:
         )
         members = draw(st.frozensets(st.sampled_from(POPS), max_size=3))
         fields_ = draw(
-            st.dictionaries(st.sampled_from(["Name", "Owner", "Secret"]), st.text(max_size=8), max_size=3)
+            st.dictionaries(
+                st.sampled_from(["Name", "Owner", "Secret"]), st.text(max_size=8), max_size=3
+            )
         )
         records.append(
             Record(record_id=f"{label}-{i}", keys=tuple(keys), populations=members, fields=fields_)
@@ -70,7 +74,9 @@ def _check(sender: tuple[Terms, list[Record]], receiver: tuple[Terms, list[Recor
     assert observed(run.receiver) == expected_view(receiver, sender, agreed)
 
 
-def _simple(label: str, disclosure: Disclosure, keys: list[list[str]]) -> tuple[Terms, list[Record]]:
+def _simple(
+    label: str, disclosure: Disclosure, keys: list[list[str]]
+) -> tuple[Terms, list[Record]]:
     terms = Terms(
         label=label,
         key_types=("domain",),
@@ -100,7 +106,8 @@ def _simple(label: str, disclosure: Disclosure, keys: list[list[str]]) -> tuple[
     sender=_simple("S", Disclosure.RECORDS, []), receiver=_simple("R", Disclosure.RECORDS, [])
 )
 @example(  # one side empty
-    sender=_simple("S", Disclosure.COUNTS, [["a.com"]]), receiver=_simple("R", Disclosure.COUNTS, [])
+    sender=_simple("S", Disclosure.COUNTS, [["a.com"]]),
+    receiver=_simple("R", Disclosure.COUNTS, []),
 )
 @example(  # disjoint
     sender=_simple("S", Disclosure.RECORDS, [["a.com"], ["b.com"]]),
@@ -179,8 +186,6 @@ def test_counts_only_population_yields_counts_only() -> None:
     from blindmatch.protocol.agreement import Role
     from blindmatch.protocol.messages import Returned, decode_message
 
-    returned = [
-        decode_message(body) for role, body in run.messages if role is Role.RECEIVER
-    ]
+    returned = [decode_message(body) for role, body in run.messages if role is Role.RECEIVER]
     returned = [m for m in returned if isinstance(m, Returned)]
     assert returned and all(m.lane == "counts" and m.oprf == b"" and m.masks for m in returned)

@@ -35,7 +35,9 @@ from blindmatch.protocol.messages import (
 FIELD_PRIME = 2**255 - 19
 
 
-def _terms(label: str, *, normalization: str = "bm-norm/1", disclosure: Disclosure = Disclosure.RECORDS) -> Terms:
+def _terms(
+    label: str, *, normalization: str = "bm-norm/1", disclosure: Disclosure = Disclosure.RECORDS
+) -> Terms:
     return Terms(
         label=label,
         normalization=normalization,
@@ -129,7 +131,9 @@ def _aborts_sent(session: Session) -> list[Abort]:
     ],
     ids=["non-canonical", "zero", "order-4", "duplicate", "short"],
 )
-def test_bad_points_are_named_and_stop_both_sides(edit: Callable[[bytes], bytes], needle: str) -> None:
+def test_bad_points_are_named_and_stop_both_sides(
+    edit: Callable[[bytes], bytes], needle: str
+) -> None:
     s, r = _pair()
     with pytest.raises(RemoteProtocolError, match="blinded message") as info:
         _pump(s, r, _tamper_blinded(edit))

@@ -27,7 +27,7 @@ def test_session_reproduces_every_message_byte_for_byte() -> None:
     )
     fresh = _tool().build()
     assert len(fresh["messages"]) == len(stored["messages"])
-    for n, (got, want) in enumerate(zip(fresh["messages"], stored["messages"])):
+    for n, (got, want) in enumerate(zip(fresh["messages"], stored["messages"], strict=True)):
         assert got == want, f"message {n} ({want['from']} {want['type']}) differs"
     assert fresh["agreement_id"] == stored["agreement_id"]
     assert fresh["results"] == stored["results"]

@@ -49,10 +49,26 @@ SENDER_TERMS = Terms(
     payload_bytes=64,
 )
 SENDER_RECORDS = (
-    Record(record_id="N1", keys=(("domain", "acme.com"),), populations=frozenset({"Customers"}), fields={"Owner": "Ada"}),
-    Record(record_id="N2", keys=(("domain", "acme.com"), ("duns", "123456789")), populations=frozenset({"Prospects"})),
-    Record(record_id="N3", keys=(("domain", "initech.io"),), populations=frozenset({"Customers", "Prospects"}), fields={"Owner": "Bo"}),
-    Record(record_id="N4", keys=(("domain", "umbrella.org"),), populations=frozenset({"Prospects"})),
+    Record(
+        record_id="N1",
+        keys=(("domain", "acme.com"),),
+        populations=frozenset({"Customers"}),
+        fields={"Owner": "Ada"},
+    ),
+    Record(
+        record_id="N2",
+        keys=(("domain", "acme.com"), ("duns", "123456789")),
+        populations=frozenset({"Prospects"}),
+    ),
+    Record(
+        record_id="N3",
+        keys=(("domain", "initech.io"),),
+        populations=frozenset({"Customers", "Prospects"}),
+        fields={"Owner": "Bo"},
+    ),
+    Record(
+        record_id="N4", keys=(("domain", "umbrella.org"),), populations=frozenset({"Prospects"})
+    ),
 )
 RECEIVER_TERMS = Terms(
     label="Globex",
@@ -65,8 +81,14 @@ RECEIVER_TERMS = Terms(
 )
 RECEIVER_RECORDS = (
     Record(record_id="G1", keys=(("duns", "123456789"),), populations=frozenset({"Customers"})),
-    Record(record_id="G2", keys=(("domain", "initech.io"),), populations=frozenset({"Opportunities"})),
-    Record(record_id="G3", keys=(("domain", "hooli.com"), ("name", "hooli")), populations=frozenset({"Customers", "Opportunities"})),
+    Record(
+        record_id="G2", keys=(("domain", "initech.io"),), populations=frozenset({"Opportunities"})
+    ),
+    Record(
+        record_id="G3",
+        keys=(("domain", "hooli.com"), ("name", "hooli")),
+        populations=frozenset({"Customers", "Opportunities"}),
+    ),
 )
 
 

@@ -63,6 +63,10 @@ def run_demo(*, out_dir: Path, as_json: bool, quiet: bool) -> int:
             engine=InlineEngine(),
         )
 
+    def on_bound(actual: int) -> None:
+        port.append(actual)
+        port_ready.set()
+
     def sender() -> None:
         try:
             results["northwind"] = run_listener(
@@ -73,7 +77,7 @@ def run_demo(*, out_dir: Path, as_json: bool, quiet: bool) -> int:
                 timeout=60.0,
                 on_event=ProgressBars(quiet=quiet, prefix="northwind: "),
                 decide=lambda event: None,
-                bound=lambda actual: (port.append(actual), port_ready.set()),
+                bound=on_bound,
             )
         except BaseException as exc:  # reported by the main thread
             failure.append(exc)
@@ -123,7 +127,7 @@ def run_demo(*, out_dir: Path, as_json: bool, quiet: bool) -> int:
     if as_json:
         print(json.dumps(summaries, indent=2, ensure_ascii=False))
     else:
-        for name, result in results.items():
+        for result in results.values():
             print(f"\n== What {result.our_label} learned ==")
             print(render_matrix(result))
         print(

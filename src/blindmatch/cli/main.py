@@ -88,46 +88,98 @@ def _address(text: str) -> tuple[str, int]:
 
 
 def _party_arguments(parser: argparse.ArgumentParser, *, network: bool) -> None:
-    parser.add_argument("--role", choices=["sender", "receiver"], required=True,
-                        help="sender listens, receiver connects (offline: just a side name)")
-    parser.add_argument("--input", "-i", action="append", type=Path, required=True,
-                        help="CRM export: CSV, JSON Lines or Parquet (repeatable)")
-    parser.add_argument("--policy", "-p", type=Path,
-                        help="policy TOML (default: standard populations, counts only)")
+    parser.add_argument(
+        "--role",
+        choices=["sender", "receiver"],
+        required=True,
+        help="sender listens, receiver connects (offline: just a side name)",
+    )
+    parser.add_argument(
+        "--input",
+        "-i",
+        action="append",
+        type=Path,
+        required=True,
+        help="CRM export: CSV, JSON Lines or Parquet (repeatable)",
+    )
+    parser.add_argument(
+        "--policy", "-p", type=Path, help="policy TOML (default: standard populations, counts only)"
+    )
     parser.add_argument("--label", help="how the partner sees us (without a policy file)")
-    parser.add_argument("--out-dir", "-o", type=Path, required=True,
-                        help="where summary.json, matches.csv and run.json go")
+    parser.add_argument(
+        "--out-dir",
+        "-o",
+        type=Path,
+        required=True,
+        help="where summary.json, matches.csv and run.json go",
+    )
     parser.add_argument("--matches-format", choices=["csv", "jsonl", "parquet"], default="csv")
     parser.add_argument("--json", action="store_true", help="print the summary as JSON")
     parser.add_argument("--quiet", "-q", action="store_true", help="no progress bars")
-    parser.add_argument("--yes", "-y", action="store_true",
-                        help="accept the partner's terms without asking (policy checks apply)")
-    parser.add_argument("--workers", type=int, default=None,
-                        help="processes for the curve work (default: all cores; 1: none)")
+    parser.add_argument(
+        "--yes",
+        "-y",
+        action="store_true",
+        help="accept the partner's terms without asking (policy checks apply)",
+    )
+    parser.add_argument(
+        "--workers",
+        type=int,
+        default=None,
+        help="processes for the curve work (default: all cores; 1: none)",
+    )
     if network:
-        parser.add_argument("--listen", type=_address, default=("0.0.0.0", 7337),
-                            metavar="HOST:PORT", help="sender: where to listen (default 0.0.0.0:7337)")
-        parser.add_argument("--connect", type=_address, metavar="HOST:PORT",
-                            help="receiver: the sender's address")
-        parser.add_argument("--code", help="the pairing code (receiver: the one the sender "
-                            "showed; sender: use this pre-agreed code instead of a new one)")
-        parser.add_argument("--code-file", type=Path,
-                            help="sender: write the new pairing code to this owner-only file "
-                            "instead of the terminal (for automation)")
-        parser.add_argument("--timeout", type=float, default=120.0,
-                            help="seconds to wait for the partner at any step (default 120)")
-        parser.add_argument("--connect-retry", type=float, default=10.0,
-                            help="receiver: keep retrying a refused connection this long (default 10)")
+        parser.add_argument(
+            "--listen",
+            type=_address,
+            default=("0.0.0.0", 7337),
+            metavar="HOST:PORT",
+            help="sender: where to listen (default 0.0.0.0:7337)",
+        )
+        parser.add_argument(
+            "--connect", type=_address, metavar="HOST:PORT", help="receiver: the sender's address"
+        )
+        parser.add_argument(
+            "--code",
+            help="the pairing code (receiver: the one the sender "
+            "showed; sender: use this pre-agreed code instead of a new one)",
+        )
+        parser.add_argument(
+            "--code-file",
+            type=Path,
+            help="sender: write the new pairing code to this owner-only file "
+            "instead of the terminal (for automation)",
+        )
+        parser.add_argument(
+            "--timeout",
+            type=float,
+            default=120.0,
+            help="seconds to wait for the partner at any step (default 120)",
+        )
+        parser.add_argument(
+            "--connect-retry",
+            type=float,
+            default=10.0,
+            help="receiver: keep retrying a refused connection this long (default 10)",
+        )
         parser.add_argument("--tls-cert", type=Path, help="use TLS: our certificate (PEM)")
         parser.add_argument("--tls-key", type=Path, help="use TLS: our private key (PEM)")
         parser.add_argument("--tls-ca", type=Path, help="use TLS: CA that signed the partner's")
     else:
-        parser.add_argument("--state", type=Path, required=True,
-                            help="local state file (owner-only; deleted when the run completes)")
+        parser.add_argument(
+            "--state",
+            type=Path,
+            required=True,
+            help="local state file (owner-only; deleted when the run completes)",
+        )
         parser.add_argument("--code", help="the pairing code both sides agreed on")
         parser.add_argument("--new-code", action="store_true", help="print a fresh pairing code")
-        parser.add_argument("partner_files", nargs="*", type=Path,
-                            help="message files received from the partner so far")
+        parser.add_argument(
+            "partner_files",
+            nargs="*",
+            type=Path,
+            help="message files received from the partner so far",
+        )
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -141,24 +193,40 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--version", action="version", version=f"blindmatch {__version__}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
 
-    demo = sub.add_parser("demo", help="run both parties on the bundled sample CRMs",
-                          epilog=EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter)
+    demo = sub.add_parser(
+        "demo",
+        help="run both parties on the bundled sample CRMs",
+        epilog=EPILOG,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
     demo.add_argument("--out-dir", "-o", type=Path, default=Path("blindmatch-demo"))
     demo.add_argument("--json", action="store_true", help="print both summaries as JSON")
     demo.add_argument("--quiet", "-q", action="store_true", help="no progress bars")
 
-    inspect = sub.add_parser("inspect", help="report what a file would contribute (local only)",
-                             epilog=EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter)
+    inspect = sub.add_parser(
+        "inspect",
+        help="report what a file would contribute (local only)",
+        epilog=EPILOG,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
     inspect.add_argument("files", nargs="+", type=Path)
     inspect.add_argument("--policy", "-p", type=Path)
     inspect.add_argument("--json", action="store_true")
 
-    run = sub.add_parser("run", help="one party over the network (the default command)",
-                         epilog=EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter)
+    run = sub.add_parser(
+        "run",
+        help="one party over the network (the default command)",
+        epilog=EPILOG,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
     _party_arguments(run, network=True)
 
-    offline = sub.add_parser("offline", help="one party, exchanging message files instead",
-                             epilog=EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter)
+    offline = sub.add_parser(
+        "offline",
+        help="one party, exchanging message files instead",
+        epilog=EPILOG,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
     _party_arguments(offline, network=False)
     return parser
 

@@ -43,7 +43,9 @@ def prepare(args: argparse.Namespace) -> tuple[PreparedParty, str]:
         text = args.policy.read_text(encoding="utf-8")
     else:
         if not args.label:
-            raise UsageError("give --policy FILE, or at least --label NAME (how the partner sees you)")
+            raise UsageError(
+                "give --policy FILE, or at least --label NAME (how the partner sees you)"
+            )
         policy = Policy.from_dict({"label": args.label}, source="<default policy>")
         text = policy.to_toml()
     prepared = prepare_party(list(args.input), policy)
@@ -66,7 +68,9 @@ def make_engine(records: int, workers: int | None) -> CryptoEngine:
 def describe_terms(event: PartnerTerms) -> str:
     terms = event.terms
     lines = [f"The partner {terms.label!r} proposes:"]
-    lines.append(f"  keys: {', '.join(event.agreement.key_types)} (normalization {terms.normalization})")
+    lines.append(
+        f"  keys: {', '.join(event.agreement.key_types)} (normalization {terms.normalization})"
+    )
     for pop in terms.populations:
         extra = f", revealing {', '.join(pop.fields)}" if pop.fields else ""
         lines.append(f"  {pop.name}: {pop.disclosure.value}{extra}")
@@ -87,7 +91,9 @@ def make_decider(
         if assume_yes:
             return None
         if not sys.stdin.isatty():
-            return "our side did not confirm the terms (run with --yes to accept them without asking)"
+            return (
+                "our side did not confirm the terms (run with --yes to accept them without asking)"
+            )
         answer = input("Accept these terms and start? [y/N] ").strip().lower()
         return None if answer in ("y", "yes") else "declined by the user"
 
@@ -165,7 +171,8 @@ def run_online(args: argparse.Namespace) -> int:
                     print(f"Pairing code written to {args.code_file}.", file=sys.stderr, flush=True)
                 else:
                     print(
-                        f"Pairing code for your partner: {code.reveal()}  (valid for this run only)",
+                        f"Pairing code for your partner: {code.reveal()}  "
+                        "(valid for this run only)",
                         file=sys.stderr,
                         flush=True,
                     )

@@ -41,7 +41,7 @@ class ProgressBars:
     def __call__(self, event: Event) -> None:
         if self._quiet or not isinstance(event, Progress) or event.total == 0:
             return
-        from tqdm import tqdm
+        from tqdm import tqdm  # type: ignore[import-untyped]
 
         bar = self._bars.get(event.phase)
         if bar is None:
@@ -72,20 +72,22 @@ def render_matrix(result: OverlapResult) -> str:
     ]
     rows = [head]
     for p in ours:
-        rows.append(
-            [f"{p} ({result.our_sizes[p]})"] + [str(result.counts[p][q]) for q in theirs]
-        )
+        rows.append([f"{p} ({result.our_sizes[p]})"] + [str(result.counts[p][q]) for q in theirs])
     widths = [max(len(r[i]) for r in rows) for i in range(len(head))]
     lines = []
     for n, row in enumerate(rows):
-        cells = [row[0].ljust(widths[0])] + [c.rjust(w) for c, w in zip(row[1:], widths[1:])]
+        cells = [row[0].ljust(widths[0])] + [
+            c.rjust(w) for c, w in zip(row[1:], widths[1:], strict=True)
+        ]
         lines.append("  ".join(cells))
         if n == 0:
             lines.append("  ".join("-" * w for w in widths))
     shown = [q for q in theirs if result.partner_disclosure[q] is Disclosure.RECORDS]
     footer = f"{len(result.matches)} of our records matched"
-    footer += f" the partner's records-level populations ({', '.join(shown)})" if shown else (
-        " (the partner revealed no records-level population)"
+    footer += (
+        f" the partner's records-level populations ({', '.join(shown)})"
+        if shown
+        else (" (the partner revealed no records-level population)")
     )
     return "\n".join(lines + [footer])
 
@@ -154,9 +156,7 @@ def write_outputs(
         out.write(written[0], json.dumps(summary, indent=2, ensure_ascii=False) + "\n")
         if any(d is Disclosure.RECORDS for d in result.partner_disclosure.values()):
             path = out_dir / f"matches.{matches_format}"
-            write_matches(
-                path, result, run_id=info.run_id, format=matches_format, outputs=out
-            )
+            write_matches(path, result, run_id=info.run_id, format=matches_format, outputs=out)
             written.append(path)
         out.write(written[1], json.dumps(info.manifest(result), indent=2) + "\n")
     return written

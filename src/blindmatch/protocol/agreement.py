@@ -1,8 +1,9 @@
 """The combined agreement both parties accept before any record-derived byte is sent.
 
 Each party proposes :class:`~blindmatch.protocol.model.Terms` in its ``hello``. The agreement
-is a pure function of the two hellos: the key types both offer, and every label the suite derives, all bound to ``agreement_id``, a hash of both hellos' exact bytes
-(so of both random nonces and both policies). Every hash-to-curve DST, digest and KDF input
+is a pure function of the two hellos: the key types both offer, and every label the suite
+derives, all bound to ``agreement_id``, a hash of both hellos' exact bytes (so of both random
+nonces and both policies). Every hash-to-curve DST, digest and KDF input
 contains ``agreement_id``, which makes blinded values from one session useless in any other.
 """
 
@@ -11,6 +12,7 @@ from __future__ import annotations
 import enum
 import hashlib
 from dataclasses import dataclass
+from typing import Final
 
 from ..errors import AgreementError
 from .model import Disclosure, Terms
@@ -23,9 +25,11 @@ __all__ = [
     "combine",
 ]
 
-PROTOCOL_VERSION = 1
+PROTOCOL_VERSION: Final = 1
 #: Everything a peer must implement identically, in one string both parties must send.
-SUITE = "blindmatch/1:curve25519_XMD:SHA-512_ELL2_RO_:X25519:SHA-256/16:HKDF-SHA256:ChaCha20Poly1305"
+SUITE = (
+    "blindmatch/1:curve25519_XMD:SHA-512_ELL2_RO_:X25519:SHA-256/16:HKDF-SHA256:ChaCha20Poly1305"
+)
 
 DIGEST_BYTES = 16
 

@@ -24,7 +24,7 @@ import struct
 from collections.abc import Mapping, Sequence, Set
 from dataclasses import dataclass, field
 
-import msgpack
+import msgpack  # type: ignore[import-untyped]
 from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.ciphers.aead import ChaCha20Poly1305
 from cryptography.hazmat.primitives.kdf.hkdf import HKDF
@@ -230,7 +230,7 @@ def _payload_plaintext(
         row = {k: v for k, v in sorted(record.fields.items()) if k in permitted and v}
         if row:
             rows.append(row)
-    body = msgpack.packb(rows, use_bin_type=True)
+    body: bytes = msgpack.packb(rows, use_bin_type=True)
     limit = terms.payload_bytes - 4
     if len(body) > limit:
         ids = ", ".join(records[i].record_id for i in account.records[:3])

@@ -14,7 +14,7 @@ from __future__ import annotations
 import struct
 from typing import Annotated, Any, Literal, TypeAlias
 
-import msgpack
+import msgpack  # type: ignore[import-untyped]
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from ..errors import RemoteProtocolError

@@ -113,9 +113,7 @@ class Terms(BaseModel):
 
     @field_validator("populations")
     @classmethod
-    def _check_populations(
-        cls, value: tuple[PopulationTerms, ...]
-    ) -> tuple[PopulationTerms, ...]:
+    def _check_populations(cls, value: tuple[PopulationTerms, ...]) -> tuple[PopulationTerms, ...]:
         names = [p.name for p in value]
         if len(set(names)) != len(names):
             raise ValueError("a population is listed twice")
