@@ -9,6 +9,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from blindmatch.accounts.headers import recognize_columns
+from blindmatch.accounts.normalize import profile_fingerprint
 from blindmatch.accounts.policy import (
     DEFAULT_POPULATION_NAMES,
     Policy,
@@ -90,6 +91,7 @@ def test_terms_drop_hidden_populations() -> None:
     assert terms == Terms(
         label="Northwind Analytics",
         normalization="bm-norm/1",
+        normalization_tables=profile_fingerprint(),
         key_types=("domain", "duns"),
         populations=(
             PopulationTerms(

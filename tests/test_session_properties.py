@@ -189,3 +189,21 @@ def test_counts_only_population_yields_counts_only() -> None:
     returned = [decode_message(body) for role, body in run.messages if role is Role.RECEIVER]
     returned = [m for m in returned if isinstance(m, Returned)]
     assert returned and all(m.lane == "counts" and m.oprf == b"" and m.masks for m in returned)
+
+
+def test_different_normalization_tables_are_flagged_not_refused() -> None:
+    """Same profile, different Public Suffix List release: the session runs, and the agreement
+    says the tables differ so the user can be warned."""
+    from blindmatch.protocol.events import PartnerTerms
+
+    sender = _simple("S", Disclosure.COUNTS, [["a.com"]])
+    receiver = _simple("R", Disclosure.COUNTS, [["a.com"]])
+    run = run_pair(
+        sender_terms=sender[0].model_copy(update={"normalization_tables": "aa" * 16}),
+        sender_records=sender[1],
+        receiver_terms=receiver[0].model_copy(update={"normalization_tables": "bb" * 16}),
+        receiver_records=receiver[1],
+    )
+    (proposed,) = [e for e in run.events[next(iter(run.events))] if isinstance(e, PartnerTerms)]
+    assert proposed.agreement.tables_differ
+    assert run.sender.counts["Customers"]["Customers"] == 1

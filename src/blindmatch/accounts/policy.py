@@ -74,7 +74,7 @@ from ..protocol.model import (
     Terms,
 )
 from .headers import BUILTIN_KEY_TYPES, ColumnMap
-from .normalize import PROFILE
+from .normalize import PROFILE, profile_fingerprint
 from .readers import header_token
 
 if sys.version_info >= (3, 11):
@@ -265,6 +265,7 @@ class Policy(_Section):
         return Terms(
             label=self.label,
             normalization=self.normalization,
+            normalization_tables=profile_fingerprint(),
             key_types=tuple(key_types) if key_types is not None else self.key_types,
             populations=pops,
             keys_per_account=self.keys.keys_per_account,

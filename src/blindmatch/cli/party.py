@@ -86,6 +86,14 @@ def make_decider(
         reasons = policy.accepts(event.terms)
         if reasons:
             return "; ".join(reasons)
+        if event.agreement.tables_differ:
+            # Always shown, even with --quiet: it can explain a surprising miss later.
+            print(
+                "warning: the partner normalizes with different data tables (a Public Suffix "
+                "List or free-mail list release); a few keys may not match. Updating blindmatch "
+                "on both sides aligns them.",
+                file=sys.stderr,
+            )
         if not quiet:
             print(describe_terms(event), file=sys.stderr)
         if assume_yes:

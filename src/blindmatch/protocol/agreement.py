@@ -61,6 +61,13 @@ class Agreement:
     def terms_of(self, role: Role) -> Terms:
         return self.sender if role is Role.SENDER else self.receiver
 
+    @property
+    def tables_differ(self) -> bool:
+        """Both sides stated their normalization tables, and they differ: a few keys (a domain
+        under a newer public suffix, a new free-mail provider) may then not match."""
+        a, b = self.sender.normalization_tables, self.receiver.normalization_tables
+        return a is not None and b is not None and a != b
+
     # -- derived labels (protocol_spec.md, "Labels") --------------------------------------
     @property
     def h2c_dst(self) -> bytes:

@@ -91,6 +91,10 @@ class Terms(BaseModel):
 
     label: str = Field(pattern=NAME_PATTERN.pattern)
     normalization: str = Field(default="bm-norm/1", pattern=r"^[a-z0-9-]{1,32}/[0-9]{1,4}$")
+    #: Digest of the data tables our normalizer used (Public Suffix List, free-mail list, ...).
+    #: Equal profiles with different tables still agree on almost every key; a difference is
+    #: worth a warning, not a refusal. ``None``: not stated.
+    normalization_tables: str | None = Field(default=None, pattern=r"^[0-9a-f]{16,64}$")
     key_types: tuple[str, ...] = Field(min_length=1, max_length=MAX_KEY_TYPES)
     populations: tuple[PopulationTerms, ...] = Field(max_length=MAX_POPULATIONS)
     #: Key slots per account on the wire; every account is padded to this many (hides how many
