@@ -189,6 +189,8 @@ def test_two_processes_learn_what_each_side_allowed(
         "Opportunities": {"Customers": 1, "Prospects": 0},
     }
     assert json.loads((nw_out / "summary.json").read_text())["counts"] == nw["counts"]
+    overlap = list(csv.reader((nw_out / "overlap.csv").read_text(encoding="utf-8").splitlines()))
+    assert overlap[1][:3] == ["Customers", "1", "1"]  # the matrix row, as in summary.json
     # matches.csv exists exactly when the partner revealed a records-level population
     assert (nw_out / "matches.csv").exists() == (gx_mode == "records")
     assert (gx_out / "matches.csv").exists() == (nw_mode == "records")
@@ -298,7 +300,7 @@ def test_connection_cut_at_each_step_stops_both_cleanly(tmp_path: Path, limit: i
         if rc == 6:
             assert "partner unreachable" in err and not out.exists()
         else:
-            assert {"run.json", "summary.json"} <= {p.name for p in out.iterdir()}
+            assert {"run.json", "summary.json", "overlap.csv"} <= {p.name for p in out.iterdir()}
     if limit < 2400:
         assert rc_s == 6, (limit, err_s)
 

@@ -82,14 +82,19 @@ class ScanResult:
     policy: Policy | None = None
 
 
-def prepare_party(sources: Sequence[Source] | Source, policy: Policy) -> PreparedParty:
+def prepare_party(
+    sources: Sequence[Source] | Source,
+    policy: Policy,
+    *,
+    progress: Callable[[int], None] | None = None,
+) -> PreparedParty:
     """Read the sources and build the records and terms a session runs on.
 
     ``sources`` are paths (CSV, JSON Lines, Parquet), :class:`~.readers.Table` objects or
     pandas DataFrames. Raises :class:`InputError` for unreadable data and :class:`PolicyError`
     when the policy does not fit the data (unknown column, no column for a key type).
     """
-    result = scan(sources, policy, keep_records=True)
+    result = scan(sources, policy, keep_records=True, progress=progress)
     assert result.terms is not None and result.policy is not None
     return PreparedParty(
         records=result.records,
@@ -217,15 +222,19 @@ def scan(
     policy: Policy | None,
     *,
     keep_records: bool,
+    progress: Callable[[int], None] | None = None,
 ) -> ScanResult:
-    """The single pass behind :func:`prepare_party` and :func:`inspect_sources`."""
+    """The single pass behind :func:`prepare_party` and :func:`inspect_sources`.
+
+    ``progress`` is called with the number of rows read so far, every 16,384 rows.
+    """
     items = _as_list(sources)
     if not items:
         raise UsageError("no account sources given")
     tables = [open_table(s) for s in items]
     binding = _bind(tables, policy)
     policy = binding.policy
-    state = _Pass(binding, policy, keep_records=keep_records)
+    state = _Pass(binding, policy, keep_records=keep_records, progress=progress)
     # The pass allocates millions of small objects that all stay alive; the cyclic collector
     # would rescan them over and over (quadratic time), and they form no cycles.
     was_enabled = gc.isenabled()
@@ -419,8 +428,16 @@ def _bind(tables: list[Table], policy: Policy | None) -> _Binding:
 class _Pass:
     """State of the single pass over all rows: records, counters, duplicate trackers."""
 
-    def __init__(self, binding: _Binding, policy: Policy | None, *, keep_records: bool) -> None:
+    def __init__(
+        self,
+        binding: _Binding,
+        policy: Policy | None,
+        *,
+        keep_records: bool,
+        progress: Callable[[int], None] | None = None,
+    ) -> None:
         self.binding = binding
+        self.progress = progress
         self.keep_records = keep_records
         self.key_types = binding.key_types
         self.priority = {kt: i for i, kt in enumerate(binding.key_types)}
@@ -495,8 +512,11 @@ class _Pass:
         n_rows = 0
         n_key_rows = 0
 
+        progress = self.progress
         for number, values in table:
             n_rows += 1
+            if progress is not None and not n_rows & 0x3FFF:
+                progress(self.rows + n_rows)
             ref = base | number
             pops = membership(values)
             combo = combos.get(pops)

@@ -132,7 +132,7 @@ def run_demo(*, out_dir: Path, as_json: bool, quiet: bool) -> int:
             print(render_matrix(result))
         print(
             f"\nOutputs: {out_dir / 'northwind'} and {out_dir / 'globex'} "
-            "(summary.json, matches.csv, run.json)"
+            "(summary.json, overlap.csv, matches.csv, run.json)"
         )
         verdict = "equal" if ok else "DO NOT equal"
         print(f"Both results {verdict} the overlap built into the sample data.")

@@ -36,7 +36,9 @@ __all__ = ["describe_terms", "make_decider", "make_engine", "prepare", "run_offl
 POOL_THRESHOLD = 20_000
 
 
-def prepare(args: argparse.Namespace) -> tuple[PreparedParty, str]:
+def prepare(
+    args: argparse.Namespace, bars: ProgressBars | None = None
+) -> tuple[PreparedParty, str]:
     """Read the policy and inputs; returns the prepared party and the policy text (for its hash)."""
     if args.policy is not None:
         policy = load_policy(args.policy)
@@ -48,7 +50,9 @@ def prepare(args: argparse.Namespace) -> tuple[PreparedParty, str]:
             )
         policy = Policy.from_dict({"label": args.label}, source="<default policy>")
         text = policy.to_toml()
-    prepared = prepare_party(list(args.input), policy)
+    prepared = prepare_party(
+        list(args.input), policy, progress=bars.rows if bars is not None else None
+    )
     return prepared, text
 
 
@@ -154,7 +158,8 @@ def run_online(args: argparse.Namespace) -> int:
                 )
         else:
             raise UsageError("the receiver needs --code (the pairing code the sender showed)")
-    prepared, policy_text = prepare(args)
+    bars = ProgressBars(quiet=args.quiet)
+    prepared, policy_text = prepare(args, bars)
     info = RunInfo(
         role=role.value,
         policy_text=policy_text,
@@ -162,7 +167,6 @@ def run_online(args: argparse.Namespace) -> int:
         transport="tls" if tls else "pake",
         run_id=secrets.token_hex(8),
     )
-    bars = ProgressBars(quiet=args.quiet)
     engine = make_engine(len(prepared.records), args.workers)
     session = Session(role=role, terms=prepared.terms, records=prepared.records, engine=engine)
     decide = make_decider(prepared.policy, assume_yes=args.yes, quiet=args.quiet)
@@ -238,8 +242,8 @@ def run_offline(args: argparse.Namespace) -> int:
         )
     code = PairingCode.parse(args.code)
     role = Role(args.role)
-    prepared, policy_text = prepare(args)
     bars = ProgressBars(quiet=args.quiet)
+    prepared, policy_text = prepare(args, bars)
 
     def make_session(rng: Rng) -> Session:
         return Session(

@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Any, TextIO
 
 from .. import __version__
-from ..accounts.outputs import AtomicOutputSet, summary_dict, write_matches
+from ..accounts.outputs import AtomicOutputSet, summary_dict, write_matches, write_overlap_csv
 from ..protocol import Disclosure, Event, OverlapResult, Progress
 from ..protocol.agreement import PROTOCOL_VERSION, SUITE
 
@@ -57,6 +57,22 @@ class ProgressBars:
         bar.update(event.done - bar.n)
         if event.done >= event.total:
             bar.close()
+
+    def rows(self, done: int) -> None:
+        """Rows read and normalized so far (the total is unknown until the end)."""
+        if self._quiet:
+            return
+        from tqdm import tqdm
+
+        bar = self._bars.get("rows")
+        if bar is None:
+            bar = self._bars["rows"] = tqdm(
+                desc=f"{self._prefix}reading and normalizing",
+                unit=" rows",
+                file=self._stream,
+                mininterval=0.2,
+            )
+        bar.update(done - bar.n)
 
     def close(self) -> None:
         for bar in self._bars.values():
@@ -147,13 +163,14 @@ def write_outputs(
     *,
     matches_format: str = "csv",
 ) -> list[Path]:
-    """summary.json, matches.<fmt> (when the partner revealed records) and run.json, together
-    or not at all."""
+    """summary.json, overlap.csv, matches.<fmt> (when the partner revealed records) and
+    run.json, together or not at all."""
     out_dir.mkdir(parents=True, exist_ok=True)
-    written = [out_dir / "summary.json", out_dir / "run.json"]
+    written = [out_dir / "summary.json", out_dir / "run.json", out_dir / "overlap.csv"]
     summary = summary_dict(result, run_id=info.run_id)
     with AtomicOutputSet(private=True) as out:
         out.write(written[0], json.dumps(summary, indent=2, ensure_ascii=False) + "\n")
+        write_overlap_csv(written[2], result, outputs=out)
         if any(d is Disclosure.RECORDS for d in result.partner_disclosure.values()):
             path = out_dir / f"matches.{matches_format}"
             write_matches(path, result, run_id=info.run_id, format=matches_format, outputs=out)
