@@ -268,3 +268,40 @@ def test_same_role_on_both_sides_is_rejected() -> None:
 def test_errors_share_one_root() -> None:
     for exc in (AgreementError, RemoteProtocolError, PeerAbortedError, LocalProtocolError):
         assert issubclass(exc, BlindmatchError)
+
+
+def test_hello_fields_are_strictly_typed() -> None:
+    """A text nonce is not a 32-byte binary nonce, even if it has 32 characters."""
+    import msgpack  # type: ignore[import-untyped]
+
+    s, _ = _pair()
+    hello = _messages(s.data_to_send())[0].to_wire()
+    hello["nonce"] = "x" * 32
+    body = msgpack.packb(hello, use_bin_type=True)
+    with pytest.raises(RemoteProtocolError, match="hello message: field nonce"):
+        decode_message(body)
+
+
+def test_abort_reason_cannot_drive_the_terminal() -> None:
+    s, r = _pair()
+    r.receive_data(s.data_to_send())
+    evil = Abort(code="rejected", reason="no\x1b[2J\x1b]0;pwned\x07 thanks")
+    with pytest.raises(PeerAbortedError) as info:
+        r.receive_data(encode_frame(evil))
+    assert "\x1b" not in str(info.value) and "\x07" not in str(info.value)
+
+
+def test_returned_oprf_points_are_checked() -> None:
+    """A sealing partner returns OPRF points; a non-canonical one is named, not used."""
+
+    def tamper(msg: Message) -> Message:
+        from blindmatch.protocol.messages import Returned
+
+        if isinstance(msg, Returned) and msg.oprf:
+            bad = (FIELD_PRIME + 3).to_bytes(32, "little")
+            return msg.model_copy(update={"oprf": bad + msg.oprf[32:]})
+        return msg
+
+    s, r = _pair()
+    with pytest.raises(RemoteProtocolError, match="oprf: element 0"):
+        _pump(s, r, tamper)

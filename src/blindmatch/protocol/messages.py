@@ -75,9 +75,7 @@ class Hello(_Wire):
     role: Literal["sender", "receiver"]
     suite: Annotated[str, Field(max_length=200)]
     nonce: Bytes32
-    terms: Terms
-
-    model_config = ConfigDict(strict=False, frozen=True, extra="forbid")
+    terms: Terms  # validated by its own (lax) model: its enums arrive as strings
 
 
 class Accept(_Wire):

@@ -305,7 +305,9 @@ class Session:
 
     def _handle(self, msg: Message, body: bytes) -> None:
         if isinstance(msg, Abort):
-            raise PeerAbortedError(f"the partner stopped the session ({msg.code}): {msg.reason}")
+            # The reason is the partner's text, shown to our user: no control characters.
+            reason = "".join(c if c.isprintable() else "?" for c in msg.reason)
+            raise PeerAbortedError(f"the partner stopped the session ({msg.code}): {reason}")
         expected = self._expect
         if msg.t != expected.value:
             raise RemoteProtocolError(
@@ -663,6 +665,9 @@ class Session:
             remaining=returns.expected - returns.received,
             sealed=self._partner_terms is not None and reveals_fields(self._partner_terms),
         )
+        if msg.oprf:
+            where = f"returned message (lane {msg.lane} for {msg.target}, chunk {msg.seq}) oprf"
+            validate_points(msg.oprf, msg.count * self._own_slots, message=where)
         returns.digests += msg.digests
         returns.masks += msg.masks
         returns.oprf += msg.oprf
