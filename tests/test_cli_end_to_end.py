@@ -43,6 +43,17 @@ GLOBEX = [
 ]
 
 
+#: acme: Customers x Customers; initech: Customers x Opportunities; umbrella: Prospects x Customers
+NORTHWIND_LEARNS = {
+    "Customers": {"Customers": 1, "Opportunities": 1},
+    "Prospects": {"Customers": 1, "Opportunities": 0},
+}
+GLOBEX_LEARNS = {
+    "Customers": {"Customers": 1, "Prospects": 1},
+    "Opportunities": {"Customers": 1, "Prospects": 0},
+}
+
+
 def _write_inputs(tmp: Path, northwind_disclosure: str, globex_disclosure: str) -> dict[str, Path]:
     nw = tmp / "northwind.csv"
     with nw.open("w", newline="", encoding="utf-8") as f:
@@ -178,16 +189,8 @@ def test_two_processes_learn_what_each_side_allowed(
     assert (rc_s, rc_r) == (0, 0), err_s + err_r
     nw = json.loads(out_s)
     gx = json.loads(out_r)
-    # acme: Customers x Customers; initech: Customers x Opportunities;
-    # umbrella: Prospects x Customers
-    assert nw["counts"] == {
-        "Customers": {"Customers": 1, "Opportunities": 1},
-        "Prospects": {"Customers": 1, "Opportunities": 0},
-    }
-    assert gx["counts"] == {
-        "Customers": {"Customers": 1, "Prospects": 1},
-        "Opportunities": {"Customers": 1, "Prospects": 0},
-    }
+    assert nw["counts"] == NORTHWIND_LEARNS
+    assert gx["counts"] == GLOBEX_LEARNS
     assert json.loads((nw_out / "summary.json").read_text())["counts"] == nw["counts"]
     overlap = list(csv.reader((nw_out / "overlap.csv").read_text(encoding="utf-8").splitlines()))
     assert overlap[1][:3] == ["Customers", "1", "1"]  # the matrix row, as in summary.json
@@ -366,14 +369,8 @@ def test_offline_round_trip_equals_online_result(tmp_path: Path) -> None:
             break
     nw = json.loads((tmp_path / "sender-out" / "summary.json").read_text())
     gx = json.loads((tmp_path / "receiver-out" / "summary.json").read_text())
-    assert nw["counts"] == {
-        "Customers": {"Customers": 1, "Opportunities": 1},
-        "Prospects": {"Customers": 1, "Opportunities": 0},
-    }
-    assert gx["counts"] == {
-        "Customers": {"Customers": 1, "Prospects": 1},
-        "Opportunities": {"Customers": 1, "Prospects": 0},
-    }
+    assert nw["counts"] == NORTHWIND_LEARNS
+    assert gx["counts"] == GLOBEX_LEARNS
     assert not (tmp_path / "sender.state").exists() and not (tmp_path / "receiver.state").exists()
     carried = b"".join(p.read_bytes() for p in tmp_path.rglob("*.bmx"))
     assert CODE.encode() not in carried and b"Northwind" not in carried  # encrypted, even the terms

@@ -26,7 +26,6 @@ from ..errors import (
     CryptoError,
     InputError,
     PeerAbortedError,
-    PeerGoneError,
     PolicyError,
     ProtocolError,
     TransportError,
@@ -57,27 +56,37 @@ EPILOG = """exit codes:
 """
 
 
+#: One table for how each error is reported: (type, what the user reads, exit code). The first
+#: matching row wins, so subclasses come before their bases.
+_ERROR_TABLE: tuple[tuple[type[BaseException], str, str], ...] = (
+    (PolicyError, "policy error", "policy"),
+    (AgreementError, "no agreement", "policy"),
+    (PeerAbortedError, "partner stopped", "protocol"),
+    (InputError, "input error", "input"),
+    (UsageError, "error", "usage"),
+    (AuthenticationError, "authentication failed", "authentication"),
+    (TransportError, "partner unreachable", "peer_gone"),
+    (ProtocolError, "protocol violation", "protocol"),
+    (CryptoError, "protocol violation", "protocol"),
+)
+
+
+def _classify(exc: BaseException) -> tuple[str, int]:
+    if isinstance(exc, KeyboardInterrupt):
+        return "interrupted", EXIT_CODES["interrupted"]
+    for kind, label, code in _ERROR_TABLE:
+        if isinstance(exc, kind):
+            if isinstance(exc, PeerAbortedError) and any(
+                f"({why})" in str(exc) for why in ("rejected", "agreement")
+            ):
+                return label, EXIT_CODES["policy"]  # the partner refused our terms
+            return label, EXIT_CODES[code]
+    return "error", EXIT_CODES["internal"]
+
+
 def exit_code_for(exc: BaseException) -> int:
     """Map an error to its documented exit code."""
-    if isinstance(exc, KeyboardInterrupt):
-        return EXIT_CODES["interrupted"]
-    if isinstance(exc, PolicyError | AgreementError):
-        return EXIT_CODES["policy"]
-    if isinstance(exc, PeerAbortedError):
-        text = str(exc)
-        rejected = "(rejected)" in text or "(agreement)" in text
-        return EXIT_CODES["policy"] if rejected else EXIT_CODES["protocol"]
-    if isinstance(exc, InputError):
-        return EXIT_CODES["input"]
-    if isinstance(exc, UsageError):
-        return EXIT_CODES["usage"]
-    if isinstance(exc, AuthenticationError):
-        return EXIT_CODES["authentication"]
-    if isinstance(exc, PeerGoneError | TransportError):
-        return EXIT_CODES["peer_gone"]
-    if isinstance(exc, ProtocolError | CryptoError):
-        return EXIT_CODES["protocol"]
-    return EXIT_CODES["internal"]
+    return _classify(exc)[1]
 
 
 def _address(text: str) -> tuple[str, int]:
@@ -255,7 +264,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         print("psi-run: interrupted; no output was written", file=sys.stderr)
         return EXIT_CODES["interrupted"]
     except BlindmatchError as exc:
-        print(f"psi-run: {_kind(exc)}: {exc}", file=sys.stderr)
+        from .report import for_terminal  # error texts can quote the partner's names
+
+        print(f"psi-run: {_classify(exc)[0]}: {for_terminal(str(exc))}", file=sys.stderr)
         return exit_code_for(exc)
     except Exception as exc:  # a bug: say so plainly, the details only on request
         if debug:
@@ -266,24 +277,6 @@ def main(argv: Sequence[str] | None = None) -> int:
             file=sys.stderr,
         )
         return EXIT_CODES["internal"]
-
-
-def _kind(exc: BlindmatchError) -> str:
-    if isinstance(exc, PolicyError):
-        return "policy error"
-    if isinstance(exc, InputError):
-        return "input error"
-    if isinstance(exc, AgreementError):
-        return "no agreement"
-    if isinstance(exc, PeerAbortedError):
-        return "partner stopped"
-    if isinstance(exc, AuthenticationError):
-        return "authentication failed"
-    if isinstance(exc, PeerGoneError | TransportError):
-        return "partner unreachable"
-    if isinstance(exc, ProtocolError | CryptoError):
-        return "protocol violation"
-    return "error"
 
 
 def _inspect(args: argparse.Namespace) -> int:

@@ -28,7 +28,7 @@ from ..protocol import (
     Session,
 )
 from ..protocol.randomness import Rng
-from .report import ProgressBars, RunInfo, render_matrix, summary_json, write_outputs
+from .report import ProgressBars, RunInfo, for_terminal, render_matrix, summary_json, write_outputs
 
 __all__ = ["describe_terms", "make_decider", "make_engine", "prepare", "run_offline", "run_online"]
 
@@ -78,7 +78,7 @@ def describe_terms(event: PartnerTerms) -> str:
     for pop in terms.populations:
         extra = f", revealing {', '.join(pop.fields)}" if pop.fields else ""
         lines.append(f"  {pop.name}: {pop.disclosure.value}{extra}")
-    return "\n".join(lines)
+    return for_terminal("\n".join(lines))
 
 
 def make_decider(
@@ -170,6 +170,7 @@ def run_online(args: argparse.Namespace) -> int:
     engine = make_engine(len(prepared.records), args.workers)
     session = Session(role=role, terms=prepared.terms, records=prepared.records, engine=engine)
     decide = make_decider(prepared.policy, assume_yes=args.yes, quiet=args.quiet)
+    common = {"code": code, "timeout": args.timeout, "on_event": bars, "decide": decide}
     try:
         if role is Role.SENDER:
             host, port = args.listen
@@ -190,29 +191,15 @@ def run_online(args: argparse.Namespace) -> int:
                     )
 
             result = run_listener(
-                session,
-                host=host,
-                port=port,
-                code=code,
-                ssl_context=tls.server if tls else None,
-                timeout=args.timeout,
-                on_event=bars,
-                decide=decide,
-                bound=bound,
-            )
+                session, host=host, port=port, ssl_context=tls.server if tls else None,
+                bound=bound, **common,
+            )  # fmt: skip
         else:
             host, port = args.connect
             result = run_connector(
-                session,
-                host=host,
-                port=port,
-                code=code,
-                ssl_context=tls.client if tls else None,
-                timeout=args.timeout,
-                on_event=bars,
-                decide=decide,
-                connect_retry=args.connect_retry,
-            )
+                session, host=host, port=port, ssl_context=tls.client if tls else None,
+                connect_retry=args.connect_retry, **common,
+            )  # fmt: skip
     finally:
         bars.close()
         close = getattr(engine, "close", None)
@@ -225,7 +212,9 @@ def _fingerprint(args: argparse.Namespace, policy_text: str) -> bytes:
     h = hashlib.sha256(b"blindmatch offline inputs")
     h.update(policy_text.encode("utf-8"))
     for path in args.input:
-        h.update(path.read_bytes())
+        with path.open("rb") as fh:  # streamed: an export can be larger than memory
+            while chunk := fh.read(1 << 20):
+                h.update(chunk)
     return h.digest()
 
 

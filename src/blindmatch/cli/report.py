@@ -20,7 +20,7 @@ from ..accounts.outputs import AtomicOutputSet, summary_dict, write_matches, wri
 from ..protocol import Disclosure, Event, OverlapResult, Progress
 from ..protocol.agreement import PROTOCOL_VERSION, SUITE
 
-__all__ = ["ProgressBars", "RunInfo", "render_matrix", "write_outputs"]
+__all__ = ["ProgressBars", "RunInfo", "for_terminal", "render_matrix", "write_outputs"]
 
 _PHASES = {
     "blind": "hashing and blinding our accounts",
@@ -79,16 +79,32 @@ class ProgressBars:
             bar.close()
 
 
+def for_terminal(text: str) -> str:
+    """``text`` with control and format characters shown as '?' (line breaks kept).
+
+    The partner chooses its label, population and field names, and error texts can quote
+    them: printed raw, an escape sequence could rewrite the user's screen (or hide a warning),
+    a bidi override could reorder what it shows.
+    """
+    if text.isprintable():
+        return text
+    return "".join(c if c.isprintable() or c == "\n" else "?" for c in text)
+
+
 def render_matrix(result: OverlapResult) -> str:
     """The overlap matrix as a text table: our populations down, the partner's across."""
     theirs = list(result.partner_sizes)
     ours = list(result.our_sizes)
-    head = [f"{result.our_label} \\ {result.partner_label}"] + [
-        f"{q} ({result.partner_sizes[q]}, {result.partner_disclosure[q].value})" for q in theirs
+    head = [for_terminal(f"{result.our_label} \\ {result.partner_label}")] + [
+        for_terminal(f"{q} ({result.partner_sizes[q]}, {result.partner_disclosure[q].value})")
+        for q in theirs
     ]
     rows = [head]
     for p in ours:
-        rows.append([f"{p} ({result.our_sizes[p]})"] + [str(result.counts[p][q]) for q in theirs])
+        rows.append(
+            [for_terminal(f"{p} ({result.our_sizes[p]})")]
+            + [str(result.counts[p][q]) for q in theirs]
+        )
     widths = [max(len(r[i]) for r in rows) for i in range(len(head))]
     lines = []
     for n, row in enumerate(rows):
@@ -101,7 +117,7 @@ def render_matrix(result: OverlapResult) -> str:
     shown = [q for q in theirs if result.partner_disclosure[q] is Disclosure.RECORDS]
     footer = f"{len(result.matches)} of our records matched"
     footer += (
-        f" the partner's records-level populations ({', '.join(shown)})"
+        for_terminal(f" the partner's records-level populations ({', '.join(shown)})")
         if shown
         else (" (the partner revealed no records-level population)")
     )
