@@ -152,8 +152,12 @@ POINTS = _points(24)
 def test_validate_points_accepts_and_splits() -> None:
     assert validate_points(b"".join(POINTS), len(POINTS), message="blinded message") == POINTS
     assert validate_points(b"", 0, message="blinded message") == []
-    # The largest canonical value, p - 1, passes.
-    top = (FIELD_PRIME - 1).to_bytes(32, "little")
+    # p - 1 is canonical but of small order (libsodium's blocklist), so it is refused; the
+    # largest canonical value of large order, p - 2, passes.
+    minus_one = (FIELD_PRIME - 1).to_bytes(32, "little")
+    with pytest.raises(CryptoError, match="element 0 is a small-order"):
+        validate_points(minus_one + POINTS[0], 2, message="m")
+    top = (FIELD_PRIME - 2).to_bytes(32, "little")
     assert validate_points(top + POINTS[0], 2, message="m") == [top, POINTS[0]]
 
 

@@ -366,11 +366,16 @@ class Policy(_Section):
 # -- loading ----------------------------------------------------------------------------------
 
 
+#: A policy is a few dozen lines; anything far larger is the wrong file.
+MAX_POLICY_BYTES = 1024 * 1024
+
+
 def load_policy(path: str | Path) -> Policy:
     """Read and validate a TOML policy file; every error is a :class:`PolicyError` naming it."""
     source = str(path)
     try:
-        raw = Path(path).read_bytes()
+        with Path(path).open("rb") as fh:  # bounded: /dev/zero or a huge file is no policy
+            raw = fh.read(MAX_POLICY_BYTES + 1)
     except FileNotFoundError:
         raise PolicyError("policy file not found", file=source) from None
     except IsADirectoryError:
@@ -378,6 +383,10 @@ def load_policy(path: str | Path) -> Policy:
     except OSError as exc:
         reason = exc.strerror or exc
         raise PolicyError(f"cannot read the policy file: {reason}", file=source) from None
+    if len(raw) > MAX_POLICY_BYTES:
+        raise PolicyError(
+            f"larger than {MAX_POLICY_BYTES // 1024} KiB: not a policy file", file=source
+        )
     try:
         text = raw.decode("utf-8-sig")
     except UnicodeDecodeError as exc:

@@ -33,14 +33,14 @@ from dataclasses import dataclass
 from types import MappingProxyType
 from typing import Any
 
-from ..errors import PolicyError, UsageError
+from ..errors import InputError, PolicyError, UsageError
 from ..protocol.model import Disclosure, Record, Terms
 from .diagnostics import REASON_ORDER, Diagnostics, DuplicateSummary, SourceInfo
 from .headers import ColumnMap, find_column, recognize_columns
 from .normalize import Normalized, email_domain, normalize_key
 from .policy import ALL_ACCOUNTS, DEFAULT_KEY_TYPES, Policy, PopulationSpec, default_policy
 from .populations import CompiledPopulations, compile_populations
-from .readers import Table, open_table
+from .readers import _DATA_LIKE, Table, open_table
 
 __all__ = ["PreparedParty", "ScanResult", "prepare_party", "region_code", "scan"]
 
@@ -245,6 +245,7 @@ def scan(
     finally:
         if was_enabled:
             gc.enable()
+    _check_rows(state.sources, binding.warnings)
     diag = state.report()
     terms: Terms | None = None
     if policy is not None:
@@ -262,6 +263,51 @@ def scan(
                 "fewer fields"
             )
     return ScanResult(records=state.records, diagnostics=diag, terms=terms, policy=policy)
+
+
+def _data_like_header_cell(table: Table) -> str | None:
+    """A header cell that looks like a value (a domain, an e-mail address, a number)."""
+    return next((h for h in table.header if _DATA_LIKE.match(h)), None)
+
+
+def _headerless_hint(tables: Sequence[Table]) -> str:
+    for table in tables:
+        cell = _data_like_header_cell(table)
+        if cell is not None:
+            return (
+                f"; {table.name} may lack its header row: its first row holds {cell!r}, which "
+                "looks like a value"
+            )
+    return ""
+
+
+def _refuse_headerless(
+    tables: Sequence[Table], cmaps: Sequence[ColumnMap], key_types: Sequence[str]
+) -> None:
+    """No key column, and a "column name" that looks like data: the export has no header
+    row. That is the file's fault, not the policy's: say so, as an input error."""
+    for table, cmap in zip(tables, cmaps, strict=True):
+        cell = _data_like_header_cell(table)
+        if cell is not None and not any(cmap.sources(kt) for kt in key_types):
+            raise InputError(
+                f"no header row? The first row holds {cell!r}, which looks like a value, and "
+                "no column is recognized as a key; add a row of column names",
+                file=table.name,
+                row=1,
+            )
+
+
+def _check_rows(sources: list[SourceInfo], warnings: list[str]) -> None:
+    """A source without data rows is a failed or wrong export: refuse a run on nothing."""
+    if sum(info.rows for info in sources) == 0:
+        only = sources[0].name if len(sources) == 1 else None
+        where = "" if only else f" in {', '.join(info.name for info in sources)}"
+        raise InputError(
+            f"no data rows{where}: only a header (or blank lines); check the export", file=only
+        )
+    for info in sources:
+        if info.rows == 0:
+            warnings.append(f"{info.name}: no data rows, only a header (or blank lines)")
 
 
 @dataclass
@@ -309,11 +355,12 @@ def _bind(tables: list[Table], policy: Policy | None) -> _Binding:
         if not key_types:
             warn(
                 "no column provides a domain or DUNS number, the key types used without a "
-                "policy; every row lacks a usable key"
+                "policy; every row lacks a usable key" + _headerless_hint(tables)
             )
     elif policy.keys_defaulted:
         key_types = [kt for kt in DEFAULT_KEY_TYPES if any(cm.sources(kt) for cm in cmaps)]
         if not key_types:
+            _refuse_headerless(tables, cmaps, DEFAULT_KEY_TYPES)
             raise PolicyError(
                 f"no column provides a key: looked for a domain ({_looked_for('domain')}) and a "
                 f"DUNS number ({_looked_for('duns')}) in {names}; map columns under [columns] "
@@ -324,6 +371,7 @@ def _bind(tables: list[Table], policy: Policy | None) -> _Binding:
         key_types = list(policy.key_types)
         for kt in key_types:
             if not any(cm.sources(kt) for cm in cmaps):
+                _refuse_headerless(tables, cmaps, key_types)
                 raise PolicyError(
                     f"keys.use: no column provides {kt!r} in {names} (looked for "
                     f"{_looked_for(kt)}); map one under [columns] or remove it",

@@ -26,7 +26,7 @@ from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from decimal import Decimal
 from pathlib import Path
-from typing import Any, Literal, NamedTuple
+from typing import TYPE_CHECKING, Any, Literal, NamedTuple
 
 from ..errors import InputError
 
@@ -81,6 +81,12 @@ _DATA_LIKE = re.compile(
     r"^(?:[+(]?[0-9][0-9 ()./-]*|[^\s@]+@[^\s@]+|(?:https?://)?(?:www\.)?[a-z0-9-]+(?:\.[a-z0-9-]+)+/?)$",
     re.IGNORECASE,
 )
+
+
+if TYPE_CHECKING:
+    from _csv import Reader as _CsvReader
+else:
+    _CsvReader = Iterator
 
 
 class Row(NamedTuple):
@@ -245,6 +251,12 @@ def detect_encoding(path: Path, display: str) -> str:
     kind = _binary_kind(head)
     if kind:
         raise InputError(f"this is {kind}, not a text table", file=display)
+    if _looks_like_bomless_utf16(head):
+        raise InputError(
+            "this looks like UTF-16 text without a byte-order mark (every other byte is NUL), "
+            "which cannot be read reliably; save the table again as 'CSV UTF-8'",
+            file=display,
+        )
     bom = head.startswith(codecs.BOM_UTF8)
     utf8 = codecs.getincrementaldecoder("utf-8")()
     utf8_ok = True
@@ -277,6 +289,17 @@ def detect_encoding(path: Path, display: str) -> str:
     if utf8_ok:
         return "utf-8-sig" if bom else "utf-8"
     return "cp1252" if cp1252_ok else "latin-1"
+
+
+def _looks_like_bomless_utf16(head: bytes) -> bool:
+    """Mostly-ASCII text in UTF-16 without a BOM: NUL in nearly every high byte, few others."""
+    pairs = len(head) // 2
+    if pairs < 2:
+        return False
+    even = head[0 : 2 * pairs : 2].count(0)
+    odd = head[1 : 2 * pairs : 2].count(0)
+    high, low = max(even, odd), min(even, odd)
+    return high >= 0.7 * pairs and low <= 0.05 * pairs
 
 
 def _binary_kind(head: bytes) -> str | None:
@@ -383,7 +406,7 @@ def _count_unquoted(line: str, char: str) -> int:
     return count
 
 
-def _reader(fh: Iterable[str], delimiter: str) -> Iterator[list[str]]:
+def _reader(fh: Iterable[str], delimiter: str) -> _CsvReader:
     return csv.reader(fh, delimiter=delimiter, quotechar='"', doublequote=True, strict=True)
 
 
@@ -487,11 +510,13 @@ def _iter_csv(
     width: int,
 ) -> Iterator[Row]:
     number = 0
+    record_start = 1
     try:
         with path.open(encoding=encoding, newline="") as fh:
             reader = _reader(fh, delimiter)
             for cells in reader:
                 number += 1
+                record_start = reader.line_num + 1
                 if number <= header_row or not cells:
                     continue
                 n = len(cells)
@@ -518,6 +543,10 @@ def _iter_csv(
                         values[h] = None
                 yield Row(number, values)
     except csv.Error as exc:
+        if "field larger than field limit" in str(exc):
+            raise _oversized_cell(
+                path, display, encoding, delimiter, header, row=number + 1, line=record_start
+            ) from None
         raise InputError(_csv_problem(exc), file=display, row=number + 1) from None
     except UnicodeDecodeError as exc:
         raise InputError(
@@ -525,6 +554,71 @@ def _iter_csv(
         ) from None
     except OSError as exc:
         raise InputError(f"cannot read the file: {exc.strerror or exc}", file=display) from None
+
+
+def _oversized_cell(
+    path: Path,
+    display: str,
+    encoding: str,
+    delimiter: str,
+    header: Sequence[str],
+    *,
+    row: int,
+    line: int,
+) -> InputError:
+    """The error for a cell the csv module refused as too large, naming its column.
+
+    The csv module stops inside the record without saying where, so the record is scanned
+    again from its first physical line (``line``), quote-aware, until one cell passes the
+    limit; a cell that opens a quote which never closes gets the "unclosed quote" hint.
+    """
+    limit = csv.field_size_limit()
+    column: str | None = None
+    runaway = False  # the oversized cell is a quoted cell running over line ends
+    try:
+        with path.open(encoding=encoding, newline="") as fh:
+            for _ in range(line - 1):
+                if not fh.readline():
+                    break
+            index, size = 0, 0
+            quoted = closing = False
+            at_start = True
+            done = False
+            while not done and (text := fh.readline()):
+                for ch in text:
+                    if quoted:
+                        if ch == '"':
+                            quoted, closing = False, True
+                            continue
+                        runaway = runaway or ch in "\r\n"
+                    elif closing and ch == '"':  # a doubled quote inside a quoted cell
+                        quoted, closing = True, False
+                    else:
+                        closing = False
+                        if ch == '"' and at_start:
+                            quoted, at_start = True, False
+                            continue
+                        if ch == delimiter:
+                            index, size, at_start, runaway = index + 1, 0, True, False
+                            continue
+                        if ch in "\r\n":
+                            done = True  # the record ended without an oversized cell
+                            break
+                    size += 1
+                    at_start = False
+                    if size > limit:
+                        column = header[index] if index < len(header) else f"#{index + 1}"
+                        done = True
+                        break
+    except (OSError, UnicodeDecodeError):
+        pass
+    hint = " (a quote that is never closed?)" if runaway or column is None else ""
+    return InputError(
+        f"a cell is larger than {MAX_CELL_BYTES // 1024} KiB{hint}",
+        file=display,
+        row=row,
+        column=column,
+    )
 
 
 # -- cell conversion for typed sources ------------------------------------------------------
@@ -543,7 +637,12 @@ def _cell_text(value: Any, *, display: str, row: int, column: str) -> str | None
     elif isinstance(value, bool):
         text = "true" if value else "false"
     elif isinstance(value, int):
-        text = str(value)
+        try:
+            text = str(value)
+        except ValueError:  # more digits than int -> str allows (sys.get_int_max_str_digits)
+            raise InputError(
+                "cell holds a number too long to read", file=display, row=row, column=column
+            ) from None
     elif isinstance(value, float):
         if math.isnan(value):
             return None
@@ -570,7 +669,12 @@ def _cell_text(value: Any, *, display: str, row: int, column: str) -> str | None
         try:
             text = json.dumps(value, ensure_ascii=False, separators=(",", ":"), default=str)
         except (TypeError, ValueError):
-            text = str(value)
+            try:
+                text = str(value)
+            except ValueError:
+                raise InputError(
+                    "cell holds a number too long to read", file=display, row=row, column=column
+                ) from None
     elif type(value).__name__ in ("NAType", "NaTType"):
         return None
     elif hasattr(value, "item") and callable(value.item):  # numpy scalar
@@ -706,6 +810,10 @@ def _iter_json_objects(
                     ) from None
                 except RecursionError:
                     raise InputError("JSON nested too deeply", file=display, row=number) from None
+                except ValueError:  # a number with more digits than int() accepts
+                    raise InputError(
+                        f"line {number} holds a number too long to read", file=display, row=number
+                    ) from None
                 if not isinstance(obj, dict):
                     kind = _JSON_TYPES.get(type(obj), type(obj).__name__)
                     hint = ""

@@ -33,18 +33,24 @@ ladder formulas) and one inversion.
 the same function (the test suite checks that) but restructured for CPython:
 
 * field arithmetic runs on ``gmpy2.mpz`` (GMP): a multiplication modulo p costs half of
-  what it does on ``int``, an exponentiation a twentieth;
+  what it does on ``int``, and an exponentiation is cheaper too;
 * every inversion of a chunk is shared through Montgomery's batch-inversion trick (one
   ``invert`` plus three multiplications per element), once for Elligator's denominators
   before the square roots and once for the projective results at the end;
 * each Elligator 2 square root costs a single exponentiation, g(x1)^((p+3)/8) (the p = 5
   mod 8 method of Appendix I.2); its square tells at once whether g(x1) is a square and
   which fourth root of unity fixes the candidate, for x1 and x2 alike. These two
-  exponentiations per message dominate the cost, so they run in
-  ``gmpy2.powmod_base_list``, which releases the GIL: with ``workers=1`` a helper thread
-  does them while the calling thread hashes and finishes the neighbouring chunks;
+  exponentiations per message dominate the cost (``gmpy2.powmod_base_list``, one call per
+  chunk); everything around them is kept to as few interpreter operations as possible;
 * Q0 + Q1 is formed directly in projective x-only form (X : Z), the three doublings stay
-  projective, and only the final u = X / Z needs a (batched) inversion.
+  projective, and only the final u = X / Z needs a (batched) inversion;
+* when the points are about to be blinded, :func:`cofactor_multipliers` usually moves some
+  or all of the three cofactor doublings into the X25519 scalar (a clamped scalar is a
+  multiple of 8 already), and :func:`hash_to_curve_premultiplied` skips them; the blinded
+  bytes are exactly those of ``X25519(s, hash_to_curve(m))``.
+
+The bulk path runs in the calling thread; spreading batches over cores is the caller's job
+(:class:`blindmatch.parallel.PoolEngine` runs them in worker processes).
 
 Neither path is constant-time: CPython and GMP branch and allocate on the values. The inputs
 are the party's own, already-normalized keys, processed locally; the peer only ever sees the
@@ -54,11 +60,7 @@ blinded outputs.
 from __future__ import annotations
 
 import hashlib
-import os
-from collections import deque
 from collections.abc import Callable, Iterator, Sequence
-from concurrent.futures import Future, ThreadPoolExecutor
-from itertools import islice
 from typing import Any, Final
 
 import gmpy2  # type: ignore[import-untyped]
@@ -315,7 +317,6 @@ class _Chunk:
 def _stage_one(msgs: Sequence[bytes], dst_prime: bytes) -> _Chunk:
     """expand_message_xmd, hash_to_field and Elligator 2 up to the square roots."""
     p = _P
-    neg_a = _NEG_A
     a = _A
     low_384 = _LOW_384
     sha512 = _sha512
@@ -335,8 +336,7 @@ def _stage_one(msgs: Sequence[bytes], dst_prime: bytes) -> _Chunk:
     acc = _mpz(1)
     for msg in msgs:
         h = zpad_copy()
-        h.update(msg)
-        h.update(tail0)
+        h.update(msg + tail0)
         b0 = h.digest()
         b1 = sha512(b0 + tail1).digest()
         b2 = sha512((from_bytes(b0, "big") ^ from_bytes(b1, "big")).to_bytes(64, "big") + tail2)
@@ -360,12 +360,12 @@ def _stage_one(msgs: Sequence[bytes], dst_prime: bytes) -> _Chunk:
 
     # The running inverse is pre-scaled by -A so that the backward pass of the batch
     # inversion yields x1 = -A / xd directly.
-    inv = _invert(acc, p) * neg_a % p
+    inv = _invert(acc, p) * _NEG_A % p
     x1s: list[Any] = []
     bases: list[Any] = []
     push_x1 = x1s.append
     push_base = bases.append
-    for pre, xd in zip(reversed(prefix), reversed(xds), strict=True):
+    for pre, xd in zip(reversed(prefix), reversed(xds)):
         x1 = pre * inv % p
         inv = inv * xd % p
         push_x1(x1)
@@ -375,8 +375,8 @@ def _stage_one(msgs: Sequence[bytes], dst_prime: bytes) -> _Chunk:
     return _Chunk(us, x1s, bases)
 
 
-def _stage_two(chunk: _Chunk, roots: list[Any]) -> list[bytes]:
-    """Finish Elligator 2 from r = g(x1)^((p+3)/8), add, clear the cofactor, encode.
+def _stage_two(chunk: _Chunk, roots: list[Any], doublings: int = 3) -> list[bytes]:
+    """Finish Elligator 2 from r = g(x1)^((p+3)/8), add, double, encode.
 
     r^2 = chi(g) g with chi(g) = g^((p-1)/4) a fourth root of unity (Appendix I.2): chi = 1 or -1
     means g is a square with root r or r sqrt(-1); otherwise the point is x2 = -x1 - A with
@@ -385,6 +385,10 @@ def _stage_two(chunk: _Chunk, roots: list[Any]) -> list[bytes]:
     steps 15-16: sgn0(y) = 1 exactly when g(x1) is a square. The two map outputs of each
     message are unrolled in the loop body because a call per point costs more than the
     arithmetic it would share.
+
+    The result is u(2^doublings (Q0 + Q1)): ``doublings = 3`` clears the cofactor, which is
+    ``hash_to_curve``; fewer doublings leave the rest to the blinding scalar (see
+    :func:`cofactor_multipliers`).
     """
     p = _P
     a = _A
@@ -395,6 +399,7 @@ def _stage_two(chunk: _Chunk, roots: list[Any]) -> list[bytes]:
     c2c3 = _C2_C3
     zero = _mpz(0)
     one = _mpz(1)
+    steps = range(doublings)
     xs_out: list[Any] = []
     zs_out: list[Any] = []
     prefix: list[Any] = []
@@ -412,7 +417,6 @@ def _stage_two(chunk: _Chunk, roots: list[Any]) -> list[bytes]:
         x1s[1::2],
         bases[1::2],
         roots[1::2],
-        strict=True,
     )
     for ua, xa, ga, ra, ub, xb, gb, rb in pairs:
         r2 = ra * ra % p
@@ -449,28 +453,15 @@ def _stage_two(chunk: _Chunk, roots: list[Any]) -> list[bytes]:
         else:
             # xa = xb: Q1 = Q0 (double it once more) or Q1 = -Q0 (the identity).
             x, z = _x_double(xa % p, one) if ya == yb else (one, zero)
-        # clear_cofactor: three doublings, RFC 7748 §5 ladder formulas.
-        s = x + z
-        d = x - z
-        aa = s * s
-        bb = d * d
-        x = aa * bb % p
-        e = aa - bb
-        z = e * (aa + a24 * e) % p
-        s = x + z
-        d = x - z
-        aa = s * s
-        bb = d * d
-        x = aa * bb % p
-        e = aa - bb
-        z = e * (aa + a24 * e) % p
-        s = x + z
-        d = x - z
-        aa = s * s
-        bb = d * d
-        x = aa * bb % p
-        e = aa - bb
-        z = e * (aa + a24 * e) % p
+        # Doublings with the RFC 7748 §5 ladder formulas (three clear the cofactor).
+        for _ in steps:
+            s = x + z
+            d = x - z
+            s *= s
+            d *= d
+            x = s * d % p
+            d = s - d
+            z = d * (s + a24 * d) % p
         push_x(x)
         push_z(z)
         # Prefix products for the batch inversion of Z; Z = 0 is the identity.
@@ -483,7 +474,7 @@ def _stage_two(chunk: _Chunk, roots: list[Any]) -> list[bytes]:
     to_bytes = _mpz_to_bytes
     out: list[bytes] = []
     push_out = out.append
-    for pre, x, z in zip(reversed(prefix), reversed(xs_out), reversed(zs_out), strict=True):
+    for pre, x, z in zip(reversed(prefix), reversed(xs_out), reversed(zs_out)):
         if z:
             push_out(to_bytes(x * pre * inv % p, 32, "little"))
             inv = inv * z % p
@@ -493,20 +484,21 @@ def _stage_two(chunk: _Chunk, roots: list[Any]) -> list[bytes]:
     return out
 
 
-def _default_workers() -> int:
-    try:
-        cpus = len(os.sched_getaffinity(0))
-    except (AttributeError, OSError):
-        cpus = os.cpu_count() or 1
-    # The calling thread does the hashing and the cheap arithmetic; the exponentiations,
-    # which release the GIL, go to the remaining cores.
-    return max(0, min(cpus - 1, 4))
+def _chunks(msgs: Sequence[bytes]) -> Iterator[Sequence[bytes]]:
+    for start in range(0, len(msgs), _CHUNK):
+        yield msgs[start : start + _CHUNK]
 
 
-def _chunks(msgs: Sequence[bytes]) -> Iterator[list[bytes]]:
-    it = iter(msgs)
-    while part := list(islice(it, _CHUNK)):
-        yield part
+def _points_many(msgs: Sequence[bytes], dst: bytes, doublings: int) -> list[bytes]:
+    dst = _effective_dst(dst)
+    dst_prime = dst + len(dst).to_bytes(1, "big")
+    exponent = _C1
+    p = _P
+    out: list[bytes] = []
+    for part in _chunks(msgs):
+        chunk = _stage_one(part, dst_prime)
+        out.extend(_stage_two(chunk, _powmod_base_list(chunk.bases, exponent, p), doublings))
+    return out
 
 
 def hash_to_curve_many(
@@ -514,38 +506,64 @@ def hash_to_curve_many(
 ) -> list[bytes]:
     """``[hash_to_curve(m, dst) for m in msgs]``, computed in bulk (same bytes, much faster).
 
-    ``workers`` is the number of helper threads that run the modular exponentiations, which
-    dominate the cost and release the GIL, while the calling thread hashes and does the
-    cheap arithmetic of the neighbouring chunks. The default ``0`` does everything on the
-    calling thread; ``None`` uses one fewer than the usable cores (at most 4) when the batch
-    spans several chunks. The output never depends on it. Raises
-    :class:`~blindmatch.errors.UsageError` for an empty ``dst`` or a negative ``workers``.
+    Runs in the calling thread: parallelism belongs to the caller (the protocol spreads
+    batches over processes, :class:`blindmatch.parallel.PoolEngine`). ``workers`` is
+    accepted for compatibility and does not change the output; it must not be negative.
+    Raises :class:`~blindmatch.errors.UsageError` for an empty ``dst`` or a negative
+    ``workers``.
     """
-    dst = _effective_dst(dst)
-    dst_prime = dst + len(dst).to_bytes(1, "big")
-    if workers is None:
-        workers = _default_workers() if len(msgs) > _CHUNK else 0
-    if workers < 0:
+    if workers is not None and workers < 0:
         raise UsageError(f"workers must be 0 or more, not {workers}")
-    exponent = _C1
-    p = _P
-    out: list[bytes] = []
-    if workers == 0:
-        for part in _chunks(msgs):
-            chunk = _stage_one(part, dst_prime)
-            out.extend(_stage_two(chunk, _powmod_base_list(chunk.bases, exponent, p)))
-        return out
-    in_flight: deque[tuple[_Chunk, Future[list[Any]]]] = deque()
-    with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="blindmatch-h2c") as pool:
-        for part in _chunks(msgs):
-            chunk = _stage_one(part, dst_prime)
-            in_flight.append((chunk, pool.submit(_powmod_base_list, chunk.bases, exponent, p)))
-            # Keep `workers` exponentiation jobs queued while this thread finishes the
-            # oldest chunk, so both sides stay busy.
-            while len(in_flight) > workers:
-                done, future = in_flight.popleft()
-                out.extend(_stage_two(done, future.result()))
-        while in_flight:
-            done, future = in_flight.popleft()
-            out.extend(_stage_two(done, future.result()))
-    return out
+    return _points_many(msgs, dst, 3)
+
+
+# --- cofactor clearing folded into the blinding scalar -------------------------------------------
+
+#: l, the prime order of the subgroup (RFC 7748 §4.1).
+_ORDER: Final = 2**252 + 27742317777372353535851937790883648493
+_CLAMP_HIGH: Final = 2**254
+_T_LIMIT: Final = 2**251
+_INV_8: Final = pow(8, -1, _ORDER)
+
+
+def _clamped(secret: bytes) -> int:
+    k = int.from_bytes(secret, "little")
+    return (k & ~7 & (2**255 - 1)) | _CLAMP_HIGH
+
+
+def _clamped_representative(m: int) -> int | None:
+    """The clamped c = 2^254 + 8 t (0 <= t < 2^251) with c = m (mod l), if there is one."""
+    t = (m - _CLAMP_HIGH) * _INV_8 % _ORDER
+    return _CLAMP_HIGH + 8 * t if t < _T_LIMIT else None
+
+
+def cofactor_multipliers(secrets: Sequence[bytes]) -> tuple[int, list[bytes]]:
+    """Fold (part of) the cofactor clearing into X25519 scalars.
+
+    ``X25519(s, hash_to_curve(m))`` is ``u([s] 8 R)`` for the sum R = Q0 + Q1 of the two
+    Elligator points. A clamped scalar c is a multiple of 8, so it kills R's small-order
+    part; if ``c = 2^(3-k) s (mod l)`` then ``X25519(c, u(2^k R)) = X25519(s, u(8 R))``,
+    byte for byte, and the bulk path may stop after k doublings instead of three. Returns
+    the smallest such k that works for every secret (k = 3, with c = s, always does; each
+    smaller k works for about half of all scalars) and the multipliers, as 32-byte clamped
+    scalars. All-zero outputs (the identity, small-order sums) stay all zero.
+    """
+    clamped = [_clamped(s) for s in secrets]
+    for k in range(3):
+        factor = 1 << (3 - k)
+        found = [_clamped_representative(factor * c % _ORDER) for c in clamped]
+        if all(c is not None for c in found):
+            return k, [c.to_bytes(32, "little") for c in found if c is not None]
+    return 3, [c.to_bytes(32, "little") for c in clamped]
+
+
+def hash_to_curve_premultiplied(
+    msgs: Sequence[bytes], dst: bytes, doublings: int
+) -> list[bytes]:
+    """u(2^doublings (Q0 + Q1)) for every message: :func:`hash_to_curve_many` without the
+    cofactor doublings that :func:`cofactor_multipliers` moved into the scalars
+    (``doublings = 3`` is exactly ``hash_to_curve_many``). Only for blinding with those
+    multipliers: the points themselves are not in the prime-order subgroup."""
+    if not 0 <= doublings <= 3:
+        raise UsageError(f"doublings must be 0..3, not {doublings}")
+    return _points_many(msgs, dst, doublings)

@@ -179,8 +179,8 @@ def validate_point(data: bytes, *, message: str, index: int) -> None:
 def validate_points(data: bytes, count: int, *, message: str) -> list[bytes]:
     """Split ``count`` concatenated points and check each one (specification §6 item 6).
 
-    Every element must be 32 bytes and canonical, and no element may occur twice in the
-    batch. Returns the elements in order. Raises :class:`~blindmatch.errors.CryptoError`
+    Every element must be 32 bytes, canonical and not of small order, and no element may
+    occur twice in the batch. Returns the elements in order. Raises :class:`~blindmatch.errors.CryptoError`
     naming ``message`` and the offending index (never the bytes), or
     :class:`~blindmatch.errors.UsageError` for a negative ``count``.
     """
@@ -206,7 +206,14 @@ def validate_points(data: bytes, count: int, *, message: str) -> list[bytes]:
                 start = POINT_BYTES * index
                 validate_point(data[start : start + POINT_BYTES], message=message, index=index)
     elements = [data[i : i + POINT_BYTES] for i in range(0, size, POINT_BYTES)]
-    if len(set(elements)) != count:
+    distinct = set(elements)
+    if not distinct.isdisjoint(_SMALL_ORDER):
+        # Caught here for every element, not only those later multiplied (an X25519 output
+        # of zero would reveal them too, but some elements, like unmatched OPRF points, are
+        # never multiplied).
+        index = next(i for i, e in enumerate(elements) if e in _SMALL_ORDER)
+        raise CryptoError(f"{message}: element {index} is a small-order curve25519 point")
+    if len(distinct) != count:
         first: dict[bytes, int] = {}
         for index, element in enumerate(elements):
             earlier = first.setdefault(element, index)

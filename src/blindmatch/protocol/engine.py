@@ -10,14 +10,24 @@ number of workers.
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Iterable, Iterator, Sequence
 from typing import Protocol
 
 from ..crypto import Scalar, blind_many, hash_to_curve_many
+from ..crypto.h2c import cofactor_multipliers, hash_to_curve_premultiplied
 
-__all__ = ["CryptoEngine", "InlineEngine", "hash_blind_batch", "blind_batch"]
+__all__ = [
+    "CryptoEngine",
+    "InlineEngine",
+    "blind_batch",
+    "blind_digest_batch",
+    "digest_points",
+    "hash_blind_batch",
+]
 
 POINT = 32
+DIGEST = 16
 
 
 def split_points(blob: bytes) -> list[bytes]:
@@ -27,8 +37,19 @@ def split_points(blob: bytes) -> list[bytes]:
 def hash_blind_batch(
     messages: Sequence[bytes], dst: bytes, scalars: Sequence[Scalar]
 ) -> list[bytes]:
-    """hash_to_curve every message, then X25519 each point with every scalar."""
-    points = hash_to_curve_many(messages, dst)
+    """hash_to_curve every message, then X25519 each point with every scalar.
+
+    The bytes are exactly ``X25519(s, hash_to_curve(m, dst))``; the cofactor doublings
+    that a clamped scalar can absorb are left to X25519 (:func:`cofactor_multipliers`).
+    """
+    if not scalars:
+        return []
+    doublings, multipliers = cofactor_multipliers([s.to_bytes() for s in scalars])
+    if doublings == 3:
+        points = hash_to_curve_many(messages, dst)
+    else:
+        points = hash_to_curve_premultiplied(messages, dst, doublings)
+        scalars = [Scalar(m) for m in multipliers]
     return [b"".join(blind_many(s, points, message="own hashed keys")) for s in scalars]
 
 
@@ -42,6 +63,36 @@ def blind_batch(
     """
     items = split_points(points)
     return [b"".join(blind_many(s, items, message=message, first=first)) for s in scalars]
+
+
+def digest_points(points: Iterable[bytes], prefix: bytes) -> bytes:
+    """Concatenated ``SHA-256(prefix || point)[:16]`` of every point (the protocol's Digest,
+    with ``prefix = "blindmatch/1 digest " || agreement_id``)."""
+    sha256 = hashlib.sha256
+    return b"".join([sha256(prefix + point).digest()[:DIGEST] for point in points])
+
+
+def blind_digest_batch(
+    points: bytes,
+    scalars: Sequence[Scalar],
+    *,
+    message: str,
+    digest_prefix: bytes,
+    raw: Sequence[bool],
+    first: int = 0,
+) -> list[bytes]:
+    """:func:`blind_batch`, except that output ``i`` is the concatenation of the 16-byte
+    digests of the blinded points (see :func:`digest_points`) unless ``raw[i]``.
+
+    Digesting where the points are blinded returns half the bytes to the caller and spreads
+    the hashing over the workers.
+    """
+    items = split_points(points)
+    out: list[bytes] = []
+    for scalar, keep in zip(scalars, raw, strict=True):
+        blinded = blind_many(scalar, items, message=message, first=first)
+        out.append(b"".join(blinded) if keep else digest_points(blinded, digest_prefix))
+    return out
 
 
 class CryptoEngine(Protocol):
@@ -61,6 +112,11 @@ class CryptoEngine(Protocol):
     def blind(self, points: bytes, scalars: Sequence[Scalar], *, message: str) -> list[bytes]: ...
 
 
+#: Engines may also offer ``blind_digests(points, scalars, *, message, digest_prefix, raw)``
+#: with the meaning of :func:`blind_digest_batch`; the session uses it when present and
+#: digests the output of ``blind`` itself otherwise.
+
+
 class InlineEngine:
     """Does the work in the calling thread: the right choice for small sets and for tests."""
 
@@ -77,6 +133,19 @@ class InlineEngine:
 
     def blind(self, points: bytes, scalars: Sequence[Scalar], *, message: str) -> list[bytes]:
         return blind_batch(points, scalars, message=message)
+
+    def blind_digests(
+        self,
+        points: bytes,
+        scalars: Sequence[Scalar],
+        *,
+        message: str,
+        digest_prefix: bytes,
+        raw: Sequence[bool],
+    ) -> list[bytes]:
+        return blind_digest_batch(
+            points, scalars, message=message, digest_prefix=digest_prefix, raw=raw
+        )
 
     def __repr__(self) -> str:
         return "InlineEngine()"

@@ -21,8 +21,9 @@ H(k)^phi. A partner can derive it only for keys it holds itself.
 from __future__ import annotations
 
 import struct
-from collections.abc import Mapping, Sequence, Set
+from collections.abc import Callable, Mapping, Sequence, Set
 from dataclasses import dataclass, field
+from typing import Any, overload
 
 import msgpack  # type: ignore[import-untyped]
 from cryptography.hazmat.primitives import hashes
@@ -36,6 +37,7 @@ from .randomness import Rng, shuffle
 
 __all__ = [
     "Account",
+    "Accounts",
     "OwnLane",
     "build_accounts",
     "build_lanes",
@@ -62,67 +64,188 @@ def encode_key(key_type: str, value: str) -> bytes:
     return bytes([len(encoded)]) + encoded + value.encode("utf-8")
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class Account:
-    """Records of one party linked by shared keys; what one group of slots stands for."""
+    """Records of one party linked by shared keys; what one group of slots stands for.
+
+    A view: :class:`Accounts` keeps accounts as parallel lists and makes these on request.
+    """
 
     records: tuple[int, ...]
     keys: tuple[tuple[str, str], ...]
     populations: frozenset[str]
 
 
+class Accounts(Sequence[Account]):
+    """A party's accounts, in the order of their first record.
+
+    Kept as parallel lists rather than one object per account: a million accounts then cost
+    no million objects to create, to scan for garbage, or to keep in memory. Accounts of one
+    record (the usual case) share the record's own keys tuple and an interned populations
+    set; only merged accounts store their record indices.
+    """
+
+    __slots__ = ("first", "keys", "populations", "merged")
+
+    def __init__(self) -> None:
+        #: index of each account's first (smallest) record
+        self.first: list[int] = []
+        #: each account's keys, by key-type priority then value, at most ``slots``
+        self.keys: list[tuple[tuple[str, str], ...]] = []
+        #: each account's shared populations (equal sets are one object)
+        self.populations: list[frozenset[str]] = []
+        #: account number -> all its record indices, for accounts of several records
+        self.merged: dict[int, tuple[int, ...]] = {}
+
+    def __len__(self) -> int:
+        return len(self.first)
+
+    @overload
+    def __getitem__(self, i: int) -> Account: ...
+
+    @overload
+    def __getitem__(self, i: slice) -> list[Account]: ...
+
+    def __getitem__(self, i: int | slice) -> Account | list[Account]:
+        if isinstance(i, slice):
+            return [self[k] for k in range(*i.indices(len(self)))]
+        if i < 0:
+            i += len(self)
+        return Account(self.records(i), self.keys[i], self.populations[i])
+
+    def records(self, i: int) -> tuple[int, ...]:
+        """The record indices of account i."""
+        merged = self.merged.get(i)
+        return merged if merged is not None else (self.first[i],)
+
+
 def build_accounts(
     records: Sequence[Record], key_types: Sequence[str], shared: Set[str], max_slots: int
-) -> tuple[list[Account], int]:
+) -> tuple[Accounts, int]:
     """Merge records sharing a key; returns the accounts and how many keys did not fit.
 
     Only records in at least one shared population take part: a record of a hidden
     population must not lend its keys to an account through a key it has in common. An
-    account keeps at most ``max_slots`` keys, by key-type priority then value.
+    account keeps at most ``max_slots`` keys, by key-type priority then value. Accounts come
+    in the order of their first record.
     """
     priority = {k: i for i, k in enumerate(key_types)}
-    parent = list(range(len(records)))
+    #: union-find over record indices, sparse: only records that share a key get an entry
+    parent: dict[int, int] = {}
 
     def find(i: int) -> int:
-        while parent[i] != i:
-            parent[i] = parent[parent[i]]
-            i = parent[i]
-        return i
+        root = i
+        while (up := parent.get(root, root)) != root:
+            root = up
+        while i != root:  # path compression
+            parent[i], i = root, parent[i]
+        return root
 
     owner: dict[tuple[str, str], int] = {}
+    setdefault = owner.setdefault
     usable: list[int] = []
+    keep = usable.append
+    isdisjoint = shared.isdisjoint
     for index, record in enumerate(records):
-        if shared.isdisjoint(record.populations):
+        if isdisjoint(record.populations):
             continue
         has_key = False
         for key in record.keys:
             if key[0] not in priority:
                 continue
             has_key = True
-            first = owner.setdefault(key, index)
+            first = setdefault(key, index)
             if first != index:
                 a, b = find(first), find(index)
                 if a != b:
                     parent[max(a, b)] = min(a, b)
         if has_key:
-            usable.append(index)
+            keep(index)
+    del owner
 
+    # Components of more than one record, keyed by their root (the smallest index).
     members: dict[int, list[int]] = {}
-    for index in usable:
+    for index in sorted(parent):
         members.setdefault(find(index), []).append(index)
 
-    accounts: list[Account] = []
+    def sort_key(k: tuple[str, str]) -> tuple[int, str]:
+        return priority[k[0]], k[1]
+
+    # Equal population sets share one frozenset object.
+    interned: dict[frozenset[str], frozenset[str]] = {}
+    accounts = Accounts()
+    push_first = accounts.first.append
+    push_keys = accounts.keys.append
+    push_pops = accounts.populations.append
+    merged = accounts.merged
     dropped = 0
-    for root in sorted(members):
-        indices = members[root]
-        keys = sorted(
-            {k for i in indices for k in records[i].keys if k[0] in priority},
-            key=lambda k: (priority[k[0]], k[1]),
-        )
-        dropped += max(0, len(keys) - max_slots)
-        populations = frozenset(p for i in indices for p in records[i].populations if p in shared)
-        accounts.append(Account(tuple(indices), tuple(keys[:max_slots]), populations))
+    for index in usable:
+        if index in parent:
+            continue  # merged into an account with a smaller first record
+        group = members.get(index)
+        if group is None:
+            record = records[index]
+            keys = record.keys
+            if len(keys) != 1 or type(keys) is not tuple:
+                # (One key in a tuple is already the answer: the record is usable, so it is
+                # of an agreed type.)
+                keys = tuple(sorted({k for k in keys if k[0] in priority}, key=sort_key))
+            pops = record.populations
+            if type(pops) is not frozenset:
+                pops = frozenset(pops)
+        else:
+            indices = (index, *group)
+            merged[len(accounts.first)] = indices
+            keys = tuple(
+                sorted(
+                    {k for i in indices for k in records[i].keys if k[0] in priority},
+                    key=sort_key,
+                )
+            )
+            pops = frozenset(p for i in indices for p in records[i].populations)
+        populations = interned.get(pops)
+        if populations is None:
+            populations = interned[pops] = frozenset(p for p in pops if p in shared)
+        if len(keys) > max_slots:
+            dropped += len(keys) - max_slots
+            keys = keys[:max_slots]
+        push_first(index)
+        push_keys(keys)
+        push_pops(populations)
     return accounts, dropped
+
+
+class _Prefixes(dict[str, bytes]):
+    """key type -> the start of its hash-to-curve input (:func:`encode_key` with no value)."""
+
+    def __missing__(self, key_type: str) -> bytes:
+        prefix = self[key_type] = encode_key(key_type, "")
+        return prefix
+
+
+class _OneSlot(Sequence[Any]):
+    """A lane's per-account values in lane order, computed on request from the account
+    number (lanes of one slot: nothing to lay out or draw)."""
+
+    __slots__ = ("_members", "_get")
+
+    def __init__(self, members: list[int], get: Callable[[int], Any]) -> None:
+        self._members = members
+        self._get = get
+
+    def __len__(self) -> int:
+        return len(self._members)
+
+    @overload
+    def __getitem__(self, i: int) -> Any: ...
+
+    @overload
+    def __getitem__(self, i: slice) -> list[Any]: ...
+
+    def __getitem__(self, i: int | slice) -> Any:
+        if isinstance(i, slice):
+            return list(map(self._get, self._members[i]))
+        return self._get(self._members[i])
 
 
 @dataclass(slots=True)
@@ -131,11 +254,13 @@ class OwnLane:
 
     kind: LaneKind
     populations: tuple[str, ...]
-    accounts: list[Account]
+    #: all our accounts, and the numbers of this lane's, in lane order
+    book: Accounts
+    members: list[int]
     #: messages[i * slots + s]: hash-to-curve input of slot s of account i (dummies included)
-    messages: list[bytes]
+    messages: Sequence[bytes]
     #: slot_keys[i][s]: the key in that slot, or None for a dummy
-    slot_keys: list[tuple[tuple[str, str] | None, ...]]
+    slot_keys: Sequence[tuple[tuple[str, str] | None, ...]]
     masks: bytes
     payloads: list[bytes] = field(default_factory=list)  # plaintexts, padded
     #: records lane of a party that reveals fields: one content key per account, and random
@@ -147,10 +272,19 @@ class OwnLane:
     def mask_width(self) -> int:
         return (len(self.populations) + 7) // 8
 
+    @property
+    def size(self) -> int:
+        """Accounts in this lane."""
+        return len(self.members)
+
+    def records_of(self, i: int) -> tuple[int, ...]:
+        """Record indices of the lane's account i."""
+        return self.book.records(self.members[i])
+
     def populations_of(self, i: int) -> set[str]:
         """This lane's populations that account i belongs to (its mask, as names)."""
-        account = self.accounts[i]
-        return {p for p in self.populations if p in account.populations}
+        account = self.book.populations[self.members[i]]
+        return {p for p in self.populations if p in account}
 
 
 def _lane_populations(terms: Terms, disclosure: Disclosure) -> tuple[str, ...]:
@@ -165,7 +299,7 @@ def reveals_fields(terms: Terms) -> bool:
 def build_lanes(
     *,
     records: Sequence[Record],
-    accounts: Sequence[Account],
+    accounts: Accounts,
     terms: Terms,
     slots: int,
     rng: Rng,
@@ -173,41 +307,69 @@ def build_lanes(
     """Sort accounts into lanes, shuffle them, lay out slots and padded payloads."""
     lanes: list[OwnLane] = []
     with_payload = reveals_fields(terms)
+    prefixes = _Prefixes()
+    account_keys = accounts.keys
+    account_pops = accounts.populations
+    one_slot_messages: list[bytes] | None = None
     for kind, level in (("records", Disclosure.RECORDS), ("counts", Disclosure.COUNTS)):
         names = _lane_populations(terms, level)
         if not names:
             continue
         bit = {name: 1 << i for i, name in enumerate(names)}
+        width = (len(names) + 7) // 8
+        # Accounts share their population sets (build_accounts interns them): one mask each.
+        encoded: dict[frozenset[str], bytes] = {}
+        distinct = set(account_pops)
+        for pops in distinct:
+            mask = sum(bit[p] for p in pops if p in bit)
+            if mask:
+                encoded[pops] = mask.to_bytes(width, "little")
         # Lanes follow from the terms alone (an empty lane is still declared), so which
         # lanes exist never says anything about the data.
-        chosen = [a for a in accounts if any(p in bit for p in a.populations)]
+        if len(encoded) == len(distinct):
+            chosen = list(range(len(accounts)))
+        else:
+            chosen = [a for a, pops in enumerate(account_pops) if pops in encoded]
         shuffle(rng, chosen)
-        width = (len(names) + 7) // 8
-        masks = bytearray()
-        messages: list[bytes] = []
-        slot_keys: list[tuple[tuple[str, str] | None, ...]] = []
+        masks = b"".join(map(encoded.__getitem__, map(account_pops.__getitem__, chosen)))
+        messages: Sequence[bytes]
+        slot_keys: Sequence[tuple[tuple[str, str] | None, ...]]
         payloads: list[bytes] = []
-        for account in chosen:
-            mask = sum(bit[p] for p in account.populations if p in bit)
-            masks += mask.to_bytes(width, "little")
-            layout: list[tuple[str, str] | None] = list(account.keys)
-            layout += [None] * (slots - len(layout))
-            shuffle(rng, layout)
-            slot_keys.append(tuple(layout))
-            for key in layout:
-                messages.append(
-                    encode_key(*key) if key is not None else DUMMY_PREFIX + rng(32)
-                )
-            if kind == "records" and with_payload:
-                payloads.append(_payload_plaintext(records, account, terms, names))
+        if slots == 1:
+            # One slot: every account has exactly one key, no dummy and nothing to shuffle
+            # (a one-item shuffle draws nothing). Messages are encoded in account order (the
+            # order the keys sit in memory) and picked in lane order when they are hashed.
+            if one_slot_messages is None:
+                one_slot_messages = [
+                    prefixes[key_type] + value.encode("utf-8")
+                    for ((key_type, value),) in account_keys
+                ]
+            messages = _OneSlot(chosen, one_slot_messages.__getitem__)
+            slot_keys = _OneSlot(chosen, account_keys.__getitem__)
+        else:
+            laid: list[bytes] = []
+            layouts: list[tuple[tuple[str, str] | None, ...]] = []
+            for a in chosen:
+                layout: list[tuple[str, str] | None] = list(account_keys[a])
+                layout += [None] * (slots - len(layout))
+                shuffle(rng, layout)
+                layouts.append(tuple(layout))
+                for key in layout:
+                    laid.append(encode_key(*key) if key is not None else DUMMY_PREFIX + rng(32))
+            messages, slot_keys = laid, layouts
+        if kind == "records" and with_payload:
+            payloads = [
+                _payload_plaintext(records, accounts.records(a), terms, names) for a in chosen
+            ]
         lanes.append(
             OwnLane(
                 kind=kind,  # type: ignore[arg-type]
                 populations=names,
-                accounts=chosen,
+                book=accounts,
+                members=chosen,
                 messages=messages,
                 slot_keys=slot_keys,
-                masks=bytes(masks),
+                masks=masks,
                 payloads=payloads,
             )
         )
@@ -215,14 +377,14 @@ def build_lanes(
 
 
 def _payload_plaintext(
-    records: Sequence[Record], account: Account, terms: Terms, names: tuple[str, ...]
+    records: Sequence[Record], indices: tuple[int, ...], terms: Terms, names: tuple[str, ...]
 ) -> bytes:
     """Revealed fields of the account's records-level records, padded to a fixed size."""
     allowed: dict[str, set[str]] = {
         p.name: set(p.fields) for p in terms.populations if p.name in names
     }
     rows: list[dict[str, str]] = []
-    for index in account.records:
+    for index in indices:
         record = records[index]
         permitted: set[str] = set()
         for pop in record.populations:
@@ -233,7 +395,7 @@ def _payload_plaintext(
     body: bytes = msgpack.packb(rows, use_bin_type=True)
     limit = terms.payload_bytes - 4
     if len(body) > limit:
-        ids = ", ".join(records[i].record_id for i in account.records[:3])
+        ids = ", ".join(records[i].record_id for i in indices[:3])
         raise InputError(
             f"revealed fields of account ({ids}) take {len(body)} bytes, more than the "
             f"{limit} that payload_bytes={terms.payload_bytes} allows; raise payload_bytes "

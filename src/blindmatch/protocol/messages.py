@@ -151,6 +151,32 @@ class Returned(_Wire):
     oprf: bytes = b""
 
 
+class _WirePopulation(BaseModel):
+    """A population as the wire carries it: exact msgpack types, every key present."""
+
+    model_config = ConfigDict(strict=True, frozen=True, extra="forbid")
+
+    name: str
+    disclosure: Literal["counts", "records"]
+    fields: tuple[str, ...]
+
+
+class _WireTerms(BaseModel):
+    """The wire types of the terms map (section 3.1), checked before :class:`Terms` reads it:
+    no ``true`` for an integer, no ``"512"`` or ``512.0`` for 512, no bin for a str, no
+    missing key, no ``hidden`` population (hidden ones are never sent)."""
+
+    model_config = ConfigDict(strict=True, frozen=True, extra="forbid")
+
+    label: str
+    normalization: str
+    normalization_tables: str | None
+    key_types: tuple[str, ...]
+    populations: tuple[_WirePopulation, ...]
+    keys_per_account: int | None
+    payload_bytes: int
+
+
 Message: TypeAlias = Hello | Accept | Abort | Lanes | Blinded | Returned
 _TYPES: dict[str, type[_Wire]] = {
     "hello": Hello,
@@ -173,38 +199,100 @@ def encode_frame(message: Message) -> bytes:
 
 
 def decode_message(body: bytes) -> Message:
-    """Decode and validate one message body, or raise :class:`RemoteProtocolError`."""
+    """Decode and validate one message body, or raise :class:`RemoteProtocolError`.
+
+    Error texts name the message type and the field, never the value, and are made printable
+    and bounded: they reach the user's terminal and the abort reason sent back.
+    """
     try:
-        raw = msgpack.unpackb(
-            body,
-            raw=False,
-            use_list=False,
-            strict_map_key=True,
-            max_bin_len=MAX_FRAME,
-            max_str_len=64 * 1024,
-            max_array_len=4096,
-            max_map_len=64,
-            max_ext_len=0,
-        )
+        raw = _unpack(body)
+    except _NestedInLargeBody:
+        raise RemoteProtocolError(
+            f"malformed message: its {len(body)}-byte body nests arrays or maps; only blinded "
+            f"and returned messages are that large, and they hold neither"
+        ) from None
     except (ValueError, msgpack.UnpackException, TypeError) as exc:
         raise RemoteProtocolError(f"undecodable message: {type(exc).__name__}") from None
     if not isinstance(raw, dict):
         raise RemoteProtocolError("malformed message: not a msgpack map")
     kind = raw.get("t")
-    if kind not in _TYPES:
-        raise RemoteProtocolError(f"unknown message type {str(kind)[:32]!r}")
-    if raw.get("v") != PROTOCOL_VERSION:
+    if not isinstance(kind, str) or kind not in _TYPES:
+        shown = repr(_printable(kind, 32)) if isinstance(kind, str) else _type_name(kind)
+        raise RemoteProtocolError(f"unknown message type {shown}")
+    version = raw.get("v")
+    # Strictly the integer 1: msgpack's true and 1.0 compare equal to 1 in Python.
+    if type(version) is not int or version != PROTOCOL_VERSION:
+        shown = str(version)[:24] if type(version) is int else _type_name(version)
         raise RemoteProtocolError(
-            f"{kind} message: protocol version {str(raw.get('v'))[:16]} is not supported "
+            f"{kind} message: protocol version {shown} is not supported "
             f"(this implementation speaks version {PROTOCOL_VERSION})"
         )
+    terms = raw.get("terms")
+    if kind == "hello" and isinstance(terms, dict):
+        # Terms parse leniently (their enums arrive as strings); the wire types are strict.
+        _validate(_WireTerms, terms, kind, prefix=("terms",))
+    message: Message = _validate(_TYPES[kind], raw, kind)
+    return message
+
+
+#: Hello and lanes bodies stay far below this (terms hold at most 16 populations of 32 field
+#: names of 64 characters); only blinded and returned messages, flat maps of bins, are larger.
+_SMALL_BODY = 256 * 1024
+_UNPACK_LIMITS: dict[str, Any] = {
+    "raw": False,
+    "use_list": False,
+    "strict_map_key": True,
+    "max_bin_len": MAX_FRAME,
+    "max_str_len": 64 * 1024,
+    "max_ext_len": 0,
+}
+
+
+class _NestedInLargeBody(Exception):
+    """A large body holds an inner map: no message type allows that."""
+
+
+def _unpack(body: bytes) -> Any:
+    """msgpack with limits. Bodies of nested containers are bounded by :data:`_SMALL_BODY`:
+    a Python object per msgpack byte would turn one 32 MiB frame of tiny arrays or maps into
+    gigabytes of memory, so larger bodies may hold one flat map and no array at all."""
+    if len(body) <= _SMALL_BODY:
+        return msgpack.unpackb(body, max_array_len=4096, max_map_len=64, **_UNPACK_LIMITS)
+    maps = 0
+
+    def flat(pairs: Any) -> dict[Any, Any]:
+        nonlocal maps
+        maps += 1  # inner maps complete first: the second map to complete is nested
+        if maps > 1:
+            raise _NestedInLargeBody
+        return dict(pairs)
+
+    return msgpack.unpackb(
+        body, max_array_len=0, max_map_len=16, object_pairs_hook=flat, **_UNPACK_LIMITS
+    )
+
+
+def _validate(model: type[BaseModel], raw: Any, kind: str, prefix: tuple[str, ...] = ()) -> Any:
     try:
-        return _TYPES[kind].model_validate(raw)  # type: ignore[return-value]
+        return model.model_validate(raw)
     except ValidationError as exc:
-        # Name the field and the rule, never the value: it may be the partner's data.
-        first = exc.errors()[0]
-        where = ".".join(str(part) for part in first["loc"])
-        raise RemoteProtocolError(f"{kind} message: field {where}: {first['msg']}") from None
+        # Name the field and the rule, never the value: it may be the partner's data. Field
+        # names can be the partner's too (an extra key), so they are made printable and short.
+        first = exc.errors(include_url=False, include_input=False)[0]
+        where = ".".join(_printable(str(part), 40) for part in (*prefix, *first["loc"]))
+        raise RemoteProtocolError(
+            f"{kind} message: field {where}: {_printable(first['msg'], 200)}"
+        ) from None
+
+
+def _printable(text: str, limit: int) -> str:
+    """``text`` cut to ``limit`` characters, control and format characters replaced by '?'."""
+    shown = "".join(c if c.isprintable() else "?" for c in text[:limit])
+    return shown + "..." if len(text) > limit else shown
+
+
+def _type_name(value: object) -> str:
+    return "nil" if value is None else f"of type {type(value).__name__}"
 
 
 class FrameDecoder:
@@ -285,6 +373,10 @@ def check_returned(
 def check_masks(where: str, masks: bytes, populations: int) -> None:
     width = mask_width(populations)
     limit = 1 << populations
+    if width == 1 and masks:
+        # One byte per account: zero and too-large masks show in C-speed scans.
+        if 0 not in masks and max(masks) < limit:
+            return
     for index in range(0, len(masks), width):
         value = int.from_bytes(masks[index : index + width], "little")
         if value == 0 or value >= limit:

@@ -22,9 +22,13 @@ refuses all further use.
 from __future__ import annotations
 
 import enum
-from collections import deque
-from collections.abc import Iterator, Mapping, Sequence
+import gc
+from collections import Counter, deque
+from collections.abc import Generator, Iterator, Mapping, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass, field
+from itertools import compress, repeat
+from operator import is_not
 from types import MappingProxyType
 
 from ..crypto import Scalar, validate_points
@@ -38,7 +42,7 @@ from ..errors import (
     RemoteProtocolError,
 )
 from .agreement import DIGEST_BYTES, SUITE, Agreement, Role, combine
-from .engine import CryptoEngine, InlineEngine
+from .engine import CryptoEngine, InlineEngine, digest_points, split_points
 from .events import AgreementReached, Event, PartnerTerms, Progress, ResultReady
 from .lanes import (
     OwnLane,
@@ -51,7 +55,6 @@ from .lanes import (
     wrap_content_key,
 )
 from .messages import (
-    LANE_ORDER,
     POINT_BYTES,
     TAG_BYTES,
     WRAP_BYTES,
@@ -73,7 +76,7 @@ from .messages import (
     mask_width,
 )
 from .model import MAX_KEYS_PER_ACCOUNT, Disclosure, Match, OverlapResult, Record, Terms
-from .randomness import Rng, shuffle, stream_rng, system_rng
+from .randomness import BufferedSystemRng, Rng, shuffle, stream_rng
 
 __all__ = ["Session", "State"]
 
@@ -114,10 +117,9 @@ class _PartnerLane:
     masks: bytearray = field(default_factory=bytearray)
     wraps: bytearray = field(default_factory=bytearray)
     payloads: bytearray = field(default_factory=bytearray)
-    #: per our lane: digest -> (account index, slot) of partner values under our scalar
-    index: dict[LaneKind, dict[bytes, tuple[int, int]]] = field(default_factory=dict)
-    #: per our lane: digests in the partner's order (to return)
-    digests: dict[LaneKind, bytearray] = field(default_factory=dict)
+    #: per our lane: digest -> position (account * slots + slot) of the partner's values under
+    #: our scalar, inserted in the partner's order (so the keys, in order, are what we return)
+    index: dict[LaneKind, dict[bytes, int]] = field(default_factory=dict)
 
 
 @dataclass(slots=True)
@@ -165,7 +167,7 @@ class Session:
         self.role = role
         self.terms = terms
         self._records = list(records)
-        self._rng: Rng = rng or system_rng
+        self._rng: Rng = rng or BufferedSystemRng()
         self._engine: CryptoEngine = engine or InlineEngine()
         self._auto_accept = auto_accept
         self.state = State.START
@@ -183,7 +185,7 @@ class Session:
         self._scalars: dict[LaneKind, Scalar] = {}
         self._phi: Scalar | None = None
         self._shuffle_seed = b""
-        self._blinded_iter: Iterator[bytes] | None = None
+        self._blinded_iter: Generator[bytes, None, None] | None = None
         self._blinded_done = False
         self._partner_lanes: dict[LaneKind, _PartnerLane] = {}
         self._partner_order: list[LaneKind] = []
@@ -248,9 +250,12 @@ class Session:
                 raise self._fail(exc, code="local_error") from None
             if frame is not None:
                 self._outbox += frame
-        if self._blinded_done:
+        if self._blinded_done and self.state is State.EXCHANGE:
             self._flush_returns()
-            self._maybe_finish()
+            try:
+                self._maybe_finish()  # matching can find a defect (a payload that won't open)
+            except BlindmatchError as exc:
+                raise self._fail(exc) from None
         out = bytes(self._outbox)
         self._outbox.clear()
         return out
@@ -298,9 +303,15 @@ class Session:
             if code is None:
                 code = "agreement" if isinstance(exc, AgreementError) else "protocol_violation"
             reason = str(exc) if isinstance(exc, ProtocolError) else "the partner hit a local error"
+            # Nothing queued before the failure goes out after it: the abort is the last word.
+            self._outbox.clear()
             self._outbox += encode_frame(Abort(code=code, reason=reason[:500]))
         self.state = State.ERROR
         self._error = exc
+        if self._blinded_iter is not None:
+            # Release the engine's work queued for our lanes (an engine may work ahead).
+            blinded, self._blinded_iter = self._blinded_iter, None
+            blinded.close()
         return exc
 
     def _handle(self, msg: Message, body: bytes) -> None:
@@ -379,6 +390,10 @@ class Session:
     # -- our lanes ------------------------------------------------------------------------------
 
     def _prepare_lanes(self) -> None:
+        with _cyclic_gc_paused():
+            self._build_lanes()
+
+    def _build_lanes(self) -> None:
         agreement = self.agreement
         assert agreement is not None
         fixed = self.terms.keys_per_account
@@ -388,7 +403,7 @@ class Session:
             {p.name for p in self.terms.populations},
             fixed or MAX_KEYS_PER_ACCOUNT,
         )
-        self._own_slots = fixed or max((len(a.keys) for a in accounts), default=1)
+        self._own_slots = fixed or max(map(len, accounts.keys), default=1)
         self._lanes = build_lanes(
             records=self._records,
             accounts=accounts,
@@ -410,7 +425,7 @@ class Session:
                     lane.dummy_wraps.extend(self._rng(WRAP_BYTES) for k in layout if k is None)
         self._shuffle_seed = self._rng(32)
         infos = tuple(
-            LaneInfo(lane=lane.kind, accounts=len(lane.accounts), populations=lane.populations)
+            LaneInfo(lane=lane.kind, accounts=lane.size, populations=lane.populations)
             for lane in self._lanes
         )
         self._outbox += encode_frame(Lanes(slots=self._own_slots, lanes=infos))
@@ -419,12 +434,12 @@ class Session:
     def _chunk_accounts(self, per_account: int) -> int:
         return max(1, min(CHUNK_POINTS // self._own_slots, CHUNK_BYTES // per_account))
 
-    def _blinded_frames(self) -> Iterator[bytes]:
+    def _blinded_frames(self) -> Generator[bytes, None, None]:
         """Hash, blind and (records lane) seal our lanes, one chunk per ``next``."""
         agreement = self.agreement
         assert agreement is not None
         slots = self._own_slots
-        total = sum(len(lane.accounts) for lane in self._lanes)
+        total = sum(lane.size for lane in self._lanes)
         done = 0
         for lane in self._lanes:
             scalar = self._scalars[lane.kind]
@@ -435,11 +450,11 @@ class Session:
             step = self._chunk_accounts(per_account)
             width = lane.mask_width
             dummies_before = [0]
-            for layout in lane.slot_keys:
-                dummies_before.append(dummies_before[-1] + layout.count(None))
+            if sealing:
+                for layout in lane.slot_keys:
+                    dummies_before.append(dummies_before[-1] + layout.count(None))
             bounds = [
-                (start, min(start + step, len(lane.accounts)))
-                for start in range(0, len(lane.accounts), step)
+                (start, min(start + step, lane.size)) for start in range(0, lane.size, step)
             ]
             scalars = [scalar, self._phi] if sealing and self._phi else [scalar]
             results = self._engine.hash_blind_iter(
@@ -490,8 +505,17 @@ class Session:
         assert self._partner_terms is not None
         self._partner_slots = msg.slots
         kinds = [info.lane for info in msg.lanes]
-        if kinds != sorted(set(kinds), key=LANE_ORDER.index):
-            raise RemoteProtocolError("lanes message: lanes repeat or are out of order")
+        levels = {p.disclosure for p in self._partner_terms.populations}
+        declared_kinds = [
+            kind
+            for kind, level in (("records", Disclosure.RECORDS), ("counts", Disclosure.COUNTS))
+            if level in levels
+        ]
+        if kinds != declared_kinds:
+            raise RemoteProtocolError(
+                f"lanes message: lanes {kinds} differ from the {declared_kinds} the partner's "
+                f"terms call for (one per disclosure level, in order)"
+            )
         for info in msg.lanes:
             level = Disclosure.RECORDS if info.lane == "records" else Disclosure.COUNTS
             declared = tuple(
@@ -505,7 +529,6 @@ class Session:
             lane = _PartnerLane(info=info)
             for own in self._lanes:
                 lane.index[own.kind] = {}
-                lane.digests[own.kind] = bytearray()
                 self._outgoing[(own.kind, info.lane)] = _Outgoing()
             self._partner_lanes[info.lane] = lane
             self._partner_order.append(info.lane)
@@ -513,7 +536,7 @@ class Session:
         self._return_plan = [(own.kind, k) for own in self._lanes for k in self._partner_order]
         self._incoming_plan = [(k, own.kind) for k in self._partner_order for own in self._lanes]
         for partner_kind, own_kind in self._incoming_plan:
-            expected = next(len(o.accounts) for o in self._lanes if o.kind == own_kind)
+            expected = next(o.size for o in self._lanes if o.kind == own_kind)
             self._returns[(own_kind, partner_kind)] = _Returns(expected=expected)
         for kind in self._partner_order:
             if self._partner_lanes[kind].info.accounts == 0:
@@ -559,23 +582,32 @@ class Session:
         )
         validate_points(msg.points, msg.count * slots, message=where)
         scalars = [self._scalars[own.kind] for own in self._lanes]
+        raw = [False] * len(scalars)
         if self._phi is not None:
             scalars.append(self._phi)
-        outputs = self._engine.blind(msg.points, scalars, message=where)
-        base = lane.received
-        digest = self.agreement.digest
+            raw.append(True)
+        prefix = self.agreement.digest_prefix()
+        blind_digests = getattr(self._engine, "blind_digests", None)
+        if blind_digests is not None:
+            outputs = blind_digests(
+                msg.points, scalars, message=where, digest_prefix=prefix, raw=raw
+            )
+        else:  # an engine with only the required methods
+            outputs = self._engine.blind(msg.points, scalars, message=where)
+            outputs = [
+                blob if keep else digest_points(split_points(blob), prefix)
+                for blob, keep in zip(outputs, raw, strict=True)
+            ]
+        base = lane.received * slots
         for own, blob in zip(self._lanes, outputs):
             index = lane.index[own.kind]
-            chunk_digests = bytearray()
-            for n, at in enumerate(range(0, len(blob), POINT_BYTES)):
-                d = digest(blob[at : at + POINT_BYTES])
-                if d in index:
-                    raise RemoteProtocolError(
-                        f"{where}: element {n} repeats an element sent earlier in this lane"
-                    )
-                index[d] = (base + n // slots, n % slots)
-                chunk_digests += d
-            lane.digests[own.kind] += chunk_digests
+            keys = [blob[at : at + DIGEST_BYTES] for at in range(0, len(blob), DIGEST_BYTES)]
+            before = len(index)
+            if not index.keys().isdisjoint(keys):
+                _raise_repeat(where, keys, index)
+            index.update(zip(keys, range(base, base + len(keys))))
+            if len(index) != before + len(keys):  # a repeat within this message
+                _raise_repeat(where, keys, {})
             if own.kind == "records":
                 # In order, so the partner can map results to its accounts; OPRF points let it
                 # derive the keys of our sealed fields for the keys it holds, and only those.
@@ -587,7 +619,7 @@ class Session:
                             target=msg.lane,
                             seq=lane.chunks,
                             count=msg.count,
-                            digests=bytes(chunk_digests),
+                            digests=blob,
                             oprf=oprf,
                         )
                     )
@@ -613,14 +645,26 @@ class Session:
             return
         slots = self._partner_slots
         width = mask_width(len(lane.info.populations))
-        row = slots * DIGEST_BYTES
-        digests = lane.digests["counts"]
+        # The index holds the digests in the partner's order: account i has keys
+        # [i * slots, (i + 1) * slots).
+        keys = list(lane.index["counts"])
+        masks = bytes(lane.masks)
         order = list(range(lane.info.accounts))
         shuffle(stream_rng(self._shuffle_seed, b"returned " + kind.encode()), order)
         step = max(1, CHUNK_POINTS // slots)
         out = self._outgoing[("counts", kind)]
         for seq, start in enumerate(range(0, len(order), step)):
             part = order[start : start + step]
+            if slots == 1:
+                digests = b"".join(map(keys.__getitem__, part))
+            else:
+                digests = b"".join(
+                    [keys[k] for i in part for k in range(i * slots, (i + 1) * slots)]
+                )
+            if width == 1:
+                part_masks = bytes(map(masks.__getitem__, part))
+            else:
+                part_masks = b"".join([masks[i * width : (i + 1) * width] for i in part])
             out.frames.append(
                 encode_frame(
                     Returned(
@@ -628,13 +672,12 @@ class Session:
                         target=kind,
                         seq=seq,
                         count=len(part),
-                        digests=b"".join(bytes(digests[i * row : (i + 1) * row]) for i in part),
-                        masks=b"".join(bytes(lane.masks[i * width : (i + 1) * width]) for i in part),
+                        digests=digests,
+                        masks=part_masks,
                     )
                 )
             )
         out.complete = True
-        lane.digests["counts"] = bytearray()
 
     def _flush_returns(self) -> None:
         while self._return_plan:
@@ -698,48 +741,90 @@ class Session:
         partner = self._partner_terms
         assert partner is not None
         slots = self._own_slots
+        partner_slots = self._partner_slots
         ours = [p.name for p in self.terms.populations]
         theirs = [p.name for p in partner.populations]
         counts: dict[str, dict[str, int]] = {p: dict.fromkeys(theirs, 0) for p in ours}
         found: dict[int, dict[int, _PartnerHit]] = {}
         payloads: dict[tuple[LaneKind, int], tuple[Mapping[str, str], ...]] = {}
-        row = slots * DIGEST_BYTES
         for partner_kind, own_kind in self._incoming_plan:
             own = next(o for o in self._lanes if o.kind == own_kind)
             lane = self._partner_lanes[partner_kind]
             index = lane.index[own_kind]
             returned = self._returns[(own_kind, partner_kind)]
-            for i in range(returned.expected):
-                block = returned.digests[i * row : (i + 1) * row]
-                hits = []  # (our slot, partner account, partner slot)
-                for s in range(slots):
-                    hit = index.get(bytes(block[s * DIGEST_BYTES : (s + 1) * DIGEST_BYTES]))
-                    if hit is not None:
-                        hits.append((s, hit[0], hit[1]))
-                if not hits:
-                    continue
-                matched_theirs: set[str] = set()
-                for _, j, _ in hits:
-                    matched_theirs |= _mask_names(lane.masks, j, lane.info.populations)
-                if partner_kind == "counts":
-                    # Shuffled: all we know of this account is the mask we gave it.
-                    our_pops = _mask_names(returned.masks, i, own.populations)
+            their_names = _MaskNames(lane.info.populations)
+            their_width = their_names.width
+            their_masks = bytes(lane.masks)
+            digests = bytes(returned.digests)
+            # Where each of our returned values sits among the partner's (None: no match).
+            where = list(
+                map(
+                    index.get,
+                    [digests[at : at + DIGEST_BYTES] for at in range(0, len(digests), DIGEST_BYTES)],
+                )
+            )
+            if partner_kind == "counts":
+                # Shuffled: all we know of each account is the mask we gave it, so the counts
+                # depend only on (our mask, the partner masks it matched): tally those.
+                our_names = _MaskNames(own.populations)
+                our_width = our_names.width
+                our_masks = bytes(returned.masks)
+                tally: Counter[tuple[bytes, frozenset[bytes]]] = Counter()
+                hits_at: list[tuple[int, int]] = []
+                if slots == 1 and partner_slots == 1 and our_width == 1 and their_width == 1:
+                    # One slot and one mask byte on each side (the common case): one match is
+                    # one account, and the tally runs over byte pairs at C speed.
+                    ours_at = compress(range(len(where)), map(is_not, where, repeat(None)))
+                    theirs_at = [pos for pos in where if pos is not None]  # the same order
+                    pairs = Counter(
+                        zip(
+                            map(our_masks.__getitem__, ours_at),
+                            map(their_masks.__getitem__, theirs_at),
+                            strict=True,
+                        )
+                    )
+                    for (our_byte, their_byte), n in pairs.items():
+                        tally[(bytes((our_byte,)), frozenset((bytes((their_byte,)),)))] += n
                 else:
-                    our_pops = own.populations_of(i)
-                    for s, j, t in hits:
-                        if (partner_kind, j) not in payloads:
-                            payloads[(partner_kind, j)] = self._partner_fields(
-                                lane, returned, own_kind, i, s, j, t
-                            )
-                        key = own.slot_keys[i][s]
-                        assert key is not None  # dummies are random points: they match nothing
-                        pops = _mask_names(lane.masks, j, lane.info.populations)
-                        for r in own.accounts[i].records:
-                            if key in self._records[r].keys:
-                                hit_for = found.setdefault(r, {})
-                                entry = hit_for.setdefault(j, _PartnerHit(payloads[(partner_kind, j)]))
-                                entry.populations |= pops
-                                entry.key_types.add(key[0])
+                    hits_at = [(k, pos) for k, pos in enumerate(where) if pos is not None]
+                for i, group in _by_account(hits_at, slots):
+                    matched = frozenset(
+                        their_masks[at : at + their_width]
+                        for at in [pos // partner_slots * their_width for _, pos in group]
+                    )
+                    tally[(our_masks[i * our_width : (i + 1) * our_width], matched)] += 1
+                for (mask, matched), n in tally.items():
+                    matched_theirs: set[str] = set()
+                    for their_mask in matched:
+                        matched_theirs |= their_names[their_mask]
+                    for p in our_names[mask]:
+                        for q in matched_theirs:
+                            counts[p][q] += n
+                continue
+            hits_at = [(k, pos) for k, pos in enumerate(where) if pos is not None]
+            for i, group in _by_account(hits_at, slots):
+                hits = []  # (our slot, partner account, partner slot)
+                for k, pos in group:
+                    j, t = divmod(pos, partner_slots)
+                    hits.append((k - i * slots, j, t))
+                matched_theirs = set()
+                for _, j, _ in hits:
+                    matched_theirs |= their_names[their_masks[j * their_width : (j + 1) * their_width]]
+                our_pops = own.populations_of(i)
+                for s, j, t in hits:
+                    if (partner_kind, j) not in payloads:
+                        payloads[(partner_kind, j)] = self._partner_fields(
+                            lane, returned, own_kind, i, s, j, t
+                        )
+                    key = own.slot_keys[i][s]
+                    assert key is not None  # dummies are random points: they match nothing
+                    pops = their_names[their_masks[j * their_width : (j + 1) * their_width]]
+                    for r in own.records_of(i):
+                        if key in self._records[r].keys:
+                            hit_for = found.setdefault(r, {})
+                            entry = hit_for.setdefault(j, _PartnerHit(payloads[(partner_kind, j)]))
+                            entry.populations |= pops
+                            entry.key_types.add(key[0])
                 for p in our_pops:
                     for q in matched_theirs:
                         counts[p][q] += 1
@@ -757,17 +842,19 @@ class Session:
     def _our_sizes(self, ours: list[str]) -> dict[str, int]:
         sizes = dict.fromkeys(ours, 0)
         for own in self._lanes:
-            for i in range(len(own.accounts)):
-                for name in own.populations_of(i):
-                    sizes[name] += 1
+            names = _MaskNames(own.populations)
+            for mask, n in _tally_masks(own.masks, names.width).items():
+                for name in names[mask]:
+                    sizes[name] += n
         return sizes
 
     def _partner_sizes(self, theirs: list[str]) -> dict[str, int]:
         sizes = dict.fromkeys(theirs, 0)
         for lane in self._partner_lanes.values():
-            for j in range(lane.info.accounts):
-                for name in _mask_names(lane.masks, j, lane.info.populations):
-                    sizes[name] += 1
+            names = _MaskNames(lane.info.populations)
+            for mask, n in _tally_masks(bytes(lane.masks), names.width).items():
+                for name in names[mask]:
+                    sizes[name] += n
         return sizes
 
     def _partner_fields(
@@ -852,8 +939,74 @@ class _PartnerHit:
     key_types: set[str] = field(default_factory=set)
 
 
-def _mask_names(masks: bytes | bytearray, i: int, names: Sequence[str]) -> set[str]:
-    """The population names set in account i's mask."""
-    width = mask_width(len(names))
-    mask = int.from_bytes(masks[i * width : (i + 1) * width], "little")
-    return {n for bit, n in enumerate(names) if mask >> bit & 1}
+def _raise_repeat(where: str, keys: Sequence[bytes], earlier: Mapping[bytes, int]) -> None:
+    """Name the first element of a message whose digest was seen before (in ``earlier`` or
+    earlier in the message)."""
+    seen: set[bytes] = set()
+    for n, key in enumerate(keys):
+        if key in earlier or key in seen:
+            raise RemoteProtocolError(
+                f"{where}: element {n} repeats an element sent earlier in this lane"
+            )
+        seen.add(key)
+    raise AssertionError("no repeated element")  # pragma: no cover - callers checked
+
+
+@contextmanager
+def _cyclic_gc_paused() -> Iterator[None]:
+    """Pause Python's cyclic garbage collector for a phase that allocates millions of
+    long-lived objects (accounts, slot layouts, messages) and creates no reference cycles.
+    Left on, the collector rescans the whole growing heap again and again during such a
+    phase, which costs more than building the lanes themselves at a million records; it is
+    switched back on (if it was on) as soon as the phase ends."""
+    enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if enabled:
+            gc.enable()
+
+
+class _MaskNames(dict[bytes, frozenset[str]]):
+    """mask bytes -> the population names whose bits it sets, computed once per mask."""
+
+    def __init__(self, names: Sequence[str]) -> None:
+        super().__init__()
+        self.names = tuple(names)
+        self.width = mask_width(len(names))
+
+    def __missing__(self, mask: bytes) -> frozenset[str]:
+        value = int.from_bytes(mask, "little")
+        found = frozenset(n for bit, n in enumerate(self.names) if value >> bit & 1)
+        self[mask] = found
+        return found
+
+
+def _tally_masks(masks: bytes, width: int) -> Counter[bytes]:
+    """How many accounts carry each mask."""
+    if width == 1:
+        return Counter({bytes((m,)): n for m, n in Counter(masks).items()})
+    return Counter(masks[at : at + width] for at in range(0, len(masks), width))
+
+
+def _by_account(
+    hits: Sequence[tuple[int, int]], slots: int
+) -> Iterator[tuple[int, list[tuple[int, int]]]]:
+    """Group (our position, their position) pairs, ascending in our position, by our account:
+    (account, its pairs)."""
+    if slots == 1:
+        for hit in hits:
+            yield hit[0], [hit]
+        return
+    group: list[tuple[int, int]] = []
+    current = -1
+    for hit in hits:
+        i = hit[0] // slots
+        if i != current:
+            if group:
+                yield current, group
+            group, current = [], i
+        group.append(hit)
+    if group:
+        yield current, group

@@ -62,6 +62,7 @@ import hashlib
 import json
 import os
 import secrets
+import stat
 import struct
 import time
 from collections.abc import Callable, Iterable, Iterator
@@ -141,19 +142,33 @@ def read_message(path: str | os.PathLike[str]) -> MessageFile:
     path = Path(path)
     name = path.name
     try:
-        data = path.read_bytes()
+        # Only regular files: reading a FIFO or a device would block or never end. The
+        # header is checked against the file's size before the payload is read, so a header
+        # announcing more (or less) than the file holds costs nothing.
+        fd = os.open(path, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0))
+        with os.fdopen(fd, "rb") as fh:
+            info = os.fstat(fh.fileno())
+            if not stat.S_ISREG(info.st_mode):
+                raise TransportError(f"{name} is not a regular file, so not a message file")
+            head = fh.read(HEADER_BYTES)
+            if len(head) < HEADER_BYTES or head[:4] != MAGIC:
+                raise TransportError(f"{name} is not a blindmatch message file (.bmx, {MAGIC!r})")
+            magic, role_code, step, run_id, peer_run_id, length = _FIELDS.unpack_from(head)
+            if role_code not in _CODE_ROLES or step < 1:
+                raise TransportError(f"{name} has a malformed header")
+            if info.st_size != HEADER_BYTES + length:
+                raise TransportError(
+                    f"{name} is truncated or has extra bytes: its header announces {length} "
+                    f"payload bytes, the file holds {info.st_size - HEADER_BYTES}; ask the "
+                    f"partner to send it again"
+                )
+            data = head + fh.read(length + 1)
     except OSError as exc:
+        if isinstance(exc, TransportError):
+            raise
         raise TransportError(f"cannot read the message file {name}: {exc.strerror}") from exc
-    if len(data) < HEADER_BYTES or data[:4] != MAGIC:
-        raise TransportError(f"{name} is not a blindmatch message file (.bmx, {MAGIC!r})")
-    magic, role_code, step, run_id, peer_run_id, length = _FIELDS.unpack_from(data)
-    if role_code not in _CODE_ROLES or step < 1:
-        raise TransportError(f"{name} has a malformed header")
     if len(data) != HEADER_BYTES + length:
-        raise TransportError(
-            f"{name} is truncated or has extra bytes: its header announces {length} payload "
-            f"bytes, the file holds {len(data) - HEADER_BYTES}; ask the partner to send it again"
-        )
+        raise TransportError(f"{name} changed while it was being read; read it again")
     payload = data[HEADER_BYTES:]
     checksum = data[_FIELDS.size : HEADER_BYTES]
     if hashlib.sha256(data[: _FIELDS.size] + payload).digest() != checksum:
@@ -270,7 +285,7 @@ class _State:
     @classmethod
     def from_json(cls, data: bytes) -> _State:
         doc = json.loads(data)
-        if doc.get("format") != _STATE_FORMAT:
+        if not isinstance(doc, dict) or doc.get("format") != _STATE_FORMAT:
             raise ValueError("unknown format")
         decision = doc["decision"]
         state = cls(
@@ -615,7 +630,7 @@ class OfflineParty:
             return None
         try:
             state = _State.from_json(data)
-        except (ValueError, KeyError, TypeError) as exc:
+        except (ValueError, KeyError, TypeError, AttributeError, RecursionError) as exc:
             raise TransportError(
                 f"the offline state file {self.state_path} is damaged ({exc}); delete it and "
                 f"start a new run"

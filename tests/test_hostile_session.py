@@ -1,0 +1,401 @@
+"""A hostile partner's well-formed lies: each is detected, named and ends the session cleanly.
+
+The victim is a fresh receiver fed the sender's recorded stream with one edit (see
+``test_hostile_support``). Every case checks the whole contract of protocol_spec.md §5.6 and
+§6: a RemoteProtocolError naming the message type and the index or field at fault, the
+session in ERROR, exactly one abort queued for the partner and nothing after it, and every
+further use refused.
+"""
+
+from __future__ import annotations
+
+import struct
+from collections.abc import Callable
+
+import msgpack  # type: ignore[import-untyped]
+import pytest
+from test_hostile_support import (
+    FIELD_PRIME,
+    RECEIVER_LABEL,
+    assert_stopped_cleanly,
+    drop_accounts,
+    forge_payloads,
+    hostile_run,
+    messages,
+    new_pair,
+    party_terms,
+    rechunk,
+    record,
+    replace_element,
+    replay,
+    sender_stream,
+    split_frames,
+    victim_and_frames,
+    when,
+)
+
+from blindmatch.crypto import small_order_points
+from blindmatch.errors import RemoteProtocolError
+from blindmatch.protocol import State
+from blindmatch.protocol.messages import (
+    Blinded,
+    Lanes,
+    Message,
+    Returned,
+    decode_message,
+    encode_frame,
+)
+
+
+def _blinded(lane: str, seq: int = 0) -> Callable[[Message], bool]:
+    return lambda m: isinstance(m, Blinded) and m.lane == lane and m.seq == seq
+
+
+def _returned(lane: str, target: str, seq: int = 0) -> Callable[[Message], bool]:
+    return lambda m: (
+        isinstance(m, Returned) and m.lane == lane and m.target == target and m.seq == seq
+    )
+
+
+# -- sizes other than declared -------------------------------------------------------------
+
+
+def test_a_lane_shorter_than_declared_is_named_at_the_next_message() -> None:
+    """lanes says 4 records-lane accounts; the chunk carries 3, then the counts lane starts."""
+    victim, exc = hostile_run(when(_blinded("records"), lambda m: drop_accounts(m, 1)))
+    assert_stopped_cleanly(
+        victim, exc, "blinded message (lane counts, chunk 0)", "expected lane records, chunk 1"
+    )
+
+
+def test_a_lane_shorter_than_declared_is_named_at_end_of_stream() -> None:
+    victim, frames = victim_and_frames(
+        edit=when(_blinded("records"), lambda m: drop_accounts(m, 1))
+    )
+    assert replay(victim, frames[:4]) is None  # hello, accept, lanes, the short chunk
+    with pytest.raises(RemoteProtocolError) as info:
+        victim.receive_eof()
+    assert_stopped_cleanly(victim, info.value, "closed the session", "blinded message")
+
+
+@pytest.mark.parametrize("lane", ["records", "counts"])
+def test_a_chunk_carrying_more_than_the_lane_declared_is_named(lane: str) -> None:
+    def shrink(msg: Message) -> Message:
+        assert isinstance(msg, Lanes)
+        lanes = tuple(
+            info.model_copy(update={"accounts": info.accounts - 1}) if info.lane == lane else info
+            for info in msg.lanes
+        )
+        return msg.model_copy(update={"lanes": lanes})
+
+    victim, exc = hostile_run(when(lambda m: isinstance(m, Lanes), shrink))
+    assert_stopped_cleanly(
+        victim, exc, f"blinded message (lane {lane}, chunk 0)", "4 accounts", "only 3 remain"
+    )
+
+
+def test_a_chunk_after_the_lane_is_complete_is_named() -> None:
+    extra = when(_blinded("records"), lambda m: [*rechunk(m, [2, 2]), rechunk(m, [2, 2])[1]])
+    victim, exc = hostile_run(extra)
+    assert_stopped_cleanly(victim, exc, "blinded message (lane records, chunk 1)", "out of order")
+
+
+def test_returned_with_fewer_accounts_than_ours_is_named() -> None:
+    short = when(_returned("records", "records"), lambda m: drop_accounts(m, 1))
+    victim, exc = hostile_run(short)
+    assert_stopped_cleanly(
+        victim,
+        exc,
+        "returned message (lane records for counts, chunk 0)",
+        "expected lane records for records, chunk 1",
+    )
+
+
+def test_returned_cut_short_then_end_of_stream_is_named() -> None:
+    victim, frames = victim_and_frames(
+        edit=when(_returned("counts", "counts"), lambda m: drop_accounts(m, 1))
+    )
+    assert replay(victim, frames) is None
+    assert victim.state is State.EXCHANGE and victim.waiting_for == "returned"
+    with pytest.raises(RemoteProtocolError) as info:
+        victim.receive_eof()
+    assert_stopped_cleanly(victim, info.value, "returned message")
+
+
+def test_returned_with_more_accounts_than_ours_is_named() -> None:
+    def grow(msg: Message) -> Message:
+        assert isinstance(msg, Returned)
+        return msg.model_copy(
+            update={
+                "count": msg.count + 1,
+                "digests": msg.digests + msg.digests[: len(msg.digests) // msg.count],
+                "masks": msg.masks + msg.masks[: len(msg.masks) // msg.count],
+            }
+        )
+
+    victim, exc = hostile_run(when(_returned("counts", "counts"), grow))
+    assert_stopped_cleanly(
+        victim, exc, "returned message (lane counts for counts, chunk 0)", "5 accounts"
+    )
+
+
+# -- masks -----------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(("mask", "shown"), [(b"\x02", "0x2"), (b"\x00", "0x0"), (b"\x80", "0x80")])
+def test_blinded_masks_naming_no_declared_population_are_named(mask: bytes, shown: str) -> None:
+    """The records lane has one population: only bit 0 may be set, and it must be."""
+
+    def bad_mask(msg: Message) -> Message:
+        assert isinstance(msg, Blinded)
+        return msg.model_copy(update={"masks": msg.masks[:2] + mask + msg.masks[3:]})
+
+    victim, exc = hostile_run(when(_blinded("records"), bad_mask))
+    assert_stopped_cleanly(
+        victim, exc, "blinded message (lane records, chunk 0)", f"account 2 has mask {shown}"
+    )
+
+
+def test_returned_masks_naming_no_declared_population_are_named() -> None:
+    def bad_mask(msg: Message) -> Message:
+        assert isinstance(msg, Returned)
+        return msg.model_copy(update={"masks": b"\x04" + msg.masks[1:]})
+
+    victim, exc = hostile_run(when(_returned("counts", "counts"), bad_mask))
+    assert_stopped_cleanly(
+        victim, exc, "returned message (lane counts for counts, chunk 0)", "account 0 has mask 0x4"
+    )
+
+
+def test_a_lanes_message_naming_undeclared_populations_is_named() -> None:
+    def rename(msg: Message) -> Message:
+        assert isinstance(msg, Lanes)
+        first = msg.lanes[0].model_copy(update={"populations": ("Customers", "Secret")})
+        return msg.model_copy(update={"lanes": (first, *msg.lanes[1:])})
+
+    victim, exc = hostile_run(when(lambda m: isinstance(m, Lanes), rename))
+    assert_stopped_cleanly(victim, exc, "lanes message", "lane records")
+
+
+def test_a_lanes_message_must_declare_every_level_its_terms_name() -> None:
+    """protocol_spec.md §5.2: "A lane is declared whenever the terms name a population of
+    that level, even if no account belongs to it". A partner whose terms name the counts
+    population Prospects but whose lanes message leaves the counts lane out must be refused:
+    accepted, the victim reports Prospects with size 0 as if it had been sent empty."""
+
+    def only_records(msg: Message) -> list[Message]:
+        if isinstance(msg, Lanes):
+            return [msg.model_copy(update={"lanes": msg.lanes[:1]})]
+        if isinstance(msg, Blinded | Returned) and msg.lane == "counts":
+            return []
+        return [msg]
+
+    victim, frames = victim_and_frames(edit=only_records)
+    exc = replay(victim, frames)
+    assert exc is not None, (
+        f"a lanes message without the counts lane was accepted; the victim ended {victim.state} "
+        f"reporting partner sizes {dict(victim.result.partner_sizes) if victim.result else None}"
+    )
+    assert_stopped_cleanly(victim, exc, "lanes message", "counts")
+
+
+# -- points ----------------------------------------------------------------------------------
+
+
+def test_an_element_repeated_across_chunks_of_a_lane_is_named() -> None:
+    def split_and_repeat(msg: Message) -> list[Message]:
+        first, second = rechunk(msg, [2, 2])
+        assert isinstance(first, Blinded) and isinstance(second, Blinded)
+        repeated = replace_element(second.points, 0, first.points[32:64])
+        return [first, second.model_copy(update={"points": repeated})]
+
+    victim, exc = hostile_run(when(_blinded("records"), split_and_repeat))
+    assert_stopped_cleanly(
+        victim, exc, "blinded message (lane records, chunk 1)", "element 0", "repeats"
+    )
+
+
+def test_any_chunking_is_accepted() -> None:
+    """The counterpart of the checks above: rechunked lanes are legal and give the same result."""
+    victim, frames = victim_and_frames(
+        edit=when(
+            lambda m: isinstance(m, Blinded | Returned) and m.count == 4,
+            lambda m: rechunk(m, [1, 3]),
+        )
+    )
+    assert replay(victim, frames) is None
+    assert victim.state is State.DONE
+    _, clean = new_pair()
+    assert replay(clean, record().sender) is None
+    assert victim.result == clean.result
+
+
+@pytest.mark.parametrize(
+    ("element", "index"),
+    [
+        ((FIELD_PRIME).to_bytes(32, "little"), 3),
+        ((FIELD_PRIME + 5).to_bytes(32, "little"), 0),
+        ((2**256 - 1).to_bytes(32, "little"), 7),
+    ],
+    ids=["p", "p+5", "all-ones"],
+)
+def test_non_canonical_oprf_points_are_named(element: bytes, index: int) -> None:
+    def bad(msg: Message) -> Message:
+        assert isinstance(msg, Returned)
+        return msg.model_copy(update={"oprf": replace_element(msg.oprf, index, element)})
+
+    victim, exc = hostile_run(when(_returned("records", "records"), bad))
+    assert_stopped_cleanly(
+        victim,
+        exc,
+        "returned message (lane records for records, chunk 0) oprf",
+        f"element {index}",
+        "canonical",
+    )
+
+
+#: The canonical encodings of small-order points (0, 1, the two of order 8, p - 1).
+SMALL_ORDER = [p for p in small_order_points() if int.from_bytes(p, "little") < FIELD_PRIME]
+
+
+def test_small_order_oprf_points_are_refused_and_named_wherever_they_sit() -> None:
+    """protocol_spec.md §6 item 6: every point is checked for small order, and the error
+    names the message and the index. Today (owner: protocol/session.py) an OPRF point is
+    only looked at when its slot matches, and then reported as "element 0" whatever its
+    position; in a slot that does not match, a small-order point passes unnoticed."""
+    assert len(SMALL_ORDER) == 5
+    problems: list[str] = []
+    for index in range(8):  # 4 accounts x 2 slots
+        point = SMALL_ORDER[index % len(SMALL_ORDER)]
+
+        def bad(msg: Message, index: int = index, point: bytes = point) -> Message:
+            assert isinstance(msg, Returned)
+            return msg.model_copy(update={"oprf": replace_element(msg.oprf, index, point)})
+
+        victim, frames = victim_and_frames(edit=when(_returned("records", "records"), bad))
+        exc = replay(victim, frames)
+        if exc is None:
+            problems.append(f"element {index}: accepted (session {victim.state.value})")
+            continue
+        text = str(exc)
+        named = "oprf" in text and f"element {index}" in text and "returned message" in text
+        if not (isinstance(exc, RemoteProtocolError) and named):
+            problems.append(f"element {index}: {type(exc).__name__}: {text}")
+    assert not problems, "small-order OPRF points:\n" + "\n".join(problems)
+
+
+# -- sealed fields ---------------------------------------------------------------------------
+
+
+def _flip_every(field: str, stride: int) -> Callable[[Message], Message]:
+    def flip(msg: Message) -> Message:
+        blob = bytearray(getattr(msg, field))
+        for at in range(0, len(blob), stride):
+            blob[at] ^= 0x01
+        return msg.model_copy(update={field: bytes(blob)})
+
+    return flip
+
+
+def test_payloads_that_do_not_authenticate_are_named() -> None:
+    victim, exc = hostile_run(when(_blinded("records"), _flip_every("payloads", 144)))
+    assert_stopped_cleanly(victim, exc, "partner account", "lane records", "payload")
+
+
+def test_wraps_that_do_not_authenticate_are_named() -> None:
+    victim, exc = hostile_run(when(_blinded("records"), _flip_every("wraps", 48)))
+    assert_stopped_cleanly(victim, exc, "partner account", "lane records", "sealed key")
+
+
+def _plaintext(body: bytes, size: int = 128) -> bytes:
+    return struct.pack(">I", len(body)) + body + bytes(size - 4 - len(body))
+
+
+@pytest.mark.parametrize(
+    ("plaintext", "needle"),
+    [
+        (_plaintext(msgpack.packb([{"Name": "n", "Salary": "1"}])), "did not declare"),
+        (_plaintext(msgpack.packb([{"Name": "n"}, {"Revenue": "9"}])), "did not declare"),
+        (struct.pack(">I", 500) + bytes(124), "length field"),
+        (_plaintext(b"\xc1\xc1"), "not valid msgpack"),
+        (_plaintext(msgpack.packb({"Name": "n"})), "list of field maps"),
+        (_plaintext(msgpack.packb([{"Name": 7}])), "list of field maps"),
+        (_plaintext(msgpack.packb([["Name", "n"]])), "list of field maps"),
+        (_plaintext(b"\x91" * 100 + b"\xc0"), "list of field maps"),
+    ],
+    ids=[
+        "undeclared-field",
+        "undeclared-second-row",
+        "length-out-of-range",
+        "not-msgpack",
+        "map-not-list",
+        "int-value",
+        "list-row",
+        "deep-nesting",
+    ],
+)
+def test_sealed_payloads_revealing_undeclared_or_malformed_fields_are_named(
+    monkeypatch: pytest.MonkeyPatch, plaintext: bytes, needle: str
+) -> None:
+    """A sealing partner whose payloads authenticate but say more (or other) than its terms
+    declared. Only the sender seals here (the receiver reveals no fields), so replacing the
+    plaintext the session seals forges exactly the sender's payloads."""
+    quiet = party_terms(RECEIVER_LABEL, reveal=False)
+    receiver_frames = record(receiver_terms=quiet).receiver  # payloads do not change it
+    forge_payloads(monkeypatch, plaintext)
+    forged = sender_stream(receiver_frames, receiver_terms=quiet)
+    _, victim = new_pair(receiver_terms=quiet)
+    exc = replay(victim, forged)
+    assert exc is not None, f"forged payloads were accepted (victim {victim.state})"
+    assert_stopped_cleanly(victim, exc, "partner account", "lane records", needle)
+
+
+# -- what a hostile message leaves behind ----------------------------------------------------
+
+
+def test_nothing_follows_the_abort_after_an_error() -> None:
+    """protocol_spec.md §5.6: a failed check sends an abort and ends the session. Today
+    (owner: protocol/session.py) returned chunks queued for the partner's earlier, valid
+    blinded chunk still go out after the abort, on the next data_to_send().
+
+    Minimal reproduction: a receiver that has sent all its blinded chunks gets the sender's
+    first blinded chunk and a garbage frame in one receive_data(); data_to_send() then
+    returns [abort, returned]."""
+    frames = record().sender
+    _, victim = new_pair()
+    assert replay(victim, frames[:3]) is None  # hello, accept, lanes; our blinded all sent
+    with pytest.raises(RemoteProtocolError) as info:
+        victim.receive_data(frames[3] + frames[0])  # a valid blinded chunk, then a 2nd hello
+    assert_stopped_cleanly(victim, info.value, "unexpected hello message")
+
+
+def test_an_error_found_while_computing_the_result_ends_the_session_like_any_other() -> None:
+    """Checks that run when the result is computed (sealed keys and payloads, OPRF points)
+    must end the session like every other check. Today (owner: protocol/session.py) the
+    result is computed inside data_to_send() when our own returned chunks are still queued
+    as the partner's last message arrives, and there an error escapes without _fail(): the
+    session stays in EXCHANGE, queues no abort, raises the same error again on every
+    data_to_send(), and a CryptoError (small-order OPRF point) escapes unconverted.
+
+    Minimal reproduction: feed the receiver the sender's whole stream (with one payload
+    corrupted) in one receive_data() right after start, then call data_to_send()."""
+    frames = record().sender
+    corrupt = when(_blinded("records"), _flip_every("payloads", 144))
+    stream = b"".join(encode_frame(m) for f in frames for m in corrupt(decode_message(f[4:])))
+    _, victim = new_pair()
+    victim.receive_data(stream)  # every message is well formed; nothing is computed yet
+    with pytest.raises(RemoteProtocolError) as info:
+        for _ in range(20):
+            victim.data_to_send()
+    assert_stopped_cleanly(victim, info.value, "partner account", "payload")
+
+
+def test_replaying_the_recorded_stream_reproduces_the_result() -> None:
+    """The premise of every test here: a fresh victim accepts the recorded stream."""
+    transcript = record()
+    s, victim = new_pair()
+    assert replay(victim, transcript.sender) is None
+    assert victim.state is State.DONE and victim.result is not None
+    assert [m.t for m in messages(b"".join(transcript.sender))][:3] == ["hello", "accept", "lanes"]
+    assert len(split_frames(b"".join(transcript.sender))) == len(transcript.sender)
+    assert victim.result.matches  # sealed fields were opened: the oprf path is exercised
