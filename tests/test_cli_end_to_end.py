@@ -108,8 +108,9 @@ disclosure = "counts"
 class Party:
     """A psi-run subprocess whose stderr is collected as it arrives."""
 
-    def __init__(self, args: list[str]) -> None:
+    def __init__(self, args: list[str], extra_env: dict[str, str] | None = None) -> None:
         env = {k: v for k, v in os.environ.items() if k != "BLINDMATCH_DEBUG"}
+        env.update(extra_env or {})
         self.proc = subprocess.Popen(
             [sys.executable, "-m", "blindmatch.cli.main", *args],
             stdout=subprocess.PIPE,
@@ -221,6 +222,24 @@ def test_two_processes_learn_what_each_side_allowed(
     manifest = json.loads((nw_out / "run.json").read_text())
     assert manifest["partner_label"] == "Globex" and manifest["transport"] == "pake"
     assert oct((nw_out / "summary.json").stat().st_mode & 0o777) == oct(0o600)
+
+
+def test_receiver_takes_the_code_from_the_environment_not_the_command_line(tmp_path: Path) -> None:
+    """`ps` shows arguments to every local user; the environment is private to the process."""
+    files = _write_inputs(tmp_path, "counts", "counts")
+    sender = _sender(files, tmp_path / "nw-out")
+    port = sender.wait_port()
+    receiver = Party(
+        ["--role", "receiver", "--input", str(files["gx"]), "--policy", str(files["gx_policy"]),
+         "--out-dir", str(tmp_path / "gx-out"), "--connect", f"127.0.0.1:{port}", "--yes",
+         "--quiet", "--timeout", "20"],
+        extra_env={"BLINDMATCH_PAIRING_CODE": CODE},
+    )  # fmt: skip
+    assert CODE not in " ".join(receiver.proc.args)  # type: ignore[arg-type]
+    rc_r, _, err_r = receiver.finish()
+    rc_s, _, err_s = sender.finish()
+    assert (rc_s, rc_r) == (0, 0), err_s + err_r
+    assert json.loads((tmp_path / "gx-out" / "summary.json").read_text())["counts"] == GLOBEX_LEARNS
 
 
 def test_wrong_pairing_code_fails_on_both_sides_and_writes_nothing(tmp_path: Path) -> None:

@@ -455,6 +455,17 @@ def _bmx(payload: bytes = b"channel bytes", **fields: Any) -> bytes:
     return encode_file(**values)
 
 
+_SCRATCH: dict[str, Path] = {}
+
+
+def _scratch(factory: pytest.TempPathFactory, name: str = "files") -> Path:
+    """A folder under pytest's temporary root, one per name for the whole run (examples
+    reuse their file names; pytest removes old roots)."""
+    if name not in _SCRATCH or not _SCRATCH[name].exists():
+        _SCRATCH[name] = factory.mktemp(f"fuzz-{name}")
+    return _SCRATCH[name]
+
+
 def _read(path: Path) -> MessageFile | None:
     try:
         return read_message(path)
@@ -465,20 +476,17 @@ def _read(path: Path) -> MessageFile | None:
 
 @FUZZ
 @given(st.binary(max_size=200))
-def test_random_files(content: bytes) -> None:
-    path = (
-        Path(os.environ.get("TMPDIR", "/tmp")) / f"fuzz-{os.getpid()}-{threading.get_ident()}.bmx"
-    )
-    try:
-        path.write_bytes(content)
-        _read(path)
-    finally:
-        path.unlink(missing_ok=True)
+def test_random_files(tmp_path_factory: pytest.TempPathFactory, content: bytes) -> None:
+    path = _scratch(tmp_path_factory) / "random.bmx"
+    path.write_bytes(content)
+    _read(path)
 
 
 @settings(max_examples=150, deadline=None)
 @given(st.data())
-def test_mutated_message_files(data: st.DataObject) -> None:
+def test_mutated_message_files(
+    tmp_path_factory: pytest.TempPathFactory, data: st.DataObject
+) -> None:
     good = bytearray(_bmx(data.draw(st.binary(max_size=64))))
     kind = data.draw(st.sampled_from(["flip", "truncate", "extend"]))
     at = data.draw(st.integers(0, len(good) - 1))
@@ -488,14 +496,9 @@ def test_mutated_message_files(data: st.DataObject) -> None:
         del good[at:]
     else:
         good[at:at] = data.draw(st.binary(min_size=1, max_size=16))
-    path = (
-        Path(os.environ.get("TMPDIR", "/tmp")) / f"fuzzm-{os.getpid()}-{threading.get_ident()}.bmx"
-    )
-    try:
-        path.write_bytes(bytes(good))
-        assert _read(path) is None  # every change is caught: magic, header, length or checksum
-    finally:
-        path.unlink(missing_ok=True)
+    path = _scratch(tmp_path_factory) / "mutated.bmx"
+    path.write_bytes(bytes(good))
+    assert _read(path) is None  # every change is caught: magic, header, length or checksum
 
 
 def test_a_file_announcing_an_enormous_payload_is_refused_without_reading_it(
@@ -597,11 +600,12 @@ def test_a_damaged_state_file_is_named_not_a_crash(tmp_path: Path, content: byte
 
 @settings(max_examples=60, deadline=None)
 @given(st.data())
-def test_a_state_file_with_fields_of_any_type_is_named_not_a_crash(data: st.DataObject) -> None:
-    directory = Path(os.environ.get("TMPDIR", "/tmp")) / f"fuzz-state-{os.getpid()}"
-    directory.mkdir(exist_ok=True)
+def test_a_state_file_with_fields_of_any_type_is_named_not_a_crash(
+    tmp_path_factory: pytest.TempPathFactory, data: st.DataObject
+) -> None:
+    directory = _scratch(tmp_path_factory, "state")
     state = directory / "state.json"
-    good = {
+    good: dict[str, Any] = {
         "format": "blindmatch-offline-state/1",
         "role": "sender",
         "seed": "00" * 32,

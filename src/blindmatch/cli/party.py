@@ -8,11 +8,14 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
+import getpass
 import hashlib
+import os
 import secrets
 import sys
 from collections.abc import Callable
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from ..accounts.outputs import atomic_write
 from ..accounts.policy import Policy, load_policy
@@ -30,6 +33,9 @@ from ..protocol import (
 from ..protocol.randomness import Rng
 from .report import ProgressBars, RunInfo, for_terminal, render_matrix, summary_json, write_outputs
 
+if TYPE_CHECKING:
+    from ..transport import PairingCode
+
 __all__ = ["describe_terms", "make_decider", "make_engine", "prepare", "run_offline", "run_online"]
 
 #: Below this many elements a process pool costs more to start than it saves.
@@ -42,7 +48,7 @@ def prepare(
     """Read the policy and inputs; returns the prepared party and the policy text (for its hash)."""
     if args.policy is not None:
         policy = load_policy(args.policy)
-        text = args.policy.read_text(encoding="utf-8")
+        text = policy.to_toml()  # what was parsed, read once (the path may be a pipe)
     else:
         if not args.label:
             raise UsageError(
@@ -54,6 +60,24 @@ def prepare(
         list(args.input), policy, progress=bars.rows if bars is not None else None
     )
     return prepared, text
+
+
+CODE_VARIABLE = "BLINDMATCH_PAIRING_CODE"
+
+
+def ask_code() -> PairingCode:
+    """The pairing code without putting it on the command line (where `ps` shows it): from
+    the environment, or typed at a hidden prompt."""
+    from ..transport import PairingCode
+
+    if os.environ.get(CODE_VARIABLE):
+        return PairingCode.parse(os.environ[CODE_VARIABLE])
+    if sys.stdin.isatty():
+        return PairingCode.parse(getpass.getpass("Pairing code from your partner: "))
+    raise UsageError(
+        f"the receiver needs the pairing code the sender showed: type it at the prompt, or "
+        f"set {CODE_VARIABLE} (or pass --code, which other local users can see in `ps`)"
+    )
 
 
 def write_secret(path: Path, text: str) -> None:
@@ -157,7 +181,7 @@ def run_online(args: argparse.Namespace) -> int:
                     "partner) or --code-file PATH (written owner-only)"
                 )
         else:
-            raise UsageError("the receiver needs --code (the pairing code the sender showed)")
+            code = ask_code()
     bars = ProgressBars(quiet=args.quiet)
     prepared, policy_text = prepare(args, bars)
     info = RunInfo(
@@ -224,12 +248,15 @@ def run_offline(args: argparse.Namespace) -> int:
     if args.new_code:
         print(PairingCode.generate().reveal())
         return 0
-    if not args.code:
+    if args.code:
+        code = PairingCode.parse(args.code)
+    elif os.environ.get(CODE_VARIABLE) or sys.stdin.isatty():
+        code = ask_code()
+    else:
         raise UsageError(
-            "offline runs need --code: one side runs `psi-run offline --new-code ...` and tells "
-            "the other the code by phone or another channel"
+            "offline runs need the pairing code: one side runs `psi-run offline --new-code "
+            f"...` and tells the other by phone; give it at the prompt or in {CODE_VARIABLE}"
         )
-    code = PairingCode.parse(args.code)
     role = Role(args.role)
     bars = ProgressBars(quiet=args.quiet)
     prepared, policy_text = prepare(args, bars)
