@@ -303,7 +303,9 @@ def run_floor(n: int, workers: int) -> dict[str, Any]:
 # -- (b) both parties in one process ------------------------------------------------------------
 
 
-def _inprocess_party(n: int, overlap: float, workers: int | None, ready: Any, go: Any, out: Any) -> None:
+def _inprocess_party(
+    n: int, overlap: float, workers: int | None, ready: Any, go: Any, out: Any
+) -> None:
     from blindmatch.parallel import PoolEngine
     from blindmatch.protocol import run_pair
 
@@ -365,7 +367,7 @@ def _tcp_party(
     if spy_dir:  # sample this party and its workers (needs py-spy and ptrace rights)
         import subprocess
 
-        spy = subprocess.Popen(
+        subprocess.Popen(  # lives as long as this party; py-spy stops when it exits
             ["py-spy", "record", "--subprocesses", "--threads", "--idle", "-r", "200",
              "--format", "raw", "-o", os.path.join(spy_dir, f"{role}-{n}.txt"),
              "--pid", str(os.getpid())],
@@ -432,7 +434,7 @@ def _tcp_party(
     )
 
 
-# -- (d) openmined-psi ------------------------------------------------------------------------------
+# -- (d) openmined-psi -----------------------------------------------------------------------------
 
 
 def _send_blob(sock: socket.socket, blob: bytes) -> None:
@@ -503,7 +505,9 @@ def _psi_party(
 # -- orchestration --------------------------------------------------------------------------------
 
 
-def _run_together(targets: list[tuple[Any, tuple[Any, ...]]], timeout: float = 7200) -> tuple[float, list[dict[str, Any]]]:
+def _run_together(
+    targets: list[tuple[Any, tuple[Any, ...]]], timeout: float = 7200
+) -> tuple[float, list[dict[str, Any]]]:
     """Start one spawn process per target, release them together once all are ready, and
     return (wall from release to the last one's end, their reports)."""
     ctx = mp.get_context("spawn")
@@ -701,7 +705,10 @@ def render_markdown(doc: dict[str, Any]) -> str:
         "sets, overlap as shown. Each row's numbers come from one run of `benchmarks/run.py`, "
         "measured side by side. Times are wall-clock seconds.",
         "",
-        "| n x n | overlap | floor (4n X25519) | ours in-process | ours loopback TCP | floor ratio | records/s | openmined-psi | speed-up vs peer | bytes/record sent (sender / receiver) | peak RSS MiB, party + its workers (sender / receiver) | party main process only |",
+        "| n x n | overlap | floor (4n X25519) | ours in-process | ours loopback TCP "
+        "| floor ratio | records/s | openmined-psi | speed-up vs peer "
+        "| bytes/record sent (sender / receiver) "
+        "| peak RSS MiB, party + its workers (sender / receiver) | party main process only |",
         "|---|---|---|---|---|---|---|---|---|---|---|---|",
     ]
     for row in doc["rows"]:
@@ -796,7 +803,8 @@ def check_targets(rows: list[dict[str, Any]]) -> list[str]:
         if n >= 1_000_000:
             peak = max(p["peak_rss_tree"] for p in lb["parties"].values())
             out.append(
-                f"{n:,}: peak RSS {peak / 2**30:.2f} GiB per party incl. workers (target <= 1.5 GB): "
+                f"{n:,}: peak RSS {peak / 2**30:.2f} GiB per party incl. workers "
+                "(target <= 1.5 GB): "
                 f"{'met' if peak <= 1.5e9 else 'NOT met'}"
             )
     return out

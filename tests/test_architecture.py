@@ -12,8 +12,10 @@ import blindmatch
 
 SRC = Path(blindmatch.__file__).parent
 #: Nothing in the protocol core or the crypto suite may reach the outside world or the clock.
-FORBIDDEN = {"socket", "ssl", "select", "selectors", "asyncio", "time", "threading",
-             "subprocess", "logging", "concurrent", "multiprocessing", "shutil", "tempfile"}  # fmt: skip
+FORBIDDEN = {
+    "socket", "ssl", "select", "selectors", "asyncio", "time", "threading",
+    "subprocess", "logging", "concurrent", "multiprocessing", "shutil", "tempfile",
+}  # fmt: skip
 
 
 def _imports(path: Path) -> set[str]:
@@ -45,7 +47,13 @@ def test_core_does_no_io(path: Path) -> None:
 
 
 def test_core_files_are_all_checked() -> None:
-    assert {p.name for p in CORE} >= {"session.py", "messages.py", "lanes.py", "h2c.py", "x25519.py"}
+    assert {p.name for p in CORE} >= {
+        "session.py",
+        "messages.py",
+        "lanes.py",
+        "h2c.py",
+        "x25519.py",
+    }
 
 
 def test_public_api_is_what_we_intend() -> None:

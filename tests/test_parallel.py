@@ -97,7 +97,9 @@ def test_blind_and_blind_digests_are_identical(pool: PoolEngine) -> None:
 
 
 @pytest.mark.parametrize("bad_at", [0, 5, 23, 44])
-def test_a_bad_point_is_named_by_its_index_in_the_whole_batch(pool: PoolEngine, bad_at: int) -> None:
+def test_a_bad_point_is_named_by_its_index_in_the_whole_batch(
+    pool: PoolEngine, bad_at: int
+) -> None:
     points = bytearray(b"".join(hash_to_curve_many(_messages(45), DST)))
     points[32 * bad_at : 32 * (bad_at + 1)] = bytes(32)  # u = 0: small order
     scalars = _scalars(b"f")
@@ -179,7 +181,9 @@ def _victim_error(engine: CryptoEngine, edit: Callable[[bytes], bytes]) -> str:
     (st, sr), (rt, rr) = _party("S", 0, 60), _party("R", 30, 70)
 
     def pair(engine_r: CryptoEngine) -> tuple[Session, Session]:
-        s = Session(role=Role.SENDER, terms=st, records=sr, rng=seeded_rng(b"v s"), auto_accept=True)
+        s = Session(
+            role=Role.SENDER, terms=st, records=sr, rng=seeded_rng(b"v s"), auto_accept=True
+        )
         r = Session(
             role=Role.RECEIVER, terms=rt, records=rr, rng=seeded_rng(b"v r"), auto_accept=True,
             engine=engine_r,
@@ -218,7 +222,7 @@ def test_a_session_names_the_same_bad_point_on_the_pool(pool: PoolEngine, at: in
     assert _victim_error(pool, small_order) == inline
 
 
-# -- the shortcuts equal the definitions ------------------------------------------------------------
+# -- the shortcuts equal the definitions --------------------------------------------------------
 
 
 def test_cofactor_multipliers_give_the_bytes_of_plain_blinding() -> None:

@@ -351,7 +351,9 @@ def test_sample_data_row_counts(side: str) -> None:
 def test_progress_reports_rows_as_they_are_read(tmp_path: Path) -> None:
     """A million-row export takes a while to normalize: the caller hears about every 16,384 rows."""
     path = tmp_path / "many.csv"
-    lines = ["Account ID,Website,Type"] + [f"id{i},site{i % 500}.com,Customer" for i in range(40_000)]
+    lines = ["Account ID,Website,Type"] + [
+        f"id{i},site{i % 500}.com,Customer" for i in range(40_000)
+    ]
     path.write_text("\n".join(lines) + "\n", encoding="utf-8")
     seen: list[int] = []
     prepared = prepare_party([path], Policy.from_dict({"label": "Acme"}), progress=seen.append)

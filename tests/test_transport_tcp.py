@@ -142,12 +142,19 @@ def test_decisions_come_from_the_callback() -> None:
     assert sorted(seen) == ["Globex-Receiver-Label", "Northwind-Sender-Label"]
 
 
-def test_a_rejection_ends_both_sides_with_the_reason() -> None:
+@pytest.mark.parametrize("think", [0.0, 0.5], ids=["quick", "after-the-partner-accepted"])
+def test_a_rejection_ends_both_sides_with_the_reason(think: float) -> None:
+    def reject(terms: PartnerTerms) -> str:
+        # Thinking long enough lets the partner's own accept arrive before our abort leaves:
+        # it must be ignored, not fed to our closed session.
+        time.sleep(think)
+        return "not the partner we expected"
+
     l_out, c_out = _both(
         listener=sender(auto_accept=False),
         connector=receiver(auto_accept=False),
         listener_kwargs={"decide": lambda t: None},
-        connector_kwargs={"decide": lambda t: "not the partner we expected"},
+        connector_kwargs={"decide": reject},
     )
     assert isinstance(c_out.error, AgreementError)
     assert "we rejected" in str(c_out.error)

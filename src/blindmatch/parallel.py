@@ -39,12 +39,15 @@ def _warm_up() -> None:
     """A no-op task: makes the pool start its workers."""
 
 
-def _hash_blind_task(messages: Sequence[bytes], dst: bytes, secrets: Sequence[bytes]) -> list[bytes]:
+def _hash_blind_task(
+    messages: Sequence[bytes], dst: bytes, secrets: Sequence[bytes]
+) -> list[bytes]:
     return hash_blind_batch(messages, dst, [Scalar.from_bytes(s) for s in secrets])
 
 
 def _blind_task(points: bytes, first: int, secrets: Sequence[bytes], message: str) -> list[bytes]:
-    return blind_batch(points, [Scalar.from_bytes(s) for s in secrets], message=message, first=first)
+    scalars = [Scalar.from_bytes(s) for s in secrets]
+    return blind_batch(points, scalars, message=message, first=first)
 
 
 def _blind_digest_task(
@@ -205,7 +208,9 @@ class PoolEngine:
                     if isinstance(p, Future):
                         p.cancel()
 
-    def _run_parts(self, task: Callable[..., list[bytes]], points: bytes, *args: object) -> list[bytes]:
+    def _run_parts(
+        self, task: Callable[..., list[bytes]], points: bytes, *args: object
+    ) -> list[bytes]:
         """``task(part_of_points, first, *args)`` over the parts of ``points`` (``first``: the
         index of the part's first point), joined; queues more of our own hashing behind the
         parts before waiting for them."""
@@ -253,4 +258,4 @@ class PoolEngine:
 
 def _join(parts: Sequence[list[bytes]]) -> list[bytes]:
     """Concatenate per-part output blobs, scalar by scalar."""
-    return [b"".join(blobs) for blobs in zip(*parts)]
+    return [b"".join(blobs) for blobs in zip(*parts, strict=True)]

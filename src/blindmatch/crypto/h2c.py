@@ -365,7 +365,7 @@ def _stage_one(msgs: Sequence[bytes], dst_prime: bytes) -> _Chunk:
     bases: list[Any] = []
     push_x1 = x1s.append
     push_base = bases.append
-    for pre, xd in zip(reversed(prefix), reversed(xds)):
+    for pre, xd in zip(reversed(prefix), reversed(xds), strict=True):
         x1 = pre * inv % p
         inv = inv * xd % p
         push_x1(x1)
@@ -417,6 +417,7 @@ def _stage_two(chunk: _Chunk, roots: list[Any], doublings: int = 3) -> list[byte
         x1s[1::2],
         bases[1::2],
         roots[1::2],
+        strict=True,
     )
     for ua, xa, ga, ra, ub, xb, gb, rb in pairs:
         r2 = ra * ra % p
@@ -474,7 +475,7 @@ def _stage_two(chunk: _Chunk, roots: list[Any], doublings: int = 3) -> list[byte
     to_bytes = _mpz_to_bytes
     out: list[bytes] = []
     push_out = out.append
-    for pre, x, z in zip(reversed(prefix), reversed(xs_out), reversed(zs_out)):
+    for pre, x, z in zip(reversed(prefix), reversed(xs_out), reversed(zs_out), strict=True):
         if z:
             push_out(to_bytes(x * pre * inv % p, 32, "little"))
             inv = inv * z % p
@@ -557,9 +558,7 @@ def cofactor_multipliers(secrets: Sequence[bytes]) -> tuple[int, list[bytes]]:
     return 3, [c.to_bytes(32, "little") for c in clamped]
 
 
-def hash_to_curve_premultiplied(
-    msgs: Sequence[bytes], dst: bytes, doublings: int
-) -> list[bytes]:
+def hash_to_curve_premultiplied(msgs: Sequence[bytes], dst: bytes, doublings: int) -> list[bytes]:
     """u(2^doublings (Q0 + Q1)) for every message: :func:`hash_to_curve_many` without the
     cofactor doublings that :func:`cofactor_multipliers` moved into the scalars
     (``doublings = 3`` is exactly ``hash_to_curve_many``). Only for blinding with those

@@ -180,8 +180,9 @@ def validate_points(data: bytes, count: int, *, message: str) -> list[bytes]:
     """Split ``count`` concatenated points and check each one (specification §6 item 6).
 
     Every element must be 32 bytes, canonical and not of small order, and no element may
-    occur twice in the batch. Returns the elements in order. Raises :class:`~blindmatch.errors.CryptoError`
-    naming ``message`` and the offending index (never the bytes), or
+    occur twice in the batch. Returns the elements in order. Raises
+    :class:`~blindmatch.errors.CryptoError` naming ``message`` and the offending index (never
+    the bytes), or
     :class:`~blindmatch.errors.UsageError` for a negative ``count``.
     """
     if count < 0:

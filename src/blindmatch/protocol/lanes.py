@@ -405,9 +405,9 @@ def _payload_plaintext(
 
 
 def _wrap_key(oprf_point: bytes, agreement_id: bytes) -> bytes:
-    return HKDF(
-        algorithm=hashes.SHA256(), length=32, salt=agreement_id, info=_WRAP_AAD
-    ).derive(oprf_point)
+    return HKDF(algorithm=hashes.SHA256(), length=32, salt=agreement_id, info=_WRAP_AAD).derive(
+        oprf_point
+    )
 
 
 def wrap_content_key(content_key: bytes, oprf_point: bytes, agreement_id: bytes) -> bytes:

@@ -13,8 +13,8 @@ import hashlib
 import os
 import sys
 from array import array
-from operator import mod
 from collections.abc import Callable, MutableSequence
+from operator import mod
 from typing import Final, TypeVar
 
 __all__ = [
@@ -167,7 +167,7 @@ def shuffle(rng: Rng, items: MutableSequence[T]) -> None:
         # Rejection needs value >= 2^64 - (2^64 mod bound) >= 2^64 - 2^32: if no word is that
         # large, every draw is accepted and j = value mod (i + 1).
         if max(words) < _ALWAYS_ACCEPTED:
-            for i, j in zip(range(n - 1, 0, -1), map(mod, words, range(n, 1, -1))):
+            for i, j in zip(range(n - 1, 0, -1), map(mod, words, range(n, 1, -1)), strict=True):
                 items[i], items[j] = items[j], items[i]
             skip(8 * (n - 1))
             return

@@ -199,7 +199,9 @@ class Session:
         self.result: OverlapResult | None = None
 
     def __repr__(self) -> str:
-        return f"Session(role={self.role.value}, label={self.terms.label!r}, state={self.state.value})"
+        return (
+            f"Session(role={self.role.value}, label={self.terms.label!r}, state={self.state.value})"
+        )
 
     # -- the driving API ----------------------------------------------------------------------
 
@@ -297,9 +299,7 @@ class Session:
         """Enter ERROR, queue one abort for the partner, and return the error to raise."""
         if isinstance(exc, CryptoError):
             exc = RemoteProtocolError(str(exc))
-        if self.state not in (State.ERROR, State.CLOSED) and not isinstance(
-            exc, PeerAbortedError
-        ):
+        if self.state not in (State.ERROR, State.CLOSED) and not isinstance(exc, PeerAbortedError):
             if code is None:
                 code = "agreement" if isinstance(exc, AgreementError) else "protocol_violation"
             reason = str(exc) if isinstance(exc, ProtocolError) else "the partner hit a local error"
@@ -453,16 +453,14 @@ class Session:
             if sealing:
                 for layout in lane.slot_keys:
                     dummies_before.append(dummies_before[-1] + layout.count(None))
-            bounds = [
-                (start, min(start + step, lane.size)) for start in range(0, lane.size, step)
-            ]
+            bounds = [(start, min(start + step, lane.size)) for start in range(0, lane.size, step)]
             scalars = [scalar, self._phi] if sealing and self._phi else [scalar]
             results = self._engine.hash_blind_iter(
                 (lane.messages[a * slots : b * slots] for a, b in bounds),
                 agreement.h2c_dst,
                 scalars,
             )
-            for seq, ((start, stop), outputs) in enumerate(zip(bounds, results)):
+            for seq, ((start, stop), outputs) in enumerate(zip(bounds, results, strict=True)):
                 wraps = bytearray()
                 payloads = bytearray()
                 if sealing:
@@ -599,13 +597,13 @@ class Session:
                 for blob, keep in zip(outputs, raw, strict=True)
             ]
         base = lane.received * slots
-        for own, blob in zip(self._lanes, outputs):
+        for own, blob in zip(self._lanes, outputs, strict=False):  # (then phi's, if any)
             index = lane.index[own.kind]
             keys = [blob[at : at + DIGEST_BYTES] for at in range(0, len(blob), DIGEST_BYTES)]
             before = len(index)
             if not index.keys().isdisjoint(keys):
                 _raise_repeat(where, keys, index)
-            index.update(zip(keys, range(base, base + len(keys))))
+            index.update(zip(keys, range(base, base + len(keys)), strict=True))
             if len(index) != before + len(keys):  # a repeat within this message
                 _raise_repeat(where, keys, {})
             if own.kind == "records":
@@ -757,12 +755,8 @@ class Session:
             their_masks = bytes(lane.masks)
             digests = bytes(returned.digests)
             # Where each of our returned values sits among the partner's (None: no match).
-            where = list(
-                map(
-                    index.get,
-                    [digests[at : at + DIGEST_BYTES] for at in range(0, len(digests), DIGEST_BYTES)],
-                )
-            )
+            keys = [digests[at : at + DIGEST_BYTES] for at in range(0, len(digests), DIGEST_BYTES)]
+            where = list(map(index.get, keys))
             if partner_kind == "counts":
                 # Shuffled: all we know of each account is the mask we gave it, so the counts
                 # depend only on (our mask, the partner masks it matched): tally those.
@@ -809,7 +803,8 @@ class Session:
                     hits.append((k - i * slots, j, t))
                 matched_theirs = set()
                 for _, j, _ in hits:
-                    matched_theirs |= their_names[their_masks[j * their_width : (j + 1) * their_width]]
+                    at = j * their_width
+                    matched_theirs |= their_names[their_masks[at : at + their_width]]
                 our_pops = own.populations_of(i)
                 for s, j, t in hits:
                     if (partner_kind, j) not in payloads:
@@ -835,7 +830,9 @@ class Session:
             partner_sizes=MappingProxyType(self._partner_sizes(theirs)),
             counts=MappingProxyType({p: MappingProxyType(c) for p, c in counts.items()}),
             matches=self._matches_from(found, ours, theirs),
-            partner_disclosure=MappingProxyType({p.name: p.disclosure for p in partner.populations}),
+            partner_disclosure=MappingProxyType(
+                {p.name: p.disclosure for p in partner.populations}
+            ),
             our_disclosure=MappingProxyType({p.name: p.disclosure for p in self.terms.populations}),
         )
 

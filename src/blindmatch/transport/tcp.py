@@ -278,7 +278,7 @@ class _Pump:
             self._events()
             self._produce()
             self.last_progress += time.monotonic() - began
-            if self.rejected is not None and not self.out:
+            if self.rejected is not None and (not self.out or self.eof):
                 raise AgreementError(
                     f"we rejected the partner's terms ({self.rejected}); the partner was told"
                 )
@@ -364,6 +364,10 @@ class _Pump:
             self.last_progress = time.monotonic()  # after our work on it, see run()
 
     def _feed(self, data: bytes) -> None:
+        if self.rejected is not None:
+            # We said no: whatever the partner sent meanwhile (its own decision, or more if it
+            # had accepted) is moot; the session is closed and must not see it.
+            return
         channel = self.channel
         channel.receive_data(data)
         app = channel.next_app_data()
@@ -376,6 +380,8 @@ class _Pump:
     def _on_eof(self) -> None:
         """The partner's stream ended: fine once we are done, an error naming the step before."""
         self.eof = True
+        if self.rejected is not None:
+            return  # run() reports our rejection, the reason the session ended
         try:
             self.channel.receive_eof()
         except PeerGoneError as gone:
