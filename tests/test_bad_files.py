@@ -190,8 +190,8 @@ def test_a_file_without_its_header_row_is_an_input_error_not_a_policy_error(
 
 
 def test_a_utf8_file_with_a_stray_windows_1252_row_is_read_not_refused(tmp_path: Path) -> None:
-    """Mixed encodings (a UTF-8 export with one row pasted from Excel) are read as cp1252,
-    which decodes every byte: the rows all arrive; non-ASCII UTF-8 text shows as mojibake."""
+    """Mixed encodings (a UTF-8 export with one row pasted from Excel): every row arrives, each
+    byte decoded the way it was written, and a warning points at the first odd line."""
     path = tmp_path / "mixed.csv"
     path.write_bytes(
         HEADER.encode()
@@ -199,8 +199,14 @@ def test_a_utf8_file_with_a_stray_windows_1252_row_is_read_not_refused(tmp_path:
         + "001B,Café Zentral,cafe.at,Customer\n".encode("cp1252")
     )
     report = inspect_sources([path])
-    assert report.rows == 2 and report.sources[0].encoding == "cp1252"
-    assert prepare_party([path], POLICY).diagnostics.rows == 2
+    assert report.rows == 2 and report.sources[0].encoding == "utf-8+cp1252"
+    assert any(
+        "mixed.csv: mixes UTF-8 with Windows-1252 text (from line 3 on" in w
+        for w in report.warnings
+    )
+    prepared = prepare_party([path], POLICY)
+    assert prepared.diagnostics.rows == 2
+    assert any("mixes UTF-8 with Windows-1252" in w for w in prepared.diagnostics.warnings)
 
 
 def test_a_header_only_file_among_others_is_a_warning(tmp_path: Path) -> None:

@@ -84,13 +84,45 @@ def test_byte_undefined_in_cp1252_means_latin1(tmp_path: Path) -> None:
     assert rows_of(table)[0][1]["Account Name"] == "Café \x81"
 
 
-def test_utf8_file_with_one_bad_byte_late_falls_back(tmp_path: Path) -> None:
+def test_utf8_file_with_one_bad_byte_late_is_read_as_mixed(tmp_path: Path) -> None:
     body = "Account ID,Account Name\n" + "".join(f"{i},Ünïcode {i}\n" for i in range(50_000))
     path = tmp_path / "late.csv"
     path.write_bytes(body.encode("utf-8") + b"99999,Caf\xe9\n")
     table = read_csv(path)
-    assert table.encoding == "cp1252"  # the whole file is scanned, not just a sample
-    assert sum(1 for _ in table) == 50_001
+    assert table.encoding == "utf-8+cp1252"  # the whole file is scanned, not just a sample
+    rows = rows_of(table)
+    assert len(rows) == 50_001
+    # UTF-8 text stays UTF-8 (no mojibake), the stray byte is read as cp1252
+    assert rows[0][1]["Account Name"] == "Ünïcode 0"
+    assert rows[-1][1]["Account Name"] == "Café"
+    assert table.notes and "from line 50002 on" in table.notes[0]
+    assert "UTF-8 mixed with Windows-1252" in table.describe()
+
+
+@pytest.mark.parametrize("bom", [b"", codecs.BOM_UTF8], ids=["no-bom", "bom"])
+def test_mixed_file_decodes_each_byte_the_way_it_was_written(tmp_path: Path, bom: bytes) -> None:
+    path = tmp_path / "mixed.csv"
+    path.write_bytes(
+        bom
+        + "Account ID,Account Name\n1,Müller GmbH\n".encode()
+        + "2,Café Zentral \u20ac \u201c\n".encode("cp1252")  # é, euro sign, curly quote
+        + b"3,odd \x81\n"  # undefined in cp1252: kept as the Latin-1 code point
+        + "4,Ærø\n".encode()
+    )
+    table = read_csv(path)
+    assert table.encoding == ("utf-8-sig" if bom else "utf-8") + "+cp1252"
+    names = [v["Account Name"] for _, v in rows_of(table)]
+    assert names == ["Müller GmbH", "Café Zentral \u20ac \u201c", "odd \x81", "Ærø"]
+    assert "from line 3 on" in table.notes[0]
+    assert table.header == ("Account ID", "Account Name")  # no BOM in the header
+
+
+def test_a_plain_cp1252_file_is_not_called_mixed(tmp_path: Path) -> None:
+    path = tmp_path / "excel.csv"
+    path.write_bytes("Account ID,Account Name\n1,Société Générale\n2,Straße\n".encode("cp1252"))
+    table = read_csv(path)
+    assert table.encoding == "cp1252" and table.notes == ()
+    assert read_csv(path, encoding="utf-8+cp1252").encoding == "utf-8+cp1252"  # may be forced
 
 
 def test_semicolon_csv_with_commas_and_doubled_quotes() -> None:

@@ -342,6 +342,8 @@ def _bind(tables: list[Table], policy: Policy | None) -> _Binding:
         )
         cmaps.append(cmap)
         policies.append(policy if policy is not None else default_policy("inspection", cmap))
+        for note in table.notes:
+            warn(f"{table.name}: {note}")
         for role, lost in cmap.missing.items():
             warn(
                 f"{table.name}: columns.{role} lists {', '.join(map(repr, lost))}, which this "

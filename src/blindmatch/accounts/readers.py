@@ -66,7 +66,41 @@ _ENCODING_NAMES = {
     "utf-16": "UTF-16",
     "cp1252": "Windows-1252 (cp1252)",
     "latin-1": "Latin-1 (ISO-8859-1)",
+    "utf-8+cp1252": "UTF-8 mixed with Windows-1252",
+    "utf-8-sig+cp1252": "UTF-8 with BOM mixed with Windows-1252",
 }
+#: Suffix of a codec name meaning "these bytes as UTF-8, any byte that is not UTF-8 as cp1252":
+#: what a UTF-8 export with rows pasted in from Excel needs.
+MIXED_SUFFIX = "+cp1252"
+_FALLBACK_ERRORS = "blindmatch-cp1252"
+# A complete UTF-8 multi-byte sequence: a file with one of these and a byte that is not UTF-8
+# mixes encodings (cp1252 text produces such pairs only as mojibake like "Ã©").
+_UTF8_MULTIBYTE = re.compile(
+    rb"[\xc2-\xdf][\x80-\xbf]|[\xe0-\xef][\x80-\xbf]{2}|[\xf0-\xf4][\x80-\xbf]{3}"
+)
+
+
+def _cp1252_fallback(exc: UnicodeError) -> tuple[str, int]:
+    """Decode error handler: each byte UTF-8 rejects is read as cp1252 (Latin-1 where cp1252
+    leaves it undefined), so mixed files lose nothing and UTF-8 text is not turned to mojibake."""
+    if not isinstance(exc, UnicodeDecodeError):
+        raise exc
+    bad = exc.object[exc.start : exc.end]
+    return "".join(bytes([b]).decode("cp1252", errors="replace").replace("\ufffd", chr(b))
+                   for b in bad), exc.end  # fmt: skip
+
+
+codecs.register_error(_FALLBACK_ERRORS, _cp1252_fallback)
+
+
+def _open_text(path: Path, encoding: str, *, newline: str | None) -> Any:
+    """Open ``path`` as text in one of this module's codecs (including the mixed ones)."""
+    if encoding.endswith(MIXED_SUFFIX):
+        base = encoding[: -len(MIXED_SUFFIX)]
+        return path.open(encoding=base, errors=_FALLBACK_ERRORS, newline=newline)
+    return path.open(encoding=encoding, newline=newline)
+
+
 _DELIMITER_NAMES = {",": "comma", ";": "semicolon", "\t": "tab", "|": "pipe"}
 _FORMAT_NAMES = {
     "csv": "CSV",
@@ -114,6 +148,8 @@ class Table:
     format: TableFormat
     encoding: str | None = None
     delimiter: str | None = None
+    #: What a person should know about how the source was read (shown as warnings).
+    notes: tuple[str, ...] = ()
     _rows: Callable[[], Iterator[Row]] = field(repr=False)
 
     def __iter__(self) -> Iterator[Row]:
@@ -241,13 +277,25 @@ def detect_encoding(path: Path, display: str) -> str:
     """Pick the codec for a text file, and refuse binary files.
 
     UTF-8 (with or without BOM) if the whole file decodes as UTF-8; UTF-16 if it starts with a
-    UTF-16 BOM (Excel's "Unicode text"); otherwise Windows-1252, or Latin-1 if the file uses a
-    byte cp1252 leaves undefined. The whole file is scanned once, in chunks, so a stray Latin-1
-    byte on row 900,000 cannot break a read that started as UTF-8.
+    UTF-16 BOM (Excel's "Unicode text"); UTF-8 mixed with cp1252 (``"utf-8+cp1252"``) if it has
+    both UTF-8 text and bytes that are not UTF-8 (rows pasted in from Excel); otherwise
+    Windows-1252, or Latin-1 if the file uses a byte cp1252 leaves undefined. The whole file is
+    scanned once, in chunks, so a stray Latin-1 byte on row 900,000 cannot break a read that
+    started as UTF-8.
     """
+    return _scan_encoding(path, display).codec
+
+
+class _Encoding(NamedTuple):
+    codec: str
+    #: For a file that is not all UTF-8: the line holding the first byte that is not.
+    first_non_utf8_line: int | None = None
+
+
+def _scan_encoding(path: Path, display: str) -> _Encoding:
     head = _read_head(path, display, 4096)
     if head.startswith((codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)):
-        return "utf-16"
+        return _Encoding("utf-16")
     kind = _binary_kind(head)
     if kind:
         raise InputError(f"this is {kind}, not a text table", file=display)
@@ -260,8 +308,11 @@ def detect_encoding(path: Path, display: str) -> str:
     bom = head.startswith(codecs.BOM_UTF8)
     utf8 = codecs.getincrementaldecoder("utf-8")()
     utf8_ok = True
+    has_utf8_text = False
     cp1252_ok = True
     offset = 0
+    lines = 1  # the line the current chunk starts on
+    first_bad_line: int | None = None
     try:
         with path.open("rb") as fh:
             while chunk := fh.read(_SCAN_CHUNK):
@@ -275,20 +326,40 @@ def detect_encoding(path: Path, display: str) -> str:
                 if utf8_ok:
                     try:
                         utf8.decode(chunk)
-                    except UnicodeDecodeError:
+                    except UnicodeDecodeError as exc:
                         utf8_ok = False
+                        at = max(0, exc.start)
+                        first_bad_line = lines + chunk.count(b"\n", 0, at)
+                if not has_utf8_text:
+                    has_utf8_text = _UTF8_MULTIBYTE.search(chunk) is not None
                 if cp1252_ok and any(b in chunk for b in _CP1252_UNDEFINED):
                     cp1252_ok = False
                 offset += len(chunk)
+                lines += chunk.count(b"\n")
         if utf8_ok:
-            utf8.decode(b"", final=True)
-    except UnicodeDecodeError:
-        utf8_ok = False
+            try:
+                utf8.decode(b"", final=True)
+            except UnicodeDecodeError:
+                utf8_ok = False
+                first_bad_line = lines
     except OSError as exc:
         raise InputError(f"cannot read the file: {exc.strerror or exc}", file=display) from None
     if utf8_ok:
-        return "utf-8-sig" if bom else "utf-8"
-    return "cp1252" if cp1252_ok else "latin-1"
+        return _Encoding("utf-8-sig" if bom else "utf-8")
+    if has_utf8_text or bom:
+        return _Encoding(("utf-8-sig" if bom else "utf-8") + MIXED_SUFFIX, first_bad_line)
+    return _Encoding("cp1252" if cp1252_ok else "latin-1", first_bad_line)
+
+
+def _encoding_notes(scan: _Encoding) -> tuple[str, ...]:
+    """Warn where a file mixes UTF-8 with another encoding: some cells may read oddly."""
+    if not scan.codec.endswith(MIXED_SUFFIX):
+        return ()
+    return (
+        f"mixes UTF-8 with Windows-1252 text (from line {scan.first_non_utf8_line} on, some "
+        "bytes are not UTF-8 and were read as Windows-1252); check those rows, or save the "
+        "file again as 'CSV UTF-8'",
+    )
 
 
 def _looks_like_bomless_utf16(head: bytes) -> bool:
@@ -333,15 +404,18 @@ def read_csv(
     p = Path(path)
     display = name or str(path)
     _check_path(p, display)
+    notes: tuple[str, ...] = ()
     if encoding is None:
-        encoding = detect_encoding(p, display)
+        scan = _scan_encoding(p, display)
+        encoding = scan.codec
+        notes = _encoding_notes(scan)
     else:
         try:
-            codecs.lookup(encoding)
+            codecs.lookup(encoding.removesuffix(MIXED_SUFFIX))
         except LookupError:
             raise InputError(f"unknown encoding {encoding!r}", file=display) from None
     try:
-        with p.open(encoding=encoding, newline="") as fh:
+        with _open_text(p, encoding, newline="") as fh:
             sample = fh.read(_SAMPLE_CHARS)
     except UnicodeDecodeError as exc:
         raise InputError(f"the file is not valid {encoding}: {exc.reason}", file=display) from None
@@ -366,6 +440,7 @@ def read_csv(
         format="csv",
         encoding=encoding,
         delimiter=delimiter,
+        notes=notes,
         _rows=rows,
     )
 
@@ -428,7 +503,7 @@ def _read_csv_header(
 ) -> tuple[int, list[str]]:
     number = 0
     try:
-        with path.open(encoding=encoding, newline="") as fh:
+        with _open_text(path, encoding, newline="") as fh:
             for cells in _reader(fh, delimiter):
                 number += 1
                 if any(c.strip() for c in cells):
@@ -512,7 +587,7 @@ def _iter_csv(
     number = 0
     record_start = 1
     try:
-        with path.open(encoding=encoding, newline="") as fh:
+        with _open_text(path, encoding, newline="") as fh:
             reader = _reader(fh, delimiter)
             for cells in reader:
                 number += 1
@@ -576,7 +651,7 @@ def _oversized_cell(
     column: str | None = None
     runaway = False  # the oversized cell is a quoted cell running over line ends
     try:
-        with path.open(encoding=encoding, newline="") as fh:
+        with _open_text(path, encoding, newline="") as fh:
             for _ in range(line - 1):
                 if not fh.readline():
                     break
@@ -706,7 +781,8 @@ def read_jsonl(path: str | os.PathLike[str], *, name: str | None = None) -> Tabl
     p = Path(path)
     display = name or str(path)
     _check_path(p, display)
-    encoding = detect_encoding(p, display)
+    scan = _scan_encoding(p, display)
+    encoding = scan.codec
     columns: dict[str, None] = {}
     tokens: dict[str, str] = {}
     objects = 0
@@ -747,7 +823,14 @@ def read_jsonl(path: str | os.PathLike[str], *, name: str | None = None) -> Tabl
                 values[col] = _cell_text(obj.get(col), display=display, row=number, column=col)
             yield Row(number, values)
 
-    return Table(name=display, header=header, format="jsonl", encoding=encoding, _rows=rows)
+    return Table(
+        name=display,
+        header=header,
+        format="jsonl",
+        encoding=encoding,
+        notes=_encoding_notes(scan),
+        _rows=rows,
+    )
 
 
 _JSON_TYPES: dict[type, str] = {
@@ -781,7 +864,7 @@ def _iter_json_objects(
     hook = _no_duplicate_keys if check_duplicates else None
     number = 0
     try:
-        with path.open(encoding=encoding, newline=None) as fh:
+        with _open_text(path, encoding, newline=None) as fh:
             for line in fh:
                 number += 1
                 if number == 1:
