@@ -50,6 +50,9 @@ __all__ = [
 #: A cell larger than this (in UTF-8 bytes) is rejected: no CRM field is that long, and a cell
 #: this size usually means a quote was never closed and the rest of the file became one cell.
 MAX_CELL_BYTES = 64 * 1024
+#: A text of at most this many characters is at most MAX_CELL_BYTES in UTF-8 (4 bytes a
+#: character), so only longer cells need encoding to be measured.
+_SURELY_SMALL_CHARS = MAX_CELL_BYTES // 4
 #: More columns than this is not an account export (and would make every row expensive).
 MAX_COLUMNS = 1000
 
@@ -566,7 +569,7 @@ def _check_cell_sizes(
     header: Sequence[str], cells: Sequence[str], display: str, number: int
 ) -> None:
     for h, c in zip(header, cells, strict=False):
-        if len(c) > 16384 and len(c.encode("utf-8")) > MAX_CELL_BYTES:
+        if len(c) > _SURELY_SMALL_CHARS and len(c.encode("utf-8")) > MAX_CELL_BYTES:
             raise InputError(
                 f"cell is larger than {MAX_CELL_BYTES // 1024} KiB",
                 file=display,
@@ -604,7 +607,7 @@ def _iter_csv(
                             row=number,
                         )
                     del cells[width:]
-                if sum(map(len, cells)) > 16384:
+                if sum(map(len, cells)) > _SURELY_SMALL_CHARS:
                     _check_cell_sizes(header, cells, display, number)
                 if "" in cells or any(map(str.isspace, cells)):
                     values = {
@@ -758,7 +761,7 @@ def _cell_text(value: Any, *, display: str, row: int, column: str) -> str | None
         text = str(value)
     if not text or text.isspace():
         return None
-    if len(text) > 16384 and len(text.encode("utf-8")) > MAX_CELL_BYTES:
+    if len(text) > _SURELY_SMALL_CHARS and len(text.encode("utf-8")) > MAX_CELL_BYTES:
         raise InputError(
             f"cell is larger than {MAX_CELL_BYTES // 1024} KiB",
             file=display,
@@ -957,17 +960,7 @@ def read_parquet(path: str | os.PathLike[str], *, name: str | None = None) -> Ta
                 columns = [batch.column(i).to_pylist() for i in range(batch.num_columns)]
                 for cells in zip(*columns, strict=True):
                     number += 1
-                    yield Row(
-                        number,
-                        {
-                            h: (
-                                (c if c and not c.isspace() else None)
-                                if type(c) is str and len(c) <= 16384
-                                else _cell_text(c, display=display, row=number, column=h)
-                            )
-                            for h, c in zip(header, cells, strict=False)
-                        },
-                    )
+                    yield Row(number, _typed_cells(header, cells, display, number))
         except InputError:
             raise
         except Exception as exc:  # noqa: BLE001
@@ -976,6 +969,21 @@ def read_parquet(path: str | os.PathLike[str], *, name: str | None = None) -> Ta
             ) from None
 
     return Table(name=display, header=header, format="parquet", _rows=rows)
+
+
+def _typed_cells(
+    header: Sequence[str], cells: Iterable[Any], display: str, number: int
+) -> dict[str, str | None]:
+    """One row of typed cells (Parquet, pandas) as text; short plain strings take the fast
+    path, everything else goes through :func:`_cell_text`."""
+    return {
+        h: (
+            (c if c and not c.isspace() else None)
+            if type(c) is str and len(c) <= _SURELY_SMALL_CHARS
+            else _cell_text(c, display=display, row=number, column=h)
+        )
+        for h, c in zip(header, cells, strict=False)
+    }
 
 
 # -- in-memory sources -------------------------------------------------------------------
@@ -997,17 +1005,7 @@ def read_dataframe(df: Any, *, name: str = "dataframe") -> Table:
 
     def rows() -> Iterator[Row]:
         for number, cells in enumerate(df.itertuples(index=False, name=None), start=1):
-            yield Row(
-                number,
-                {
-                    h: (
-                        (c if c and not c.isspace() else None)
-                        if type(c) is str and len(c) <= 16384
-                        else _cell_text(c, display=name, row=number, column=h)
-                    )
-                    for h, c in zip(header, cells, strict=False)
-                },
-            )
+            yield Row(number, _typed_cells(header, cells, name, number))
 
     return Table(name=name, header=header, format="dataframe", _rows=rows)
 
