@@ -155,8 +155,6 @@ def test_a_broken_file_is_a_located_input_error(tmp_path: Path, name: str, via: 
         if via == "prepare_party"
         else (lambda: inspect_sources([path]))
     )
-    if name == "fake.parquet":
-        pytest.importorskip("pyarrow")
     started = time.perf_counter()
     with pytest.raises(InputError) as info:
         call()

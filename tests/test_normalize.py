@@ -35,6 +35,7 @@ from blindmatch.accounts.normalize import (
     profile_fingerprint,
 )
 from blindmatch.errors import BlindmatchError, UsageError
+from blindmatch.protocol.model import KEY_TYPE_PATTERN
 
 BLANK = Normalized(None, "blank")
 JUNK = Normalized(None, "junk")
@@ -482,8 +483,7 @@ def test_usage_error_is_catchable_as_library_and_value_error() -> None:
 
 
 def test_custom_key_types_agree_with_the_protocol_model() -> None:
-    model = pytest.importorskip("blindmatch.protocol.model")
-    pattern: re.Pattern[str] = model.KEY_TYPE_PATTERN
+    pattern: re.Pattern[str] = KEY_TYPE_PATTERN
     for key_type in (*KEY_TYPES, "custom:crm_id", "custom:a", "custom:" + "x" * 48):
         assert pattern.match(key_type), key_type
         assert check_key_type(key_type) == key_type
