@@ -17,6 +17,7 @@ import pytest
 from test_hostile_support import (
     FIELD_PRIME,
     RECEIVER_LABEL,
+    SENDER_LABEL,
     assert_stopped_cleanly,
     drop_accounts,
     forge_payloads,
@@ -36,7 +37,7 @@ from test_hostile_support import (
 
 from blindmatch.crypto import small_order_points
 from blindmatch.errors import RemoteProtocolError
-from blindmatch.protocol import State
+from blindmatch.protocol import Disclosure, PopulationTerms, State, Terms
 from blindmatch.protocol.messages import (
     Blinded,
     Lanes,
@@ -348,6 +349,45 @@ def test_sealed_payloads_revealing_undeclared_or_malformed_fields_are_named(
     exc = replay(victim, forged)
     assert exc is not None, f"forged payloads were accepted (victim {victim.state})"
     assert_stopped_cleanly(victim, exc, "partner account", "lane records", needle)
+
+
+@pytest.mark.parametrize(
+    ("revealed", "accepted"),
+    [("Owner", False), ("Name", False), (None, True)],
+    ids=["owner-on-every-account", "name-on-every-account", "as-declared"],
+)
+def test_sealed_fields_must_be_declared_for_the_populations_of_their_account(
+    monkeypatch: pytest.MonkeyPatch, revealed: str | None, accepted: bool
+) -> None:
+    """The sender reveals Name for Customers and Owner for Prospects. Revealing Owner on a
+    Customers-only account (or Name on a Prospects-only one) is a field its terms did not
+    declare for that account, even though another population of its declares it."""
+    split = Terms(
+        label=SENDER_LABEL,
+        key_types=("domain", "duns"),
+        populations=(
+            PopulationTerms(name="Customers", disclosure=Disclosure.RECORDS, fields=("Name",)),
+            PopulationTerms(name="Prospects", disclosure=Disclosure.RECORDS, fields=("Owner",)),
+        ),
+        payload_bytes=128,
+    )
+    quiet = party_terms(RECEIVER_LABEL, reveal=False)
+    receiver_frames = record(sender_terms=split, receiver_terms=quiet).receiver
+    if revealed is not None:
+        forge_payloads(monkeypatch, _plaintext(msgpack.packb([{revealed: "x"}])))
+    stream = sender_stream(receiver_frames, sender_terms=split, receiver_terms=quiet)
+    _, victim = new_pair(sender_terms=split, receiver_terms=quiet)
+    exc = replay(victim, stream)
+    if accepted:
+        assert exc is None and victim.state is State.DONE
+        assert victim.result is not None and any(m.partner_fields for m in victim.result.matches), (
+            "the honest run reveals fields: the forged runs above are a real test"
+        )
+        return
+    assert exc is not None, f"forged payloads were accepted (victim {victim.state})"
+    assert_stopped_cleanly(
+        victim, exc, "partner account", "lane records", "did not declare for the populations"
+    )
 
 
 # -- what a hostile message leaves behind ----------------------------------------------------

@@ -807,13 +807,13 @@ class Session:
                     matched_theirs |= their_names[their_masks[at : at + their_width]]
                 our_pops = own.populations_of(i)
                 for s, j, t in hits:
+                    pops = their_names[their_masks[j * their_width : (j + 1) * their_width]]
                     if (partner_kind, j) not in payloads:
                         payloads[(partner_kind, j)] = self._partner_fields(
-                            lane, returned, own_kind, i, s, j, t
+                            lane, returned, own_kind, i, s, j, t, pops
                         )
                     key = own.slot_keys[i][s]
                     assert key is not None  # dummies are random points: they match nothing
-                    pops = their_names[their_masks[j * their_width : (j + 1) * their_width]]
                     for r in own.records_of(i):
                         if key in self._records[r].keys:
                             hit_for = found.setdefault(r, {})
@@ -863,8 +863,12 @@ class Session:
         s: int,
         j: int,
         t: int,
+        populations: frozenset[str],
     ) -> tuple[Mapping[str, str], ...]:
-        """Open partner account j's sealed fields with the OPRF value of our matching key."""
+        """Open partner account j's sealed fields with the OPRF value of our matching key.
+
+        The fields must be ones the partner's terms reveal for ``populations``, the ones
+        account j is in: a field declared for another population is refused too."""
         agreement = self.agreement
         partner = self._partner_terms
         assert agreement is not None and partner is not None
@@ -890,12 +894,13 @@ class Session:
             agreement.agreement_id,
             where=where,
         )
-        allowed = {f for p in partner.populations for f in p.fields}
+        allowed = {f for p in partner.populations if p.name in populations for f in p.fields}
         for row in rows:
             extra = set(row) - allowed
             if extra:
                 raise RemoteProtocolError(
-                    f"{where}: reveals {len(extra)} field(s) its terms did not declare"
+                    f"{where}: reveals {len(extra)} field(s) its terms did not declare for "
+                    "the populations the account is in"
                 )
         return rows
 
