@@ -22,11 +22,16 @@ from ..protocol.agreement import PROTOCOL_VERSION, SUITE
 
 __all__ = ["ProgressBars", "RunInfo", "for_terminal", "render_matrix", "write_outputs"]
 
+#: phase -> (what the bar says, what it counts). Our accounts come back once per lane of the
+#: partner, so the last phase counts values, not accounts.
 _PHASES = {
-    "blind": "hashing and blinding our accounts",
-    "double-blind": "blinding the partner's accounts",
-    "receive": "receiving our accounts back",
+    "blind": ("hashing and blinding our accounts", " accounts"),
+    "double-blind": ("blinding the partner's accounts", " accounts"),
+    "receive": ("receiving our double-blinded values", " values"),
 }
+#: For a phase whose first report already completes it (one chunk): a rate measured over no
+#: time would read millions per second, so the bar shows none.
+_NO_RATE = "{desc}: {percentage:3.0f}%|{bar}| {n_fmt}/{total_fmt}{unit} [{elapsed}]"
 
 
 class ProgressBars:
@@ -45,13 +50,15 @@ class ProgressBars:
 
         bar = self._bars.get(event.phase)
         if bar is None:
+            desc, unit = _PHASES.get(event.phase, (event.phase, ""))
             bar = tqdm(
                 total=event.total,
-                desc=f"{self._prefix}{_PHASES.get(event.phase, event.phase)}",
-                unit=" accounts",
+                desc=f"{self._prefix}{desc}",
+                unit=unit,
                 file=self._stream,
                 leave=True,
                 mininterval=0.2,
+                bar_format=_NO_RATE if event.done >= event.total else None,
             )
             self._bars[event.phase] = bar
         bar.update(event.done - bar.n)

@@ -35,7 +35,8 @@ class Progress(Event):
     """``done`` of ``total`` accounts went through ``phase``.
 
     Phases: ``blind`` (our accounts hashed and blinded), ``double-blind`` (the partner's
-    accounts blinded again), ``receive`` (our accounts came back from the partner).
+    accounts blinded again), ``receive`` (our double-blinded values came back from the
+    partner: each account once per lane of the partner, so this counts values).
     """
 
     phase: str
