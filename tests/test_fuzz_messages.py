@@ -36,6 +36,7 @@ from blindmatch.errors import (
 )
 from blindmatch.protocol import Role, seeded_rng
 from blindmatch.protocol.messages import (
+    CHUNK_POINTS,
     MAX_FRAME,
     Abort,
     Accept,
@@ -44,6 +45,7 @@ from blindmatch.protocol.messages import (
     Hello,
     Lanes,
     Returned,
+    check_blinded,
     decode_message,
     encode_message,
 )
@@ -306,6 +308,22 @@ def test_a_frame_of_tiny_containers_does_not_become_gigabytes(kind: str) -> None
     assert peak < 64 * 1024 * 1024, f"{peak / 2**20:.0f} MiB"
 
 
+@pytest.mark.parametrize("large", [False, True], ids=["small-body", "large-body"])
+def test_a_map_that_repeats_a_key_is_refused(large: bool) -> None:
+    """Two decoders could keep different values of a repeated key (first or last wins) and so
+    read one hello differently under the same agreement id."""
+    points = bytes(32 * (10_000 if large else 1))
+    good = encode_message(
+        Blinded(lane="counts", seq=0, count=len(points) // 32, points=points, masks=b"")
+    )
+    assert decode_message(good).t == "blinded"
+    # the same map with "seq" twice: fixmap header + 1 and one more pair at the end
+    assert good[0] & 0xF0 == 0x80
+    twice = bytes([good[0] + 1]) + good[1:] + b"\xa3seq\x05"
+    with pytest.raises(RemoteProtocolError, match="repeats a key"):
+        decode_message(twice)
+
+
 def test_nested_maps_in_a_large_body_are_refused() -> None:
     inner = b"\x8f" + b"".join(bytes([0xA1, 0x61 + i]) + b"\xc0" for i in range(15))
     body = b"\x84\xa1v\x01\xa1t\xa7blinded\xa1x" + inner + b"\xa1p\xc6" + struct.pack(">I", 300_000)
@@ -318,6 +336,24 @@ def test_a_large_valid_message_still_decodes() -> None:
     points = bytes(range(32)) * 200_000  # 6.4 MB
     blinded = Blinded(lane="records", seq=0, count=100_000, points=points, masks=b"\x01" * 100_000)
     assert decode_message(encode_message(blinded)) == blinded
+
+
+@pytest.mark.parametrize("slots", [1, 2, 16])
+def test_a_blinded_chunk_holds_at_most_chunk_points_points(slots: int) -> None:
+    """Otherwise its in-order reply (48 bytes a point with OPRF points) could pass MAX_FRAME
+    and no receiver could take it."""
+
+    def chunk(count: int) -> Blinded:
+        points = bytes(count * slots * 32)
+        return Blinded(lane="records", seq=0, count=count, points=points, masks=b"\x01" * count)
+
+    fits = CHUNK_POINTS // slots
+    check_blinded(chunk(fits), slots=slots, populations=1, payload_bytes=None, remaining=10**6)
+    with pytest.raises(RemoteProtocolError, match=f"more than {CHUNK_POINTS} points in one chunk"):
+        check_blinded(
+            chunk(fits + 1), slots=slots, populations=1, payload_bytes=None, remaining=10**6
+        )
+    assert 48 * CHUNK_POINTS + 4096 < MAX_FRAME
 
 
 # -- FrameDecoder ------------------------------------------------------------------------------

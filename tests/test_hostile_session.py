@@ -18,6 +18,7 @@ from test_hostile_support import (
     FIELD_PRIME,
     RECEIVER_LABEL,
     SENDER_LABEL,
+    assert_refused_quietly,
     assert_stopped_cleanly,
     drop_accounts,
     forge_payloads,
@@ -29,6 +30,7 @@ from test_hostile_support import (
     record,
     replace_element,
     replay,
+    replay_collecting,
     sender_stream,
     split_frames,
     victim_and_frames,
@@ -300,12 +302,28 @@ def _flip_every(field: str, stride: int) -> Callable[[Message], Message]:
 
 def test_payloads_that_do_not_authenticate_are_named() -> None:
     victim, exc = hostile_run(when(_blinded("records"), _flip_every("payloads", 144)))
-    assert_stopped_cleanly(victim, exc, "partner account", "lane records", "payload")
+    assert_refused_quietly(victim, exc, "partner account", "lane records", "payload")
 
 
 def test_wraps_that_do_not_authenticate_are_named() -> None:
     victim, exc = hostile_run(when(_blinded("records"), _flip_every("wraps", 48)))
-    assert_stopped_cleanly(victim, exc, "partner account", "lane records", "sealed key")
+    assert_refused_quietly(victim, exc, "partner account", "lane records", "sealed key")
+
+
+@pytest.mark.parametrize("field", ["wraps", "payloads"])
+def test_a_cheating_sealer_cannot_tell_whether_its_tampered_account_matched(field: str) -> None:
+    """Selective failure: a sealer that corrupts one account's sealed data and watches for
+    an abort would learn whether that account matched ours. The victim refuses the result
+    but sends, byte for byte, what it sends in the untampered run."""
+    honest_victim, honest_frames = victim_and_frames()
+    honest_sent, honest_error = replay_collecting(honest_victim, honest_frames)
+    assert honest_error is None and honest_victim.state is State.DONE
+
+    stride = 48 if field == "wraps" else 144
+    victim, frames = victim_and_frames(edit=when(_blinded("records"), _flip_every(field, stride)))
+    sent, error = replay_collecting(victim, frames)
+    assert isinstance(error, RemoteProtocolError) and victim.state is State.ERROR
+    assert sent == honest_sent
 
 
 def _plaintext(body: bytes, size: int = 128) -> bytes:
@@ -348,7 +366,7 @@ def test_sealed_payloads_revealing_undeclared_or_malformed_fields_are_named(
     _, victim = new_pair(receiver_terms=quiet)
     exc = replay(victim, forged)
     assert exc is not None, f"forged payloads were accepted (victim {victim.state})"
-    assert_stopped_cleanly(victim, exc, "partner account", "lane records", needle)
+    assert_refused_quietly(victim, exc, "partner account", "lane records", needle)
 
 
 @pytest.mark.parametrize(
@@ -385,7 +403,7 @@ def test_sealed_fields_must_be_declared_for_the_populations_of_their_account(
         )
         return
     assert exc is not None, f"forged payloads were accepted (victim {victim.state})"
-    assert_stopped_cleanly(
+    assert_refused_quietly(
         victim, exc, "partner account", "lane records", "did not declare for the populations"
     )
 
@@ -409,16 +427,14 @@ def test_nothing_follows_the_abort_after_an_error() -> None:
     assert_stopped_cleanly(victim, info.value, "unexpected hello message")
 
 
-def test_an_error_found_while_computing_the_result_ends_the_session_like_any_other() -> None:
-    """Checks that run when the result is computed (sealed keys and payloads, OPRF points)
-    must end the session like every other check. Today (owner: protocol/session.py) the
-    result is computed inside data_to_send() when our own returned chunks are still queued
-    as the partner's last message arrives, and there an error escapes without _fail(): the
-    session stays in EXCHANGE, queues no abort, raises the same error again on every
-    data_to_send(), and a CryptoError (small-order OPRF point) escapes unconverted.
+def test_an_error_found_while_computing_the_result_ends_the_session_quietly() -> None:
+    """Checks that run when the result is computed (sealed keys and payloads) end the
+    session in ERROR once, raise a RemoteProtocolError, and queue no abort: our returned
+    chunks, still queued when the partner's last message arrives, go out as in an honest
+    run (see test_a_cheating_sealer_cannot_tell_whether_its_tampered_account_matched).
 
-    Minimal reproduction: feed the receiver the sender's whole stream (with one payload
-    corrupted) in one receive_data() right after start, then call data_to_send()."""
+    Feed the receiver the sender's whole stream (with one payload corrupted) in one
+    receive_data() right after start, then call data_to_send()."""
     frames = record().sender
     corrupt = when(_blinded("records"), _flip_every("payloads", 144))
     stream = b"".join(encode_frame(m) for f in frames for m in corrupt(decode_message(f[4:])))
@@ -427,7 +443,29 @@ def test_an_error_found_while_computing_the_result_ends_the_session_like_any_oth
     with pytest.raises(RemoteProtocolError) as info:
         for _ in range(20):
             victim.data_to_send()
-    assert_stopped_cleanly(victim, info.value, "partner account", "payload")
+    sent = messages(victim.data_to_send())
+    assert sent and {m.t for m in sent} == {"returned"}  # what we owed, and no abort
+    assert_refused_quietly(victim, info.value, "partner account", "payload")
+
+
+def test_shuffled_returns_sort_the_digests_within_each_account() -> None:
+    """The sender knows where it put each key among its slots (dummies elsewhere); if its
+    shuffled accounts came back in slot order, the slot of a match would narrow down which
+    of its accounts matched. So the slots of a shuffled account come back sorted."""
+    transcript = record()
+    sender_slots = 2  # party_records: every third record also has a DUNS number
+    shuffled = [
+        m for m in messages(b"".join(transcript.receiver))
+        if isinstance(m, Returned) and m.lane == "counts"
+    ]  # fmt: skip
+    assert shuffled, "the recorded session returns a counts lane"
+    for msg in shuffled:
+        digests = bytes(msg.digests)
+        assert len(digests) == msg.count * sender_slots * 16
+        for i in range(msg.count):
+            account = digests[i * sender_slots * 16 : (i + 1) * sender_slots * 16]
+            slots = [account[at : at + 16] for at in range(0, len(account), 16)]
+            assert slots == sorted(slots)
 
 
 def test_replaying_the_recorded_stream_reproduces_the_result() -> None:

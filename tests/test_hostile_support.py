@@ -305,6 +305,43 @@ def hostile_run(edit: Edit) -> tuple[Session, BlindmatchError]:
 # -- verdicts -----------------------------------------------------------------------------
 
 
+def replay_collecting(
+    victim: Session, frames: Iterable[bytes]
+) -> tuple[bytes, BlindmatchError | None]:
+    """:func:`replay`, keeping every byte the victim sends, including what a transport
+    still delivers after an error (its last ``data_to_send()``)."""
+    sent = bytearray()
+    error: BlindmatchError | None = None
+    try:
+        sent += victim.data_to_send()
+        for frame in frames:
+            victim.receive_data(frame)
+            while chunk := victim.data_to_send():
+                sent += chunk
+    except BlindmatchError as exc:
+        error = exc
+        sent += victim.data_to_send()
+    return bytes(sent), error
+
+
+def assert_refused_quietly(session: Session, exc: BaseException, *needles: str) -> None:
+    """The contract for a defect found while matching (sealed data): a RemoteProtocolError
+    naming what and where for our user, the session in ERROR, but *no* abort: what we owed
+    the partner still goes out, so a cheating sealer cannot tell from our side whether the
+    account it tampered with matched; every further use refused."""
+    assert isinstance(exc, RemoteProtocolError), f"{type(exc).__name__}: {exc}"
+    text = str(exc)
+    for needle in needles:
+        assert needle in text, f"{needle!r} not in {text!r}"
+    assert text.isprintable() and len(text) <= 600, text
+    assert session.state is State.ERROR, f"session left in {session.state} after: {text}"
+    kinds = [m.t for m in messages(session.data_to_send())]
+    assert "abort" not in kinds, f"after the error the session sent {kinds}"
+    assert session.data_to_send() == b""
+    with pytest.raises(LocalProtocolError):
+        session.receive_data(b"\x00")
+
+
 def assert_stopped_cleanly(session: Session, exc: BaseException, *needles: str) -> None:
     """The contract for a hostile message: a RemoteProtocolError naming what and where,
     the session in ERROR, exactly one abort queued for the partner and nothing after it

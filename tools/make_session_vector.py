@@ -1,4 +1,4 @@
-"""Generate the full-session test vector of protocol_spec.md §13.
+"""Generate the full-session test vector of protocol_spec.md §14.
 
 Runs one session between two small fixed parties with seeded randomness, and writes every
 message (as sent), the agreement id and both results to ``tests/vectors/session_v1.json``, and

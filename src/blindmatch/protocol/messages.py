@@ -22,6 +22,7 @@ from .agreement import DIGEST_BYTES, PROTOCOL_VERSION
 from .model import MAX_KEYS_PER_ACCOUNT, MAX_POPULATIONS, NAME_PATTERN, Terms
 
 __all__ = [
+    "CHUNK_POINTS",
     "MAX_FRAME",
     "Abort",
     "Accept",
@@ -41,6 +42,10 @@ POINT_BYTES = 32
 WRAP_BYTES = 48  # a 32-byte content key sealed with ChaCha20-Poly1305 (16-byte tag)
 TAG_BYTES = 16
 MAX_FRAME = 32 * 1024 * 1024
+#: Points per blinded/returned chunk at most: big enough to amortize framing, small enough to
+#: stream, and small enough that the in-order reply to a blinded chunk (48 bytes a point with
+#: OPRF points) stays far below MAX_FRAME.
+CHUNK_POINTS = 8192
 MAX_ACCOUNTS = 50_000_000
 LaneKind: TypeAlias = Literal["records", "counts"]
 LANE_ORDER: tuple[LaneKind, ...] = ("records", "counts")
@@ -211,6 +216,8 @@ def decode_message(body: bytes) -> Message:
             f"malformed message: its {len(body)}-byte body nests arrays or maps; only blinded "
             f"and returned messages are that large, and they hold neither"
         ) from None
+    except _RepeatedKey:
+        raise RemoteProtocolError("malformed message: a msgpack map repeats a key") from None
     except (ValueError, msgpack.UnpackException, TypeError) as exc:
         raise RemoteProtocolError(f"undecodable message: {type(exc).__name__}") from None
     if not isinstance(raw, dict):
@@ -252,12 +259,29 @@ class _NestedInLargeBody(Exception):
     """A large body holds an inner map: no message type allows that."""
 
 
+class _RepeatedKey(Exception):
+    """A map names one key twice: two decoders could keep different values."""
+
+
+def _unique_map(pairs: Any) -> dict[Any, Any]:
+    mapping = dict(pairs)
+    if len(mapping) != len(pairs):
+        raise _RepeatedKey
+    return mapping
+
+
 def _unpack(body: bytes) -> Any:
     """msgpack with limits. Bodies of nested containers are bounded by :data:`_SMALL_BODY`:
     a Python object per msgpack byte would turn one 32 MiB frame of tiny arrays or maps into
     gigabytes of memory, so larger bodies may hold one flat map and no array at all."""
     if len(body) <= _SMALL_BODY:
-        return msgpack.unpackb(body, max_array_len=4096, max_map_len=64, **_UNPACK_LIMITS)
+        return msgpack.unpackb(
+            body,
+            max_array_len=4096,
+            max_map_len=64,
+            object_pairs_hook=_unique_map,
+            **_UNPACK_LIMITS,
+        )
     maps = 0
 
     def flat(pairs: Any) -> dict[Any, Any]:
@@ -265,7 +289,7 @@ def _unpack(body: bytes) -> Any:
         maps += 1  # inner maps complete first: the second map to complete is nested
         if maps > 1:
             raise _NestedInLargeBody
-        return dict(pairs)
+        return _unique_map(pairs)
 
     return msgpack.unpackb(
         body, max_array_len=0, max_map_len=16, object_pairs_hook=flat, **_UNPACK_LIMITS
@@ -338,6 +362,11 @@ def check_blinded(
     if msg.count > remaining:
         raise RemoteProtocolError(
             f"{where}: {msg.count} accounts, but only {remaining} remain of the declared lane"
+        )
+    if msg.count * slots > CHUNK_POINTS:
+        raise RemoteProtocolError(
+            f"{where}: {msg.count} accounts of {slots} slots is more than {CHUNK_POINTS} points "
+            "in one chunk"
         )
     _expect_len(where, "points", msg.points, msg.count * slots * POINT_BYTES)
     _expect_len(where, "masks", msg.masks, msg.count * mask_width(populations))

@@ -55,6 +55,7 @@ from .lanes import (
     wrap_content_key,
 )
 from .messages import (
+    CHUNK_POINTS,
     POINT_BYTES,
     TAG_BYTES,
     WRAP_BYTES,
@@ -80,8 +81,6 @@ from .randomness import BufferedSystemRng, Rng, shuffle, stream_rng
 
 __all__ = ["Session", "State"]
 
-#: Points per blinded/returned chunk: big enough to amortize framing, small enough to stream.
-CHUNK_POINTS = 8192
 CHUNK_BYTES = 4 * 1024 * 1024
 
 
@@ -312,6 +311,18 @@ class Session:
             # Release the engine's work queued for our lanes (an engine may work ahead).
             blinded, self._blinded_iter = self._blinded_iter, None
             blinded.close()
+        return exc
+
+    def _fail_quietly(self, exc: BaseException) -> BaseException:
+        """Enter ERROR for a defect found while matching (sealed data that does not open,
+        fields not declared), *without* an abort: everything we owe the partner is already
+        queued and still goes out. An abort here would tell a cheating sealer whether the
+        account it tampered with matched ours (a selective failure), so the partner sees
+        exactly what an honest run shows it; only our user learns of the defect."""
+        if isinstance(exc, CryptoError):
+            exc = RemoteProtocolError(str(exc))
+        self.state = State.ERROR
+        self._error = exc
         return exc
 
     def _handle(self, msg: Message, body: bytes) -> None:
@@ -656,8 +667,11 @@ class Session:
             if slots == 1:
                 digests = b"".join(map(keys.__getitem__, part))
             else:
+                # Sorted within each account: the partner knows where it put each key among
+                # its slots, so slot order would tell it which of its accounts a shuffled
+                # match can be.
                 digests = b"".join(
-                    [keys[k] for i in part for k in range(i * slots, (i + 1) * slots)]
+                    [d for i in part for d in sorted(keys[i * slots : (i + 1) * slots])]
                 )
             if width == 1:
                 part_masks = bytes(map(masks.__getitem__, part))
@@ -728,7 +742,10 @@ class Session:
             return
         if not self._blinded_done or self._return_plan:
             return
-        self.result = self._compute_result()
+        try:
+            self.result = self._compute_result()
+        except BlindmatchError as exc:
+            raise self._fail_quietly(exc) from None
         self.state = State.DONE
         self._events.append(ResultReady(result=self.result))
 
