@@ -1,10 +1,13 @@
-"""Generate the full-session test vector of protocol_spec.md §14.
+"""Generate the full-session test vectors of protocol_spec.md §14.
 
-Runs one session between two small fixed parties with seeded randomness, and writes every
-message (as sent), the agreement id and both results to ``tests/vectors/session_v1.json``, and
-the same JSON into ``protocol_spec.md`` between the session-vector markers. The test
-``tests/test_session_vector.py`` re-runs the session and checks both, byte for byte, so the
-spec cannot drift from the code.
+Runs sessions between small fixed parties with seeded randomness, and writes every message (as
+sent), the agreement id and both results of each case to ``tests/vectors/<file>``, and the same
+JSON into ``protocol_spec.md`` between that case's markers. The test
+``tests/test_session_vector.py`` re-runs the sessions and checks both, byte for byte, so the
+spec cannot drift from the code. Case ``basic`` is the small readable one; case ``wide`` covers
+what it does not (both parties sealing, several payload maps, two-byte masks, a fixed
+``keys_per_account`` dropping a key, dummies on both sides, a custom key type, non-ASCII
+values, a two-byte ``payload_bytes`` and stated normalization tables).
 
     python tools/make_session_vector.py          # rewrite both files
     python tools/make_session_vector.py --check  # exit 1 if either is stale
@@ -15,6 +18,7 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -32,9 +36,7 @@ from blindmatch.protocol.agreement import agreement_id
 from blindmatch.protocol.messages import decode_message
 
 ROOT = Path(__file__).resolve().parents[1]
-VECTOR = ROOT / "tests" / "vectors" / "session_v1.json"
 SPEC = ROOT / "protocol_spec.md"
-BEGIN, END = "<!-- session-vector:begin -->", "<!-- session-vector:end -->"
 
 SENDER_SEED = b"blindmatch/1 vector sender"
 RECEIVER_SEED = b"blindmatch/1 vector receiver"
@@ -92,6 +94,128 @@ RECEIVER_RECORDS = (
 )
 
 
+def _pop(name: str, disclosure: Disclosure, *fields: str) -> PopulationTerms:
+    return PopulationTerms(name=name, disclosure=disclosure, fields=fields)
+
+
+R, C = Disclosure.RECORDS, Disclosure.COUNTS
+#: Nine counts-level populations: the sender's counts-lane masks take two bytes.
+WIDE_SENDER_TERMS = Terms(
+    label="Initech Müller GmbH",
+    normalization_tables="0123456789abcdef0123456789abcdef",
+    key_types=("domain", "duns", "custom:crm_id", "name"),
+    populations=(
+        _pop("Customers", R, "Owner", "Tier"),
+        _pop("Partners", R, "Region"),
+        _pop("Prospects", C),
+        *(_pop(f"Segment {i}", C) for i in range(1, 9)),
+    ),
+    keys_per_account=2,
+    payload_bytes=300,
+)
+WIDE_SENDER_RECORDS = (
+    # one account of three records (domain, then duns links them): three keys, two slots
+    Record(
+        record_id="I1",
+        keys=(("domain", "acme.com"),),
+        populations=frozenset({"Customers"}),
+        fields={"Owner": "Zoë", "Tier": "gold"},
+    ),
+    Record(
+        record_id="I2",
+        keys=(("domain", "acme.com"), ("duns", "123456789")),
+        populations=frozenset({"Partners", "Segment 6"}),
+        fields={"Region": "EMEA"},
+    ),
+    Record(
+        record_id="I3",
+        keys=(("duns", "123456789"), ("custom:crm_id", "0015e00000abcde")),
+        populations=frozenset({"Prospects"}),
+    ),
+    Record(
+        record_id="I4",
+        keys=(("name", "société générale"),),
+        populations=frozenset({"Customers", "Segment 1"}),
+        fields={"Owner": "Åsa"},
+    ),
+    Record(  # records-level, but nothing to reveal: its map is left out
+        record_id="I5", keys=(("domain", "hooli.com"),), populations=frozenset({"Partners"})
+    ),
+    Record(
+        record_id="I6",
+        keys=(("domain", "xn--mnchen-3ya.de"),),
+        populations=frozenset({"Segment 3", "Prospects"}),
+    ),
+)
+#: Both parties seal: the receiver reveals a Vendors contact, so the sender opens fields too.
+WIDE_RECEIVER_TERMS = Terms(
+    label="Globex",
+    key_types=("name", "custom:crm_id", "domain", "duns"),
+    populations=(
+        _pop("Vendors", R, "Contact"),
+        _pop("Customers", C),
+        _pop("Opportunities", C),
+    ),
+    payload_bytes=64,
+)
+WIDE_RECEIVER_RECORDS = (
+    Record(
+        record_id="G1",
+        # meets I1-I3 by domain; their crm_id was dropped (keys_per_account = 2)
+        keys=(("custom:crm_id", "0015e00000abcde"), ("domain", "acme.com")),
+        populations=frozenset({"Customers"}),
+    ),
+    Record(
+        record_id="G2",
+        keys=(("name", "société générale"), ("domain", "socgen.fr"), ("duns", "987654321")),
+        populations=frozenset({"Opportunities", "Customers"}),
+    ),
+    Record(
+        record_id="G3", keys=(("domain", "hooli.com"),), populations=frozenset({"Opportunities"})
+    ),
+    Record(
+        record_id="G4",
+        keys=(("domain", "xn--mnchen-3ya.de"),),
+        populations=frozenset({"Vendors"}),
+        fields={"Contact": "Jürgen"},
+    ),
+)
+
+
+@dataclass(frozen=True)
+class Case:
+    name: str
+    file: str
+    sender_terms: Terms
+    sender_records: tuple[Record, ...]
+    receiver_terms: Terms
+    receiver_records: tuple[Record, ...]
+
+    @property
+    def path(self) -> Path:
+        return ROOT / "tests" / "vectors" / self.file
+
+    @property
+    def markers(self) -> tuple[str, str]:
+        suffix = "" if self.name == "basic" else f":{self.name}"
+        return f"<!-- session-vector{suffix}:begin -->", f"<!-- session-vector{suffix}:end -->"
+
+
+CASES = (
+    Case(
+        "basic", "session_v1.json", SENDER_TERMS, SENDER_RECORDS, RECEIVER_TERMS, RECEIVER_RECORDS
+    ),
+    Case(
+        "wide",
+        "session_v1_wide.json",
+        WIDE_SENDER_TERMS,
+        WIDE_SENDER_RECORDS,
+        WIDE_RECEIVER_TERMS,
+        WIDE_RECEIVER_RECORDS,
+    ),
+)
+
+
 def _records(records: tuple[Record, ...]) -> list[dict[str, Any]]:
     return [
         {
@@ -122,12 +246,12 @@ def _result(result: OverlapResult) -> dict[str, Any]:
     }
 
 
-def build() -> dict[str, Any]:
+def build(case: Case = CASES[0]) -> dict[str, Any]:
     run = run_pair(
-        sender_terms=SENDER_TERMS,
-        sender_records=SENDER_RECORDS,
-        receiver_terms=RECEIVER_TERMS,
-        receiver_records=RECEIVER_RECORDS,
+        sender_terms=case.sender_terms,
+        sender_records=case.sender_records,
+        receiver_terms=case.receiver_terms,
+        receiver_records=case.receiver_records,
         sender_rng=seeded_rng(SENDER_SEED),
         receiver_rng=seeded_rng(RECEIVER_SEED),
         record_messages=True,
@@ -139,13 +263,13 @@ def build() -> dict[str, Any]:
         "by the reference pump (each side's own order is normative, the interleaving is not)",
         "sender": {
             "seed": SENDER_SEED.decode(),
-            "terms": SENDER_TERMS.model_dump(mode="json"),
-            "records": _records(SENDER_RECORDS),
+            "terms": case.sender_terms.model_dump(mode="json"),
+            "records": _records(case.sender_records),
         },
         "receiver": {
             "seed": RECEIVER_SEED.decode(),
-            "terms": RECEIVER_TERMS.model_dump(mode="json"),
-            "records": _records(RECEIVER_RECORDS),
+            "terms": case.receiver_terms.model_dump(mode="json"),
+            "records": _records(case.receiver_records),
         },
         "agreement_id": agreement_id(hellos[Role.SENDER], hellos[Role.RECEIVER]).hex(),
         "messages": [
@@ -160,12 +284,15 @@ def render(vector: dict[str, Any]) -> str:
     return json.dumps(vector, indent=1, ensure_ascii=False) + "\n"
 
 
-def spec_with(text: str, vector_json: str) -> str:
-    head, _, rest = text.partition(BEGIN)
-    _, _, tail = rest.partition(END)
+def spec_with(text: str, case: Case, vector_json: str) -> str:
+    begin, end = case.markers
+    head, found, rest = text.partition(begin)
+    if not found:
+        raise SystemExit(f"protocol_spec.md has no {begin} marker")
+    _, _, tail = rest.partition(end)
     block = (
-        f"{BEGIN}\nGenerated by `tools/make_session_vector.py`; identical to "
-        f"`tests/vectors/session_v1.json`.\n\n```json\n{vector_json}```\n{END}"
+        f"{begin}\nGenerated by `tools/make_session_vector.py`; identical to "
+        f"`tests/vectors/{case.file}`.\n\n```json\n{vector_json}```\n{end}"
     )
     return head + block + tail
 
@@ -174,23 +301,24 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--check", action="store_true", help="fail if the files are stale")
     args = parser.parse_args()
-    fresh = render(build())
-    spec = SPEC.read_text(encoding="utf-8")
+    original = spec = SPEC.read_text(encoding="utf-8")
+    stale: list[str] = []
+    for case in CASES:
+        fresh = render(build(case))
+        spec = spec_with(spec, case, fresh)
+        if args.check:
+            if not (case.path.exists() and case.path.read_text(encoding="utf-8") == fresh):
+                stale.append(str(case.path))
+        else:
+            case.path.write_text(fresh, encoding="utf-8")
     if args.check:
-        stale = [
-            str(p)
-            for p, ok in (
-                (VECTOR, VECTOR.exists() and VECTOR.read_text(encoding="utf-8") == fresh),
-                (SPEC, spec_with(spec, fresh) == spec),
-            )
-            if not ok
-        ]
+        if spec != original:
+            stale.append(str(SPEC))
         if stale:
             print("stale: " + ", ".join(stale), file=sys.stderr)
             return 1
         return 0
-    VECTOR.write_text(fresh, encoding="utf-8")
-    SPEC.write_text(spec_with(spec, fresh), encoding="utf-8")
+    SPEC.write_text(spec, encoding="utf-8")
     return 0
 
 
