@@ -11,6 +11,7 @@ import csv
 import json
 import os
 import re
+import signal
 import socket
 import subprocess
 import sys
@@ -240,6 +241,94 @@ def test_receiver_takes_the_code_from_the_environment_not_the_command_line(tmp_p
     rc_s, _, err_s = sender.finish()
     assert (rc_s, rc_r) == (0, 0), err_s + err_r
     assert json.loads((tmp_path / "gx-out" / "summary.json").read_text())["counts"] == GLOBEX_LEARNS
+
+
+def test_both_sides_take_a_pre_agreed_code_from_the_environment(tmp_path: Path) -> None:
+    """An automated sender (no terminal) needs no code on its command line either."""
+    files = _write_inputs(tmp_path, "counts", "counts")
+    args = ["--yes", "--quiet", "--timeout", "20"]
+    env = {"BLINDMATCH_PAIRING_CODE": CODE}
+    sender = Party(
+        ["--role", "sender", "--input", str(files["nw"]), "--policy", str(files["nw_policy"]),
+         "--out-dir", str(tmp_path / "nw-out"), "--listen", "127.0.0.1:0", *args],
+        extra_env=env,
+    )  # fmt: skip
+    receiver = Party(
+        [
+            "--input",
+            str(files["gx"]),
+            "--policy",
+            str(files["gx_policy"]),
+            "--role",
+            "receiver",
+            "--out-dir",
+            str(tmp_path / "gx-out"),
+            "--connect",
+            f"127.0.0.1:{sender.wait_port()}",
+            *args,
+        ],
+        extra_env=env,
+    )  # fmt: skip (and options in any order: --role need not come first)
+    rc_r, _, err_r = receiver.finish()
+    rc_s, _, err_s = sender.finish()
+    assert (rc_s, rc_r) == (0, 0), err_s + err_r
+    assert CODE not in err_s + err_r
+
+
+def test_a_rerun_into_the_same_out_dir_leaves_no_stale_matches(tmp_path: Path) -> None:
+    """A matches.csv of an earlier run next to a new counts-only summary would be read as
+    this run's; the new run's output set removes it."""
+    nw_out, gx_out = tmp_path / "nw-out", tmp_path / "gx-out"
+    for nw_mode in ("records", "counts"):
+        (tmp_path / nw_mode).mkdir()
+        files = _write_inputs(tmp_path / nw_mode, nw_mode, "counts")
+        sender = _sender(files, nw_out)
+        receiver = _receiver(files, gx_out, sender.wait_port())
+        rc_r, _, err_r = receiver.finish()
+        rc_s, _, err_s = sender.finish()
+        assert (rc_s, rc_r) == (0, 0), err_s + err_r
+        assert (gx_out / "matches.csv").exists() == (nw_mode == "records")
+    assert sorted(p.name for p in gx_out.iterdir()) == ["overlap.csv", "run.json", "summary.json"]
+
+
+def test_an_unusable_out_dir_is_refused_before_any_session(tmp_path: Path) -> None:
+    files = _write_inputs(tmp_path, "counts", "counts")
+    not_a_dir = tmp_path / "afile"
+    not_a_dir.write_text("x")
+    for out in (not_a_dir, not_a_dir / "sub"):
+        party = _sender(files, out)
+        rc, _, err = party.finish()
+        assert rc == 2, err
+        assert "not a directory" in err and "Listening" not in err
+    rc, _, err = Party(["demo", "--quiet", "--out-dir", str(not_a_dir)]).finish()
+    assert rc == 2 and "not a directory" in err
+
+
+def test_sigterm_stops_a_run_like_ctrl_c(tmp_path: Path) -> None:
+    files = _write_inputs(tmp_path, "counts", "counts")
+    sender = _sender(files, tmp_path / "nw-out")
+    sender.wait_port()
+    sender.proc.send_signal(signal.SIGTERM)
+    rc, _, err = sender.finish()
+    assert rc == 130 and "interrupted" in err
+    assert not (tmp_path / "nw-out").exists()
+
+
+def test_a_closed_stdout_is_not_reported_as_an_internal_error(tmp_path: Path) -> None:
+    out = tmp_path / "demo"
+    with subprocess.Popen(
+        [sys.executable, "-m", "blindmatch.cli.main", "demo", "--quiet", "--out-dir", str(out)],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    ) as proc:
+        assert proc.stdout is not None and proc.stderr is not None
+        proc.stdout.close()  # like `| head -0`
+        err = proc.stderr.read()
+        rc = proc.wait(120)
+    assert "internal error" not in err and "Traceback" not in err, err
+    assert "standard output was closed" in err and rc == 1
+    assert (out / "northwind" / "summary.json").exists()
 
 
 def test_wrong_pairing_code_fails_on_both_sides_and_writes_nothing(tmp_path: Path) -> None:

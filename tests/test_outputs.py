@@ -285,6 +285,40 @@ def test_output_set_rollback_without_hard_links(
     assert (tmp_path / "b.txt").read_text() == "old B"
 
 
+def test_output_set_removes_stale_files_with_the_commit(tmp_path: Path) -> None:
+    (tmp_path / "stale.csv").write_text("from an earlier run")
+    with AtomicOutputSet() as out:
+        out.write(tmp_path / "a.txt", "A")
+        out.remove(tmp_path / "stale.csv")
+        out.remove(tmp_path / "never-there.csv")
+        assert (tmp_path / "stale.csv").exists()  # nothing happens before the commit
+    assert sorted(os.listdir(tmp_path)) == ["a.txt"]
+
+
+def test_output_set_restores_removed_files_when_the_commit_fails(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    (tmp_path / "stale.csv").write_text("old")
+    (tmp_path / "other.csv").write_text("other")
+    real_unlink = os.unlink
+
+    def refuse_other(path: str, *args: object, **kwargs: object) -> None:
+        if str(path).endswith("other.csv"):
+            raise OSError(13, "Permission denied")
+        real_unlink(path)
+
+    monkeypatch.setattr(os, "unlink", refuse_other)
+    out = AtomicOutputSet()
+    out.write(tmp_path / "a.txt", "A")
+    out.remove(tmp_path / "stale.csv")
+    out.remove(tmp_path / "other.csv")
+    with pytest.raises(OSError, match="Permission denied"):
+        out.commit()
+    monkeypatch.undo()
+    assert sorted(os.listdir(tmp_path)) == ["other.csv", "stale.csv"]
+    assert (tmp_path / "stale.csv").read_text() == "old"
+
+
 def test_dropped_output_set_removes_its_temporaries(tmp_path: Path) -> None:
     out = AtomicOutputSet()
     out.write(tmp_path / "a.txt", "A")

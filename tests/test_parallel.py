@@ -10,6 +10,11 @@ give the bytes and draws of the plain definitions.
 from __future__ import annotations
 
 import hashlib
+import os
+import signal
+import subprocess
+import sys
+import time
 from collections.abc import Callable, Iterator
 
 import pytest
@@ -296,3 +301,44 @@ def test_buffered_system_rng_serves_fresh_bytes() -> None:
     items = list(range(2000))
     shuffle(rng, items)
     assert sorted(items) == list(range(2000)) and items != list(range(2000))
+
+
+# -- the pool's workers do not outlive their owner ---------------------------------------------
+
+_OWNER = """
+import os, sys, time
+from blindmatch.parallel import PoolEngine
+engine = PoolEngine(workers=2)
+engine._executor.submit(os.getpid).result()
+print(" ".join(str(pid) for pid in engine._executor._processes), flush=True)
+time.sleep(120)
+"""
+
+
+def _alive(pid: int) -> bool:
+    try:
+        with open(f"/proc/{pid}/stat") as fh:
+            return fh.read().split(") ")[-1][:1] != "Z"  # a zombie has exited
+    except FileNotFoundError:
+        return False
+
+
+@pytest.mark.skipif(not os.path.isdir("/proc"), reason="reads /proc (Linux)")
+@pytest.mark.parametrize("how", [signal.SIGKILL, signal.SIGTERM], ids=["kill-9", "sigterm"])
+def test_workers_exit_when_their_owner_dies(how: signal.Signals) -> None:
+    """The workers hold blinding scalars in their tasks: killed owner, gone workers."""
+    with subprocess.Popen(
+        [sys.executable, "-c", _OWNER], stdout=subprocess.PIPE, text=True
+    ) as owner:
+        try:
+            assert owner.stdout is not None
+            workers = [int(pid) for pid in owner.stdout.readline().split()]
+            assert len(workers) == 2 and all(_alive(pid) for pid in workers)
+            owner.send_signal(how)
+            owner.wait(10)
+            deadline = time.monotonic() + 10
+            while any(_alive(pid) for pid in workers) and time.monotonic() < deadline:
+                time.sleep(0.1)
+            assert not any(_alive(pid) for pid in workers), "workers outlived their owner"
+        finally:
+            owner.kill()

@@ -212,6 +212,22 @@ def test_hidden_population_is_local_only() -> None:
     assert party.diagnostics.disclosure["Internal"] == "hidden"
 
 
+def test_a_population_whose_filter_matches_no_row_is_a_warning() -> None:
+    """A typo in a filter value ("Customer Direct" for "Customer - Direct") would silently
+    empty a population."""
+    table = read_rows(["Id", "Domain", "Type"], [["1", "a.com", "Customer - Direct"]])
+    policy = Policy.from_toml_text(
+        'label = "X"\n'
+        '[populations.Customers]\nwhere = { Type = "Customer Direct" }\ndisclosure = "counts"\n'
+        '[populations.All]\ndisclosure = "counts"\n'
+    )
+    warnings = prepare_party([table], policy).diagnostics.warnings
+    assert [w for w in warnings if "no row matches" in w] == [
+        "populations.Customers: no row matches its filter (Type = 'Customer Direct'); check "
+        "the values against the file (`psi-run inspect` lists the columns)"
+    ]
+
+
 def test_fields_only_from_records_level_populations_the_record_is_in() -> None:
     table = read_rows(
         ["Id", "Domain", "Type", "Name", "Owner", "Secret"],

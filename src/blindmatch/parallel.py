@@ -15,6 +15,9 @@ from __future__ import annotations
 
 import multiprocessing
 import os
+import signal
+import threading
+import time
 from collections import deque
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from concurrent.futures import Executor, Future, ProcessPoolExecutor
@@ -25,6 +28,9 @@ from .errors import UsageError
 from .protocol.engine import POINT, blind_batch, blind_digest_batch, hash_blind_batch
 
 __all__ = ["PoolEngine", "default_workers"]
+
+#: How often a worker of our own pool checks that the process that made it is alive.
+_OWNER_POLL_S = 1.0
 
 
 def default_workers() -> int:
@@ -37,6 +43,26 @@ def default_workers() -> int:
 
 def _warm_up() -> None:
     """A no-op task: makes the pool start its workers."""
+
+
+def _worker_init(owner: int) -> None:
+    """In each worker of our own pool: Ctrl-C is the owner's to handle (a worker that took
+    it would print a traceback while the pool shuts down), and a worker exits soon after its
+    owner dies, however it died (kill -9 included): it holds blinding scalars in its tasks
+    and must not outlive the run, re-parented to init."""
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+
+    def watch() -> None:
+        while True:
+            time.sleep(_OWNER_POLL_S)
+            try:
+                os.kill(owner, 0)
+            except ProcessLookupError:
+                os._exit(1)
+            except PermissionError:  # pid reused by another user's process: owner is gone
+                os._exit(1)
+
+    threading.Thread(target=watch, name="blindmatch-owner-watch", daemon=True).start()
 
 
 def _hash_blind_task(
@@ -117,7 +143,12 @@ class PoolEngine:
                 context = forkserver
             else:  # pragma: no cover - Windows
                 context = multiprocessing.get_context("spawn")
-            self._executor = ProcessPoolExecutor(max_workers=self.workers, mp_context=context)
+            self._executor = ProcessPoolExecutor(
+                max_workers=self.workers,
+                mp_context=context,
+                initializer=_worker_init,
+                initargs=(os.getpid(),),
+            )
             # Start the workers now, while the session is still agreeing on terms.
             for _ in range(self.workers):
                 self._executor.submit(_warm_up)

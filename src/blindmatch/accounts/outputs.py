@@ -287,6 +287,7 @@ class AtomicOutputSet:
     def __init__(self, *, private: bool = False) -> None:
         self._private = private
         self._staged: list[_Staged] = []
+        self._removals: list[str] = []
         self._dests: set[str] = set()
         self._failed = False
         self._closed = False
@@ -373,6 +374,13 @@ class AtomicOutputSet:
             with self.open(path, "wb", private=private) as binary:
                 binary.write(data)
 
+    def remove(self, path: StrPath) -> None:
+        """Stage the removal of ``path`` if it exists: an output of an earlier run into the
+        same place that this run does not produce (a ``matches.csv`` left over next to a new
+        counts-only summary would be read as part of it). Removed at :meth:`commit`, with the
+        files written; restored if the commit fails."""
+        self._removals.append(self._reserve(path, "wb"))
+
     def commit(self) -> None:
         """Move every staged file into place; on any failure, undo and re-raise."""
         if self._closed:
@@ -382,20 +390,34 @@ class AtomicOutputSet:
             raise UsageError("an output of this set failed; nothing was written")
         self._closed = True
         done: list[tuple[_Staged, str | None]] = []
+        removed: list[tuple[str, str]] = []
         try:
             for staged in self._staged:
                 backup = self._backup(staged.dest)
                 done.append((staged, backup))
                 os.replace(staged.temp, staged.dest)
+            for dest in self._removals:
+                kept = self._backup(dest)
+                if kept is not None:
+                    removed.append((dest, kept))  # before the unlink: rollback restores it
+                    os.unlink(dest)
         except BaseException:
+            for dest, kept in reversed(removed):
+                with contextlib.suppress(OSError):
+                    if os.path.lexists(dest):  # its unlink failed: the backup is a spare link
+                        _remove_quietly(kept)
+                    else:
+                        os.replace(kept, dest)
             self._rollback(done)
             for staged in self._staged:
                 _remove_quietly(staged.temp)
             raise
-        for _, backup in done:
+        for _, backup in [*done, *removed]:
             if backup is not None:
                 _remove_quietly(backup)
-        for directory in sorted({os.path.dirname(s.dest) for s in self._staged}):
+        dirs = {os.path.dirname(s.dest) for s in self._staged}
+        dirs |= {os.path.dirname(dest) for dest, _ in removed}
+        for directory in sorted(dirs):
             _fsync_directory(directory)
 
     @staticmethod

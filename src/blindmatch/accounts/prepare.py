@@ -247,6 +247,17 @@ def scan(
             gc.enable()
     _check_rows(state.sources, binding.warnings)
     diag = state.report()
+    if policy is not None and diag.rows:
+        for name, spec in (policy.populations or {}).items():
+            if spec.where and not diag.populations.get(name):
+                shown = "; ".join(
+                    f"{col} = " + " or ".join(map(repr, [v] if isinstance(v, str) else v))
+                    for col, v in spec.where.items()
+                )
+                diag.warnings.append(
+                    f"populations.{name}: no row matches its filter ({shown}); check the "
+                    "values against the file (`psi-run inspect` lists the columns)"
+                )
     terms: Terms | None = None
     if policy is not None:
         terms = (

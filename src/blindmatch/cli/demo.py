@@ -21,7 +21,7 @@ from ..accounts.policy import load_policy
 from ..accounts.prepare import PreparedParty, prepare_party
 from ..protocol import InlineEngine, OverlapResult, Role, Session
 from ..transport import PairingCode, run_connector, run_listener
-from .report import ProgressBars, RunInfo, render_matrix, write_outputs
+from .report import ProgressBars, RunInfo, check_out_dir, render_matrix, write_outputs
 
 __all__ = ["run_demo"]
 
@@ -32,10 +32,12 @@ SIDES = {
 
 
 def _prepare(name: str) -> tuple[PreparedParty, str, Path]:
-    data, policy, _ = SIDES[name]
-    with sample.path(data) as data_path, sample.path(policy) as policy_path:
-        prepared = prepare_party([data_path], load_policy(policy_path))
-        return prepared, policy_path.read_text(encoding="utf-8"), data_path
+    data_name, policy_name, _ = SIDES[name]
+    with sample.path(data_name) as data_path, sample.path(policy_name) as policy_path:
+        policy = load_policy(policy_path)
+        prepared = prepare_party([data_path], policy)
+        # hashed like a real run's: the policy as parsed (see cli/party.py prepare)
+        return prepared, policy.to_toml(), data_path
 
 
 def _matches_expected(name: str, result: OverlapResult) -> bool:
@@ -47,6 +49,7 @@ def _matches_expected(name: str, result: OverlapResult) -> bool:
 
 
 def run_demo(*, out_dir: Path, as_json: bool, quiet: bool) -> int:
+    check_out_dir(out_dir)
     parties = {name: _prepare(name) for name in SIDES}
     code = PairingCode.generate()
     results: dict[str, OverlapResult] = {}
@@ -114,7 +117,7 @@ def run_demo(*, out_dir: Path, as_json: bool, quiet: bool) -> int:
         info = RunInfo(
             role=SIDES[name][2].value,
             policy_text=policy_text,
-            inputs=[],
+            inputs=[data_path],
             transport="pake",
             run_id=run_id,
             records_in=prepared.diagnostics.rows,

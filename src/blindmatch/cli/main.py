@@ -14,7 +14,10 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
+import signal
 import sys
+import threading
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -52,7 +55,7 @@ EPILOG = """exit codes:
   1   internal error (a bug)     5   authentication failed (pairing code, certificate)
   2   usage error                6   partner gone: disconnected, unreachable or timed out
   3   input file error           7   protocol violation by the partner
-  130 interrupted (Ctrl-C)
+  130 interrupted (Ctrl-C or SIGTERM)
 """
 
 
@@ -151,7 +154,8 @@ def _party_arguments(parser: argparse.ArgumentParser, *, network: bool) -> None:
         parser.add_argument(
             "--code",
             help="the pairing code (receiver: the one the sender "
-            "showed; sender: use this pre-agreed code instead of a new one)",
+            "showed; sender: use this pre-agreed code instead of a new one). Visible in `ps`: "
+            "prefer the BLINDMATCH_PAIRING_CODE environment variable or the hidden prompt",
         )
         parser.add_argument(
             "--code-file",
@@ -181,7 +185,11 @@ def _party_arguments(parser: argparse.ArgumentParser, *, network: bool) -> None:
             required=True,
             help="local state file (owner-only; deleted when the run completes)",
         )
-        parser.add_argument("--code", help="the pairing code both sides agreed on")
+        parser.add_argument(
+            "--code",
+            help="the pairing code both sides agreed on (visible in `ps`: prefer the "
+            "BLINDMATCH_PAIRING_CODE environment variable or the hidden prompt)",
+        )
         parser.add_argument("--new-code", action="store_true", help="print a fresh pairing code")
         parser.add_argument(
             "partner_files",
@@ -242,14 +250,26 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: Sequence[str] | None = None) -> int:
     args_in = list(sys.argv[1:] if argv is None else argv)
-    if args_in and args_in[0].startswith("--role"):
-        args_in.insert(0, "run")  # `psi-run --role sender ...` is the plain form
+    if args_in and args_in[0].startswith("--") and args_in[0] not in ("--help", "--version"):
+        args_in.insert(0, "run")  # `psi-run --role sender ...` is the plain form, any order
     parser = build_parser()
     args = parser.parse_args(args_in)
     if args.command is None:
         parser.print_help(sys.stderr)
         return EXIT_CODES["usage"]
-    debug = bool(__import__("os").environ.get("BLINDMATCH_DEBUG"))
+    # SIGTERM (a service manager, `kill`) stops a run like Ctrl-C: the partner is told, the
+    # worker pool shuts down, no partial output, exit code 130.
+    on_main_thread = threading.current_thread() is threading.main_thread()
+    previous = signal.signal(signal.SIGTERM, _interrupt) if on_main_thread else None
+    try:
+        return _run(args)
+    finally:
+        if previous is not None:
+            signal.signal(signal.SIGTERM, previous)
+
+
+def _run(args: argparse.Namespace) -> int:
+    debug = bool(os.environ.get("BLINDMATCH_DEBUG"))
     try:
         if args.command == "demo":
             from .demo import run_demo
@@ -263,6 +283,14 @@ def main(argv: Sequence[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("psi-run: interrupted; no output was written", file=sys.stderr)
         return EXIT_CODES["interrupted"]
+    except BrokenPipeError:
+        # The reader of our stdout (`| head`) went away; output files, if any, were written
+        # before anything was printed. Python would complain again at exit: point stdout at
+        # /dev/null first.
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        print("psi-run: standard output was closed before everything was printed", file=sys.stderr)
+        return EXIT_CODES["internal"]
     except BlindmatchError as exc:
         from .report import for_terminal  # error texts can quote the partner's names
 
@@ -277,6 +305,10 @@ def main(argv: Sequence[str] | None = None) -> int:
             file=sys.stderr,
         )
         return EXIT_CODES["internal"]
+
+
+def _interrupt(signum: int, frame: object) -> None:
+    raise KeyboardInterrupt
 
 
 def _inspect(args: argparse.Namespace) -> int:

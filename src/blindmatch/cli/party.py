@@ -31,7 +31,15 @@ from ..protocol import (
     Session,
 )
 from ..protocol.randomness import Rng
-from .report import ProgressBars, RunInfo, for_terminal, render_matrix, summary_json, write_outputs
+from .report import (
+    ProgressBars,
+    RunInfo,
+    check_out_dir,
+    for_terminal,
+    render_matrix,
+    summary_json,
+    write_outputs,
+)
 
 if TYPE_CHECKING:
     from ..transport import PairingCode
@@ -161,6 +169,9 @@ def run_online(args: argparse.Namespace) -> int:
     role = Role(args.role)
     if role is Role.RECEIVER and args.connect is None:
         raise UsageError("the receiver needs --connect HOST:PORT (the sender's address)")
+    if role is Role.SENDER and args.connect is not None:
+        raise UsageError("the sender listens (--listen HOST:PORT); --connect is the receiver's")
+    check_out_dir(args.out_dir)
     tls = None
     if any((args.tls_cert, args.tls_key, args.tls_ca)):
         if not all((args.tls_cert, args.tls_key, args.tls_ca)):
@@ -171,14 +182,16 @@ def run_online(args: argparse.Namespace) -> int:
     if tls is None:
         if args.code:
             code = PairingCode.parse(args.code)
+        elif role is Role.SENDER and os.environ.get(CODE_VARIABLE):
+            code = PairingCode.parse(os.environ[CODE_VARIABLE])  # agreed with the partner
         elif role is Role.SENDER:
             code = PairingCode.generate()
             show_code = True
             if args.code_file is None and not sys.stderr.isatty():
                 # A code printed into a captured log would outlive the run: refuse.
                 raise UsageError(
-                    "no terminal to show the pairing code on: pass --code (agreed with the "
-                    "partner) or --code-file PATH (written owner-only)"
+                    f"no terminal to show the pairing code on: set {CODE_VARIABLE} (agreed "
+                    "with the partner), or pass --code-file PATH (written owner-only)"
                 )
         else:
             code = ask_code()
@@ -258,6 +271,7 @@ def run_offline(args: argparse.Namespace) -> int:
             f"...` and tells the other by phone; give it at the prompt or in {CODE_VARIABLE}"
         )
     role = Role(args.role)
+    check_out_dir(args.out_dir)
     bars = ProgressBars(quiet=args.quiet)
     prepared, policy_text = prepare(args, bars)
 

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
 import sys
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
@@ -16,11 +17,25 @@ from pathlib import Path
 from typing import Any, TextIO
 
 from .. import __version__
-from ..accounts.outputs import AtomicOutputSet, summary_dict, write_matches, write_overlap_csv
+from ..accounts.outputs import (
+    MATCH_FORMATS,
+    AtomicOutputSet,
+    summary_dict,
+    write_matches,
+    write_overlap_csv,
+)
+from ..errors import UsageError
 from ..protocol import Disclosure, Event, OverlapResult, Progress
 from ..protocol.agreement import PROTOCOL_VERSION, SUITE
 
-__all__ = ["ProgressBars", "RunInfo", "for_terminal", "render_matrix", "write_outputs"]
+__all__ = [
+    "ProgressBars",
+    "RunInfo",
+    "check_out_dir",
+    "for_terminal",
+    "render_matrix",
+    "write_outputs",
+]
 
 #: phase -> (what the bar says, what it counts). Our accounts come back once per lane of the
 #: partner, so the last phase counts values, not accounts.
@@ -179,6 +194,21 @@ def _file_hash(path: Path) -> str:
     return h.hexdigest()
 
 
+def check_out_dir(out_dir: Path) -> None:
+    """Refuse an output directory we could not write to, before any session starts: finding
+    out after the partner already has its result would leave us with nothing."""
+    probe = out_dir
+    while not probe.exists():
+        if probe.parent == probe:
+            break
+        probe = probe.parent
+    if not probe.is_dir():
+        where = "is" if probe == out_dir else f"is inside {probe}, which is"
+        raise UsageError(f"--out-dir {out_dir} {where} not a directory")
+    if not os.access(probe, os.W_OK | os.X_OK):
+        raise UsageError(f"--out-dir {out_dir}: no permission to write in {probe}")
+
+
 def write_outputs(
     out_dir: Path,
     result: OverlapResult,
@@ -198,6 +228,10 @@ def write_outputs(
             path = out_dir / f"matches.{matches_format}"
             write_matches(path, result, run_id=info.run_id, format=matches_format, outputs=out)
             written.append(path)
+        # A matches table of an earlier run into this directory is not this run's.
+        for stale in MATCH_FORMATS:
+            if out_dir / f"matches.{stale}" not in written:
+                out.remove(out_dir / f"matches.{stale}")
         out.write(written[1], json.dumps(info.manifest(result), indent=2) + "\n")
     return written
 
