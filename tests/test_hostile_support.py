@@ -324,34 +324,39 @@ def replay_collecting(
     return bytes(sent), error
 
 
-def assert_refused_quietly(session: Session, exc: BaseException, *needles: str) -> None:
-    """The contract for a defect found while matching (sealed data): a RemoteProtocolError
-    naming what and where for our user, the session in ERROR, but *no* abort: what we owed
-    the partner still goes out, so a cheating sealer cannot tell from our side whether the
-    account it tampered with matched; every further use refused."""
+def _assert_named_error(session: Session, exc: BaseException, needles: tuple[str, ...]) -> None:
+    """A RemoteProtocolError naming what and where (printable, bounded), session in ERROR."""
     assert isinstance(exc, RemoteProtocolError), f"{type(exc).__name__}: {exc}"
     text = str(exc)
     for needle in needles:
         assert needle in text, f"{needle!r} not in {text!r}"
     assert text.isprintable() and len(text) <= 600, text
     assert session.state is State.ERROR, f"session left in {session.state} after: {text}"
-    kinds = [m.t for m in messages(session.data_to_send())]
-    assert "abort" not in kinds, f"after the error the session sent {kinds}"
+
+
+def _assert_unusable(session: Session) -> None:
+    """Nothing more to send, and every further use refused."""
     assert session.data_to_send() == b""
     with pytest.raises(LocalProtocolError):
         session.receive_data(b"\x00")
+
+
+def assert_refused_quietly(session: Session, exc: BaseException, *needles: str) -> None:
+    """The contract for a defect found while matching (sealed data): a RemoteProtocolError
+    naming what and where for our user, the session in ERROR, but *no* abort: what we owed
+    the partner still goes out, so a cheating sealer cannot tell from our side whether the
+    account it tampered with matched; every further use refused."""
+    _assert_named_error(session, exc, needles)
+    kinds = [m.t for m in messages(session.data_to_send())]
+    assert "abort" not in kinds, f"after the error the session sent {kinds}"
+    _assert_unusable(session)
 
 
 def assert_stopped_cleanly(session: Session, exc: BaseException, *needles: str) -> None:
     """The contract for a hostile message: a RemoteProtocolError naming what and where,
     the session in ERROR, exactly one abort queued for the partner and nothing after it
     (messages queued before the failure may precede it), and every further use refused."""
-    assert isinstance(exc, RemoteProtocolError), f"{type(exc).__name__}: {exc}"
-    text = str(exc)
-    for needle in needles:
-        assert needle in text, f"{needle!r} not in {text!r}"
-    assert text.isprintable() and len(text) <= 600, text
-    assert session.state is State.ERROR, f"session left in {session.state} after: {text}"
+    _assert_named_error(session, exc, needles)
     sent = messages(session.data_to_send())
     kinds = [m.t for m in sent]
     assert kinds.count("abort") == 1 and kinds[-1] == "abort", (
@@ -359,6 +364,4 @@ def assert_stopped_cleanly(session: Session, exc: BaseException, *needles: str) 
     )
     abort = sent[-1]
     assert isinstance(abort, Abort) and abort.code == "protocol_violation"
-    assert session.data_to_send() == b""
-    with pytest.raises(LocalProtocolError):
-        session.receive_data(b"\x00")
+    _assert_unusable(session)
