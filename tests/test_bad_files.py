@@ -187,6 +187,20 @@ def test_a_file_without_its_header_row_is_an_input_error_not_a_policy_error(
     assert any("may lack its header row" in w for w in report.warnings)
 
 
+def test_a_url_with_a_path_in_the_first_row_is_a_header_clue(tmp_path: Path) -> None:
+    path = tmp_path / "no-header.csv"
+    path.write_text(
+        "0015g0000023HCRAA2,Hollowscale Foods AG,https://hollowscalefoods.com/about,Prospect\n"
+        "0015g0000023HCSAA2,Globex,globex.com,Customer\n",
+        encoding="utf-8",
+    )
+    report = inspect_sources([path])
+    assert any(
+        "may lack its header row" in w and "hollowscalefoods.com/about" in w
+        for w in report.warnings
+    )
+
+
 def test_a_utf8_file_with_a_stray_windows_1252_row_is_read_not_refused(tmp_path: Path) -> None:
     """Mixed encodings (a UTF-8 export with one row pasted from Excel): every row arrives, each
     byte decoded the way it was written, and a warning points at the first odd line."""

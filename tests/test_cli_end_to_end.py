@@ -275,6 +275,27 @@ def test_both_sides_take_a_pre_agreed_code_from_the_environment(tmp_path: Path) 
     assert CODE not in err_s + err_r
 
 
+def test_a_code_file_is_owner_only_and_gone_when_the_run_ends(tmp_path: Path) -> None:
+    files = _write_inputs(tmp_path, "counts", "counts")
+    code_file = tmp_path / "code.txt"
+    sender = Party(
+        ["--role", "sender", "--input", str(files["nw"]), "--policy", str(files["nw_policy"]),
+         "--out-dir", str(tmp_path / "nw-out"), "--listen", "127.0.0.1:0", "--code-file",
+         str(code_file), "--yes", "--quiet", "--timeout", "20"]
+    )  # fmt: skip
+    port = sender.wait_port()
+    deadline = time.monotonic() + 10
+    while not code_file.exists() and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert oct(code_file.stat().st_mode & 0o777) == oct(0o600)
+    code = code_file.read_text().strip()
+    receiver = _receiver(files, tmp_path / "gx-out", port, code=code)
+    rc_r, _, err_r = receiver.finish()
+    rc_s, _, err_s = sender.finish()
+    assert (rc_s, rc_r) == (0, 0), err_s + err_r
+    assert not code_file.exists()
+
+
 def test_a_rerun_into_the_same_out_dir_leaves_no_stale_matches(tmp_path: Path) -> None:
     """A matches.csv of an earlier run next to a new counts-only summary would be read as
     this run's; the new run's output set removes it."""

@@ -5,6 +5,8 @@ from __future__ import annotations
 import io
 import re
 
+import pytest
+
 from blindmatch.cli.report import ProgressBars
 from blindmatch.protocol.events import Progress
 
@@ -44,3 +46,11 @@ def test_quiet_draws_nothing() -> None:
     out = io.StringIO()
     ProgressBars(quiet=True, stream=out)(Progress(phase="blind", done=1, total=2))
     assert out.getvalue() == ""
+
+
+def test_no_bars_when_stderr_is_a_log_file(capsys: pytest.CaptureFixture[str]) -> None:
+    """Redrawn bars are control characters in a log: drawn only on a terminal."""
+    bars = ProgressBars(quiet=False)  # stderr is captured here: not a terminal
+    bars(Progress(phase="blind", done=1, total=2))
+    bars.close()
+    assert capsys.readouterr().err == ""

@@ -476,6 +476,13 @@ def test_summary_dict() -> None:
         "records_without_keys": 4,
     }
     assert "run_id" not in summary_dict(make_result())
+    # A counts-only partner population lists no matches, so it gets no (misleading) zero.
+    none = summary_dict(make_result(matches=()))["matches"]
+    assert none == {
+        "records": 0,
+        "by_our_population": {"Customers": 0, "Prospects": 0, "Partners": 0},
+        "by_partner_population": {"Customers": 0},
+    }
 
 
 def test_write_overlap_json(tmp_path: Path) -> None:

@@ -36,7 +36,7 @@ from dataclasses import dataclass
 from typing import IO, Any, BinaryIO, Literal, TextIO, overload
 
 from ..errors import UsageError
-from ..protocol.model import Match, OverlapResult
+from ..protocol.model import Disclosure, Match, OverlapResult
 
 __all__ = [
     "DANGEROUS_PREFIXES",
@@ -510,7 +510,9 @@ def summary_dict(result: OverlapResult, *, run_id: str | None = None) -> dict[st
     theirs = _partner_populations(result)
     counts = {o: {p: int(result.counts.get(o, {}).get(p, 0)) for p in theirs} for o in ours}
     by_ours = {o: 0 for o in ours}
-    by_theirs = {p: 0 for p in theirs}
+    # Only the partner's records-level populations list matches; a 0 under a counts-only one
+    # would contradict the matrix.
+    by_theirs = {p: 0 for p in theirs if result.partner_disclosure.get(p) is Disclosure.RECORDS}
     for match in result.matches:
         for o in dict.fromkeys(match.our_populations):
             by_ours[o] = by_ours.get(o, 0) + 1

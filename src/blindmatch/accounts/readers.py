@@ -115,7 +115,8 @@ _FORMAT_NAMES = {
 _TOKEN_DROP = re.compile(r"[\s_\-.]+")
 # A header cell that looks like a value (a domain, an e-mail address, a number) rather than a name.
 _DATA_LIKE = re.compile(
-    r"^(?:[+(]?[0-9][0-9 ()./-]*|[^\s@]+@[^\s@]+|(?:https?://)?(?:www\.)?[a-z0-9-]+(?:\.[a-z0-9-]+)+/?)$",
+    r"^(?:[+(]?[0-9][0-9 ()./-]*|[^\s@]+@[^\s@]+"
+    r"|(?:https?://)?(?:www\.)?[a-z0-9-]+(?:\.[a-z0-9-]+)+(?:[/?#]\S*)?)$",
     re.IGNORECASE,
 )
 

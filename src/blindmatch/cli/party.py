@@ -7,6 +7,7 @@ together (or none does), so a failure at any step leaves no partial output.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import dataclasses
 import getpass
 import hashlib
@@ -67,6 +68,8 @@ def prepare(
     prepared = prepare_party(
         list(args.input), policy, progress=bars.rows if bars is not None else None
     )
+    if bars is not None:
+        bars.rows(prepared.diagnostics.rows)  # progress comes every 16,384 rows: the rest
     return prepared, text
 
 
@@ -242,6 +245,10 @@ def run_online(args: argparse.Namespace) -> int:
         close = getattr(engine, "close", None)
         if close is not None:
             close()
+        if show_code and args.code_file is not None:
+            # The code is for this run only; once it is over, the file is only a leftover.
+            with contextlib.suppress(FileNotFoundError):
+                Path(args.code_file).unlink()
     return _finish(args, prepared, info, result)
 
 

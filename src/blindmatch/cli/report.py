@@ -53,7 +53,9 @@ class ProgressBars:
     """tqdm bars on stderr, one per protocol phase, fed from session events."""
 
     def __init__(self, *, quiet: bool, prefix: str = "", stream: TextIO | None = None) -> None:
-        self._quiet = quiet
+        # Bars redraw lines with control characters: on a log file (stderr not a terminal)
+        # they would only be noise, so they are drawn only where someone watches.
+        self._quiet = quiet or (stream is None and not sys.stderr.isatty())
         self._prefix = prefix
         self._stream = stream or sys.stderr
         self._bars: dict[str, Any] = {}

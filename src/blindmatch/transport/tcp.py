@@ -576,7 +576,8 @@ def run_listener(
     try:
         server = socket.create_server((host, port), family=family)
     except OSError as exc:
-        raise TransportError(f"cannot listen on {where}: {_reason(exc)}") from exc
+        # Our own machine's problem (port taken, address not ours), not the partner's.
+        raise UsageError(f"cannot listen on {where}: {_reason(exc)}") from exc
     try:
         server.settimeout(timeout)
         actual = server.getsockname()[1]
