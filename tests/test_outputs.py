@@ -625,7 +625,8 @@ def test_write_matches_jsonl(tmp_path: Path) -> None:
 
 
 def test_write_matches_parquet(tmp_path: Path) -> None:
-    pq = pytest.importorskip("pyarrow.parquet")
+    import pyarrow.parquet as pq  # the test extra installs it
+
     target = tmp_path / "matches.parquet"
     write_matches(target, make_result(), run_id="run-1", format="parquet")
     table = pq.read_table(target)

@@ -263,7 +263,8 @@ def test_oversized_fields_are_reported() -> None:
 
 
 def test_dataframe_source() -> None:
-    pd = pytest.importorskip("pandas")
+    import pandas as pd  # the test extra installs it
+
     df = pd.DataFrame(
         {"Record ID": [1, 2], "Domain": ["acme.com", None], "DUNS": [123456789.0, None]}
     )

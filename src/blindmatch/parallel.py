@@ -57,9 +57,10 @@ def _worker_init(owner: int) -> None:
             time.sleep(_OWNER_POLL_S)
             try:
                 os.kill(owner, 0)
-            except ProcessLookupError:
-                os._exit(1)
-            except PermissionError:  # pid reused by another user's process: owner is gone
+            except (
+                ProcessLookupError,
+                PermissionError,
+            ):  # gone (or its pid reused by another user)
                 os._exit(1)
 
     threading.Thread(target=watch, name="blindmatch-owner-watch", daemon=True).start()

@@ -296,8 +296,7 @@ class Session:
 
     def _fail(self, exc: BaseException, *, code: str | None = None) -> BaseException:
         """Enter ERROR, queue one abort for the partner, and return the error to raise."""
-        if isinstance(exc, CryptoError):
-            exc = RemoteProtocolError(str(exc))
+        exc = _as_remote(exc)
         if self.state not in (State.ERROR, State.CLOSED) and not isinstance(exc, PeerAbortedError):
             if code is None:
                 code = "agreement" if isinstance(exc, AgreementError) else "protocol_violation"
@@ -319,8 +318,7 @@ class Session:
         queued and still goes out. An abort here would tell a cheating sealer whether the
         account it tampered with matched ours (a selective failure), so the partner sees
         exactly what an honest run shows it; only our user learns of the defect."""
-        if isinstance(exc, CryptoError):
-            exc = RemoteProtocolError(str(exc))
+        exc = _as_remote(exc)
         self.state = State.ERROR
         self._error = exc
         return exc
@@ -985,6 +983,12 @@ def _cyclic_gc_paused() -> Iterator[None]:
     finally:
         if enabled:
             gc.enable()
+
+
+def _as_remote(exc: BaseException) -> BaseException:
+    """A bad point from the partner surfaces from the crypto layer as a CryptoError; to our
+    user and in the abort it is the partner's protocol violation."""
+    return RemoteProtocolError(str(exc)) if isinstance(exc, CryptoError) else exc
 
 
 class _MaskNames(dict[bytes, frozenset[str]]):
