@@ -306,8 +306,8 @@ def run_floor(n: int, workers: int) -> dict[str, Any]:
 def _inprocess_party(
     n: int, overlap: float, workers: int | None, ready: Any, go: Any, out: Any
 ) -> None:
+    from blindmatch.driver import run_pair
     from blindmatch.parallel import PoolEngine
-    from blindmatch.protocol import run_pair
 
     a = make_records(make_values("a", n, overlap))
     b = make_records(make_values("b", n, overlap))

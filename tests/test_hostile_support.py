@@ -289,7 +289,7 @@ def forge_payloads(monkeypatch: pytest.MonkeyPatch, plaintext: bytes) -> None:
     Patches the name the session module seals with; if sealing moves, the forging tests
     fail loudly (the victim then accepts the stream)."""
     monkeypatch.setattr(
-        "blindmatch.protocol.session.seal_payload",
+        "blindmatch.protocol.exchange.seal_payload",
         lambda _plain, key, agreement_id: seal_payload(plaintext, key, agreement_id),
     )
 

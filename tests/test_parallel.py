@@ -21,6 +21,7 @@ import pytest
 
 from blindmatch.crypto import Scalar, blind_many, hash_to_curve, hash_to_curve_many
 from blindmatch.crypto.h2c import cofactor_multipliers, hash_to_curve_premultiplied
+from blindmatch.driver import run_pair
 from blindmatch.errors import CryptoError, RemoteProtocolError
 from blindmatch.parallel import PoolEngine
 from blindmatch.protocol import (
@@ -31,7 +32,6 @@ from blindmatch.protocol import (
     Role,
     Session,
     Terms,
-    run_pair,
     seeded_rng,
 )
 from blindmatch.protocol.engine import CryptoEngine, blind_digest_batch, digest_points

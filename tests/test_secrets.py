@@ -149,7 +149,8 @@ def test_scalars_show_nothing_even_inside_containers() -> None:
 
 
 def _sessions_in_every_state() -> Iterator[Session]:
-    """A sender and receiver driven by hand through START .. DONE, then CLOSED and ERROR;
+    """A sender and receiver driven by hand through START .. DONE, then CLOSED,
+    PARTNER_ACCEPTED and ERROR;
     each session is yielded while it is in the state being checked."""
     s, r = new_pair(auto_accept=False, start=False)
     yield s  # START
@@ -171,6 +172,12 @@ def _sessions_in_every_state() -> Iterator[Session]:
     b.receive_data(a.data_to_send())
     b.reject("no")
     yield b  # CLOSED
+    d, e = new_pair(auto_accept=False)
+    e.receive_data(d.data_to_send())
+    d.receive_data(e.data_to_send())
+    e.accept()
+    d.receive_data(e.data_to_send())
+    yield d  # PARTNER_ACCEPTED
     _, c = new_pair()
     with pytest.raises(BlindmatchError):
         c.receive_data(b"\x00\x00\x00\x01\xc1")

@@ -6,12 +6,12 @@ from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 from reference import expected_view, observed
 
+from blindmatch.driver import run_pair
 from blindmatch.protocol import (
     Disclosure,
     PopulationTerms,
     Record,
     Terms,
-    run_pair,
     seeded_rng,
 )
 

@@ -22,6 +22,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from blindmatch.driver import run_pair
 from blindmatch.protocol import (
     Disclosure,
     OverlapResult,
@@ -29,7 +30,6 @@ from blindmatch.protocol import (
     Record,
     Role,
     Terms,
-    run_pair,
     seeded_rng,
 )
 from blindmatch.protocol.agreement import agreement_id

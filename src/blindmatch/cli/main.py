@@ -13,12 +13,14 @@ sans-I/O core as the library, with sockets or message files at the edge.
 from __future__ import annotations
 
 import argparse
+import contextlib
+import gc
 import json
 import os
 import signal
 import sys
 import threading
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 
 from .. import __version__
@@ -262,10 +264,28 @@ def main(argv: Sequence[str] | None = None) -> int:
     on_main_thread = threading.current_thread() is threading.main_thread()
     previous = signal.signal(signal.SIGTERM, _interrupt) if on_main_thread else None
     try:
-        return _run(args)
+        with _bulk_allocation():
+            return _run(args)
     finally:
         if previous is not None:
             signal.signal(signal.SIGTERM, previous)
+
+
+@contextlib.contextmanager
+def _bulk_allocation() -> Iterator[None]:
+    """Pause Python's cyclic garbage collector for the run, a process-wide setting that only
+    the program's edge may change. A run allocates millions of long-lived objects (records,
+    accounts, slot layouts, messages) and creates no reference cycles worth collecting; left
+    on, the collector rescans the whole growing heap again and again, which costs more than
+    building the lanes themselves at a million records. Everything else is still freed by
+    reference counting."""
+    enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if enabled:
+            gc.enable()
 
 
 def _run(args: argparse.Namespace) -> int:

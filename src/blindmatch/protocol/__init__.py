@@ -20,11 +20,11 @@ from .model import OverlapResult as OverlapResult
 from .model import PopulationTerms as PopulationTerms
 from .model import Record as Record
 from .model import Terms as Terms
-from .pair import PairRun as PairRun
-from .pair import run_pair as run_pair
 from .randomness import seeded_rng as seeded_rng
 from .session import Session as Session
-from .session import State as State
+from .transitions import TRANSITIONS as TRANSITIONS
+from .transitions import Input as Input
+from .transitions import State as State
 
 __all__ = [
     "SUITE",
@@ -33,10 +33,10 @@ __all__ = [
     "CryptoEngine",
     "Disclosure",
     "Event",
+    "Input",
     "InlineEngine",
     "Match",
     "OverlapResult",
-    "PairRun",
     "PartnerTerms",
     "PopulationTerms",
     "Progress",
@@ -45,7 +45,7 @@ __all__ = [
     "Role",
     "Session",
     "State",
+    "TRANSITIONS",
     "Terms",
-    "run_pair",
     "seeded_rng",
 ]

@@ -111,10 +111,17 @@ class CryptoEngine(Protocol):
 
     def blind(self, points: bytes, scalars: Sequence[Scalar], *, message: str) -> list[bytes]: ...
 
-
-#: Engines may also offer ``blind_digests(points, scalars, *, message, digest_prefix, raw)``
-#: with the meaning of :func:`blind_digest_batch`; the session uses it when present and
-#: digests the output of ``blind`` itself otherwise.
+    def blind_digests(
+        self,
+        points: bytes,
+        scalars: Sequence[Scalar],
+        *,
+        message: str,
+        digest_prefix: bytes,
+        raw: Sequence[bool],
+    ) -> list[bytes]:
+        """:func:`blind_digest_batch`: digests unless ``raw[i]``."""
+        ...
 
 
 class InlineEngine:

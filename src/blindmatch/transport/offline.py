@@ -64,12 +64,14 @@ import os
 import secrets
 import stat
 import struct
+import sys
 import time
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Final
 
+from ..driver import SessionDriver
 from ..errors import (
     AgreementError,
     BlindmatchError,
@@ -315,84 +317,73 @@ class _State:
 
 
 class _Run:
-    """A session and a channel rebuilt from the seed, fed partner messages one at a time."""
+    """A session and a channel rebuilt from the seed, driven one partner message at a time.
+
+    The driver is the same one every transport uses; what is particular here is that the
+    partner's messages are replayed (events are shown only for new ones, and the user's
+    decision on the partner's terms is taken from the state once it was made)."""
 
     def __init__(self, party: OfflineParty, state: _State, *, live: bool, fresh: bool) -> None:
         self.party = party
-        self.session = party._make_session(stream_rng(state.seed, b"offline session"))
+        session = party._make_session(stream_rng(state.seed, b"offline session"))
         if fresh:
-            state.role = self.session.role
-        elif self.session.role is not state.role:
+            state.role = session.role
+        elif session.role is not state.role:
             raise UsageError(
-                f"make_session built a {self.session.role.value} session, but this offline run "
+                f"make_session built a {session.role.value} session, but this offline run "
                 f"is the {state.role.value}"
             )
-        self.channel = SecureChannel(
-            side=_side(state.role),
-            code=party._code,
-            channel_id=OFFLINE_CHANNEL_ID,
-            rng=stream_rng(state.seed, b"offline pake"),
-        )
+        self.session = session
         self.decision = state.decision
         self.live = live
         self.out = bytearray()
-        self.session.start()
+        self.driver = SessionDriver(
+            session,
+            channel=SecureChannel(
+                side=_side(state.role),
+                code=party._code,
+                channel_id=OFFLINE_CHANNEL_ID,
+                rng=stream_rng(state.seed, b"offline pake"),
+            ),
+            decide=self._decide,
+            on_event=self._on_event,
+            close_when_done=False,
+        )
         self.pump()
 
+    @property
+    def established(self) -> bool:
+        return self.driver.channel is not None and self.driver.channel.established
+
     def feed(self, payload: bytes, name: str) -> None:
-        channel = self.channel
-        channel.receive_data(payload)
-        if channel.pending:
-            raise TransportError(
-                f"{name} ends inside a channel record ({channel.pending} bytes): it was not "
-                f"written by blindmatch"
-            )
-        app = channel.next_app_data()
-        if app:
-            self.session.receive_data(app)
+        self.driver.incoming(payload, boundary=name)
         self.pump()
 
     def pump(self) -> None:
-        """Move everything the session has to say into the channel (deterministically)."""
-        session = self.session
-        while True:
-            self.events()
-            data = session.data_to_send()
-            if not data:
-                break
-            self.channel.send(data)
-        self.events()
-        self.out += self.channel.data_to_send()
+        """Move everything the session has to say onto our stream (deterministically)."""
+        self.out += self.driver.outgoing(limit=sys.maxsize)
 
     def flush_abort(self) -> None:
         """After a session error: the session queued an abort; put it on the wire."""
-        with contextlib.suppress(BlindmatchError):
-            data = self.session.data_to_send()
-            if data:
-                self.channel.send(data)
-        self.out += self.channel.data_to_send()
+        self.out += self.driver.farewell()
 
-    def events(self) -> None:
-        session = self.session
+    def _on_event(self, event: Event) -> None:
         on_event = self.party._on_event
-        while (event := session.next_event()) is not None:
-            if self.live and on_event is not None:
-                on_event(event)
-            if isinstance(event, PartnerTerms) and session.state is State.AWAIT_DECISION:
-                if self.decision is None:
-                    decide = self.party._decide
-                    if decide is None:
-                        raise UsageError(
-                            "the partner's terms need a decision: pass decide=... or make the "
-                            "Session with auto_accept=True"
-                        )
-                    reason = decide(event)
-                    self.decision = (True, "") if reason is None else (False, reason)
-                accepted, reason = self.decision
-                if accepted:
-                    session.accept()
-                else:
-                    session.reject(reason)
+        if self.live and on_event is not None:
+            on_event(event)
+
+    def _decide(self, event: PartnerTerms) -> str | None:
+        if self.decision is None:
+            decide = self.party._decide
+            if decide is None:
+                raise UsageError(
+                    "the partner's terms need a decision: pass decide=... or make the "
+                    "Session with auto_accept=True"
+                )
+            reason = decide(event)
+            self.decision = (True, "") if reason is None else (False, reason)
+        accepted, reason = self.decision
+        return None if accepted else reason
 
 
 # -- the party ---------------------------------------------------------------------------------
@@ -512,7 +503,7 @@ class OfflineParty:
                 path = self._write_message(state, run.out, total)
                 self._delete()
                 raise type(exc)(f"{exc}; send {path.name} to the partner so it knows") from exc
-            if not run.channel.established:
+            if not run.established:
                 # A failed pairing (wrong code) ends the run on both sides: keep no seed.
                 self._delete()
             # Otherwise (a forged record, a missing decision) the file is refused and the
