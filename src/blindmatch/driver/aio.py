@@ -80,19 +80,24 @@ async def run_async(
     Same errors and the same farewell on failure as :func:`~.blocking.run_blocking`."""
     loop = asyncio.get_running_loop()
     arrived = asyncio.Event()
+    # The session is not thread-safe: with ``offload`` the reader must not feed it while a
+    # chunk is computed in the executor.
+    busy = asyncio.Lock()
 
     async def produce() -> bytes:
-        if offload:
-            return await loop.run_in_executor(None, driver.outgoing)
-        return driver.outgoing()
+        async with busy:
+            if offload:
+                return await loop.run_in_executor(None, driver.outgoing)
+            return driver.outgoing()
 
     async def read() -> None:
         while True:
             data = await transport.receive()
-            if data:
-                driver.incoming(data)
-            else:
-                driver.incoming_eof()
+            async with busy:
+                if data:
+                    driver.incoming(data)
+                else:
+                    driver.incoming_eof()
             arrived.set()
             if not data or driver.finished():
                 return

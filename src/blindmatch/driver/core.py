@@ -154,6 +154,9 @@ class SessionDriver:
         self.eof = False
         #: the last :meth:`outgoing` stopped at its limit: the session may have more right now
         self.more_to_send = True
+        #: the partner ended its stream cleanly before our session was done; judged once we
+        #: have nothing left to send (its last bytes may be all we needed, see :meth:`outgoing`)
+        self._peer_ended = False
 
     def __repr__(self) -> str:
         rejected = self.rejected is not None
@@ -196,6 +199,15 @@ class SessionDriver:
             if ended and self._close_when_done and not self.channel.closed:
                 self.channel.close()
             out += self.channel.data_to_send()
+        if (
+            self._peer_ended
+            and not self.more_to_send
+            and session.state not in (State.DONE, State.CLOSED)
+        ):
+            # The partner may end its stream as soon as it has its result, which can come
+            # before our last returned chunks are flushed (when it expects nothing from us).
+            # Once we have nothing left to send, a session still not done is a cut one.
+            self._session_gone(None)
         return bytes(out)
 
     def incoming(self, data: bytes, *, boundary: str | None = None) -> None:
@@ -223,12 +235,8 @@ class SessionDriver:
             if app:
                 self.session.receive_data(app)
         self._events()
-        if (
-            channel is not None
-            and channel.peer_closed
-            and self.session.state not in (State.DONE, State.CLOSED)
-        ):
-            self._session_gone(None)
+        if channel is not None and channel.peer_closed:
+            self._peer_ended = self.session.state not in (State.DONE, State.CLOSED)
 
     def incoming_eof(self) -> None:
         """The partner's stream ended: fine once we are done, an error naming the step before."""
@@ -246,6 +254,9 @@ class SessionDriver:
                     self._session_gone(gone)
                 # Done: everything we needed arrived authenticated; only the partner's
                 # goodbye is missing. Our result stands.
+                return
+            if channel.peer_closed and self.session.state is not State.DONE:
+                self._peer_ended = True  # a clean end: judged by outgoing()
                 return
         if self.session.state is not State.DONE:
             self._session_gone(None)
@@ -295,8 +306,10 @@ class SessionDriver:
                 f"the session did not finish within its deadline of {limits.session:g} s "
                 f"(it was waiting for the partner's {awaited})"
             )
-        if limits.handshake is not None and not self._authenticated() and (
-            now >= started + limits.handshake
+        if (
+            limits.handshake is not None
+            and not self._authenticated()
+            and (now >= started + limits.handshake)
         ):
             return TransportTimeoutError(
                 f"the partner did not complete the handshake within {limits.handshake:g} s "

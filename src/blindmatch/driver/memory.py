@@ -50,8 +50,9 @@ def run_pair(
     }
     drivers = {
         role: SessionDriver(
-            Session(role=role, terms=terms, records=records, rng=rng, engine=engine,
-                    auto_accept=True),
+            Session(
+                role=role, terms=terms, records=records, rng=rng, engine=engine, auto_accept=True
+            ),
             on_event=events[role].append,
         )
         for role, (terms, records, rng) in setup.items()

@@ -28,13 +28,14 @@ from .transitions import State as State
 
 __all__ = [
     "SUITE",
+    "TRANSITIONS",
     "Agreement",
     "AgreementReached",
     "CryptoEngine",
     "Disclosure",
     "Event",
-    "Input",
     "InlineEngine",
+    "Input",
     "Match",
     "OverlapResult",
     "PartnerTerms",
@@ -45,7 +46,6 @@ __all__ = [
     "Role",
     "Session",
     "State",
-    "TRANSITIONS",
     "Terms",
     "seeded_rng",
 ]

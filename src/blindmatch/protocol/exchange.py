@@ -275,8 +275,11 @@ class Exchange:
 
     def on_blinded(self, msg: Blinded) -> None:
         lane = next(
-            (self.partner_lanes[k] for k in self.partner_order
-             if self.partner_lanes[k].received < self.partner_lanes[k].info.accounts),
+            (
+                self.partner_lanes[k]
+                for k in self.partner_order
+                if self.partner_lanes[k].received < self.partner_lanes[k].info.accounts
+            ),
             None,
         )
         where = f"blinded message (lane {msg.lane}, chunk {msg.seq})"
@@ -293,9 +296,7 @@ class Exchange:
             slots=slots,
             populations=len(lane.info.populations),
             payload_bytes=(
-                partner.payload_bytes
-                if msg.lane == "records" and reveals_fields(partner)
-                else None
+                partner.payload_bytes if msg.lane == "records" and reveals_fields(partner) else None
             ),
             remaining=lane.info.accounts - lane.received,
         )
