@@ -97,3 +97,107 @@ def test_every_error_has_one_root() -> None:
 
     for name in errors.__all__:
         assert issubclass(getattr(errors, name), errors.BlindmatchError)
+
+
+# -- layers ------------------------------------------------------------------------------------
+
+#: Which blindmatch packages each package may import: arrows point down only (cli at the top,
+#: errors at the bottom), so no change in a lower layer can need a higher one.
+ALLOWED_IMPORTS = {
+    "errors": set(),
+    "crypto": {"errors"},
+    "protocol": {"errors", "crypto"},
+    "driver": {"errors", "crypto", "protocol"},
+    "parallel": {"errors", "crypto", "protocol"},
+    "io": {"errors"},
+    "transport": {"errors", "crypto", "protocol", "driver", "io"},
+    "accounts": {"errors", "crypto", "protocol", "io"},
+    "cli": {"errors", "crypto", "protocol", "driver", "parallel", "io", "transport", "accounts"},
+}
+
+
+def _layer(path: Path) -> str:
+    rel = path.relative_to(SRC)
+    return rel.parts[0] if len(rel.parts) > 1 else rel.stem
+
+
+def _blindmatch_imports(path: Path) -> set[str]:
+    """The top-level blindmatch packages a module imports (module or function level)."""
+    tree = ast.parse(path.read_text(encoding="utf-8"))
+    rel = path.relative_to(SRC.parent).with_suffix("")
+    package = list(rel.parts[:-1]) if rel.name != "__init__" else list(rel.parts[:-1])
+    found: set[str] = set()
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Import):
+            for alias in node.names:
+                parts = alias.name.split(".")
+                if parts[0] == "blindmatch" and len(parts) > 1:
+                    found.add(parts[1])
+        elif isinstance(node, ast.ImportFrom):
+            if node.level:
+                base = package[: len(package) - (node.level - 1)]
+                parts = [*base, *(node.module.split(".") if node.module else [])]
+            else:
+                parts = (node.module or "").split(".")
+            if parts[0] != "blindmatch":
+                continue
+            if len(parts) > 1:
+                found.add(parts[1])
+            else:  # from blindmatch import x / from .. import x
+                found.update(alias.name for alias in node.names)
+    return found
+
+
+ALL_MODULES = sorted(SRC.rglob("*.py"))
+
+
+@pytest.mark.parametrize("path", ALL_MODULES, ids=lambda p: str(p.relative_to(SRC)))
+def test_imports_point_down_the_layers(path: Path) -> None:
+    layer = _layer(path)
+    if layer in ("__init__", "_native", "conformance", "__main__"):
+        return  # the public facade re-exports from every layer
+    assert layer in ALLOWED_IMPORTS, f"{layer} is not placed in a layer: add it to ALLOWED_IMPORTS"
+    wrong = {
+        m for m in _blindmatch_imports(path) - {layer, "__version__"} if m in ALLOWED_IMPORTS
+    } - ALLOWED_IMPORTS[layer]
+    assert not wrong, f"{path.relative_to(SRC)} ({layer}) imports {sorted(wrong)}"
+
+
+def test_one_driver_runs_sessions() -> None:
+    """Only the driver feeds a session or a channel: every transport is an adapter over it."""
+    callers = []
+    for path in ALL_MODULES:
+        tree = ast.parse(path.read_text(encoding="utf-8"))
+        if any(isinstance(n, ast.ClassDef) and n.name == "Session" for n in ast.walk(tree)):
+            continue
+        for node in ast.walk(tree):
+            if (
+                isinstance(node, ast.Call)
+                and isinstance(node.func, ast.Attribute)
+                and node.func.attr in ("receive_data", "receive_eof")
+            ):
+                callers.append(str(path.relative_to(SRC)))
+                break
+    assert callers == ["driver/core.py"]
+
+
+def test_the_session_stays_small() -> None:
+    lines = len((SRC / "protocol" / "session.py").read_text(encoding="utf-8").splitlines())
+    assert lines <= 400, f"protocol/session.py has {lines} lines"
+
+
+@pytest.mark.parametrize("path", ALL_MODULES, ids=lambda p: str(p.relative_to(SRC)))
+def test_no_process_wide_side_effects_below_the_cli(path: Path) -> None:
+    """The garbage collector and the root logger belong to the program that embeds us.
+    (Signal handlers are set only in processes we own: the CLI's, and our pool's workers.)"""
+    if _layer(path) == "cli":
+        return
+    tree = ast.parse(path.read_text(encoding="utf-8"))
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute):
+            owner = node.func.value
+            name = owner.id if isinstance(owner, ast.Name) else ""
+            call = f"{name}.{node.func.attr}"
+            assert call not in {
+                "gc.disable", "gc.enable", "gc.freeze", "logging.basicConfig",
+            }, f"{path.relative_to(SRC)} calls {call}"  # fmt: skip

@@ -25,7 +25,6 @@ Rules (decisions the protocol relies on):
 
 from __future__ import annotations
 
-import gc
 import importlib
 import os
 from collections.abc import Callable, Mapping, Sequence
@@ -235,16 +234,11 @@ def scan(
     binding = _bind(tables, policy)
     policy = binding.policy
     state = _Pass(binding, policy, keep_records=keep_records, progress=progress)
-    # The pass allocates millions of small objects that all stay alive; the cyclic collector
-    # would rescan them over and over (quadratic time), and they form no cycles.
-    was_enabled = gc.isenabled()
-    gc.disable()
-    try:
-        for t_index, plan in enumerate(binding.plans):
-            state.run(t_index, plan)
-    finally:
-        if was_enabled:
-            gc.enable()
+    # The pass allocates millions of small objects that all stay alive: psi-run pauses the
+    # cyclic collector for the run (cli.main), a process-wide choice the library leaves to
+    # the program that embeds it.
+    for t_index, plan in enumerate(binding.plans):
+        state.run(t_index, plan)
     _check_rows(state.sources, binding.warnings)
     diag = state.report()
     if policy is not None and diag.rows:
