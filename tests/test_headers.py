@@ -159,3 +159,75 @@ def test_find_column_and_token() -> None:
     assert find_column(header, "Account Name") == "Account Name"
     assert find_column(header, "Owner") is None
     assert header_token(" D-U-N-S  Number ") == header_token("duns_number") == "dunsnumber"
+
+
+def test_dynamics_365_export_recognized() -> None:
+    header = [
+        "(Do Not Modify) Account",
+        "(Do Not Modify) Row Checksum",
+        "(Do Not Modify) Modified On",
+        "Account Name",
+        "Main Phone",
+        "Address 1: City",
+        "Address 1: Country/Region",
+        "Primary Contact",
+        "Relationship Type",
+        "Website",
+    ]
+    cmap = recognize_columns(header)
+    assert cmap.flavour == "dynamics365"
+    assert cmap.id_column == "(Do Not Modify) Account"
+    assert [s.column for s in cmap.sources("name")] == ["Account Name"]
+    assert [s.column for s in cmap.sources("domain")] == ["Website"]
+    assert [s.column for s in cmap.sources("phone")] == ["Main Phone"]
+    assert cmap.population_column == "Relationship Type"
+    assert cmap.region_column == "Address 1: Country/Region"
+
+
+def test_pipedrive_export_recognized() -> None:
+    header = [
+        "Organization - ID",
+        "Organization - Name",
+        "Organization - Owner",
+        "Organization - Label",
+        "Organization - Website",
+        "Organization - Address - Country",
+        "Organization - People",
+    ]
+    cmap = recognize_columns(header)
+    assert cmap.flavour == "pipedrive"
+    assert cmap.id_column == "Organization - ID"
+    assert [s.column for s in cmap.sources("name")] == ["Organization - Name"]
+    assert [s.column for s in cmap.sources("domain")] == ["Organization - Website"]
+    assert cmap.population_column == "Organization - Label"
+    assert cmap.region_column == "Organization - Address - Country"
+    assert cmap.other == {"Organization - Owner": "owner"}
+
+
+def test_zoho_export_recognized_apart_from_salesforce() -> None:
+    """Zoho shares Salesforce's account headers; its own (Billing Code, Created Time) decide."""
+    header = [
+        "Record Id",
+        "Account Owner",
+        "Account Name",
+        "Phone",
+        "Website",
+        "Account Type",
+        "Billing City",
+        "Billing Code",
+        "Billing Country",
+        "Created Time",
+        "Modified Time",
+    ]
+    cmap = recognize_columns(header)
+    assert cmap.flavour == "zoho"
+    assert cmap.id_column == "Record Id"
+    assert cmap.population_column == "Account Type"
+    assert cmap.region_column == "Billing Country"
+    assert [s.column for s in cmap.sources("domain")] == ["Website"]
+
+
+def test_hubspot_object_id_is_the_record_id() -> None:
+    cmap = recognize_columns(["hs_object_id", "name", "domain", "lifecyclestage"])
+    assert cmap.id_column == "hs_object_id"
+    assert cmap.population_column == "lifecyclestage"

@@ -1,4 +1,5 @@
-"""Recognize Salesforce and HubSpot export headers, so most users need no column mapping.
+"""Recognize CRM export headers (Salesforce, HubSpot, Microsoft Dynamics 365, Pipedrive, Zoho),
+so most users need no column mapping.
 
 Why: the people who run blindmatch export accounts from a CRM and should not have to tell us
 that "Website" holds a domain or that "D-U-N-S Number" is a DUNS number. This module maps a
@@ -31,7 +32,7 @@ __all__ = [
     "recognize_columns",
 ]
 
-Flavour = Literal["salesforce", "hubspot", "generic"]
+Flavour = Literal["salesforce", "hubspot", "dynamics365", "pipedrive", "zoho", "generic"]
 #: How a source column's cells become keys: ``value`` normalizes the cell as the key type;
 #: ``email_domain`` takes the registrable domain of an e-mail address; ``domain_or_email``
 #: (domain columns that are not e-mail columns) uses ``email_domain`` for cells holding an "@".
@@ -41,7 +42,17 @@ Via = Literal["value", "email_domain", "domain_or_email"]
 BUILTIN_KEY_TYPES: tuple[str, ...] = ("domain", "name", "email", "phone", "duns")
 
 # Header tokens (see header_token) per role, in priority order where one column must win.
-_ID = ("accountid", "recordid", "companyid", "id")
+# Dynamics 365 exports carry the row's GUID as "(Do Not Modify) Account"; Pipedrive prefixes
+# every organization column with "Organization - "; HubSpot's API exports say hs_object_id.
+_ID = (
+    "accountid",
+    "recordid",
+    "companyid",
+    "hsobjectid",
+    "(donotmodify)account",
+    "organizationid",
+    "id",
+)
 _NAME = ("accountname", "companyname", "name", "company", "organizationname", "organisationname")
 _DOMAIN = (
     "website",
@@ -50,16 +61,33 @@ _DOMAIN = (
     "websiteurl",
     "companywebsite",
     "domainname",
+    "organizationwebsite",
     "url",
 )
 _EMAIL = ("email", "emailaddress", "contactemail", "primaryemail", "workemail")
-_PHONE = ("phone", "phonenumber", "mainphone", "telephone", "companyphone")
+_PHONE = (
+    "phone",
+    "phonenumber",
+    "mainphone",
+    "telephone",
+    "companyphone",
+    "organizationphone",
+)
 _DUNS = ("dunsnumber", "d&bduns", "duns", "dunsno", "d&bdunsnumber")
-_POPULATION = ("type", "lifecyclestage", "accounttype")
-_REGION = ("billingcountry", "country/region", "country", "billingcountrycode", "countrycode")
+_POPULATION = ("type", "lifecyclestage", "accounttype", "relationshiptype", "organizationlabel")
+_REGION = (
+    "billingcountry",
+    "country/region",
+    "address1:country/region",
+    "organizationaddresscountry",
+    "country",
+    "billingcountrycode",
+    "countrycode",
+)
 _INFO = {
     "accountowner": "owner",
     "companyowner": "owner",
+    "organizationowner": "owner",
     "owner": "owner",
     "industry": "industry",
 }
@@ -108,6 +136,42 @@ _HUBSPOT_MARKERS = frozenset(
         "lastactivitydate",
         "associatedcontact",
         "hubspotowner",
+    }
+)
+_DYNAMICS_MARKERS = frozenset(
+    {
+        "(donotmodify)account",
+        "(donotmodify)rowchecksum",
+        "(donotmodify)modifiedon",
+        "address1:city",
+        "address1:country/region",
+        "address1:street1",
+        "mainphone",
+        "primarycontact",
+        "relationshiptype",
+    }
+)
+_PIPEDRIVE_MARKERS = frozenset(
+    {
+        "organizationid",
+        "organizationname",
+        "organizationowner",
+        "organizationlabel",
+        "organizationaddress",
+        "organizationaddresscountry",
+        "organizationpeople",
+        "organizationwebsite",
+    }
+)
+# Zoho shares Salesforce's "Account Name", "Billing City", ...; only these tell it apart.
+_ZOHO_MARKERS = frozenset(
+    {
+        "accountsite",
+        "billingcode",
+        "tickersymbol",
+        "createdtime",
+        "modifiedtime",
+        "layout",
     }
 )
 _EMAILISH = re.compile(r"e-?mail", re.IGNORECASE)
@@ -179,8 +243,19 @@ def find_column(header: Sequence[str], name: str) -> str | None:
 
 
 def detect_flavour(header: Sequence[str]) -> Flavour:
-    """``salesforce``, ``hubspot`` or ``generic``, by counting each CRM's typical headers."""
+    """The CRM that wrote a header, by counting its typical headers (two at least).
+
+    Dynamics 365, Pipedrive and Zoho have headers no other CRM writes and are tried first;
+    Salesforce and HubSpot share a few, so the one with strictly more wins."""
     tokens = {header_token(h) for h in header}
+    distinct: tuple[tuple[frozenset[str], Flavour], ...] = (
+        (_DYNAMICS_MARKERS, "dynamics365"),
+        (_PIPEDRIVE_MARKERS, "pipedrive"),
+        (_ZOHO_MARKERS, "zoho"),
+    )
+    for markers, flavour in distinct:
+        if len(tokens & markers) >= 2:
+            return flavour
     sf = len(tokens & _SALESFORCE_MARKERS)
     hs = len(tokens & _HUBSPOT_MARKERS)
     if sf >= 2 and sf > hs:
