@@ -211,7 +211,10 @@ def test_population_rules() -> None:
         in (err.message)
     )
     err = problem('label = "X"\n[populations.P]\nwhere = { Type = 5 }\ndisclosure = "counts"\n')
-    assert "populations.P.where.Type: expected a string or a list of strings" in err.message
+    assert (
+        "populations.P.where.Type: expected a string, a list of strings or a table of operators"
+        in err.message
+    )
     err = problem('label = "X"\n[populations.P]\nwhere = { Type = [] }\ndisclosure = "counts"\n')
     assert "populations.P.where.Type: expected at least one value" in err.message
     err = problem(

@@ -170,3 +170,97 @@ def test_policy_populations_compile_against_semicolon_file() -> None:
 def test_value_token() -> None:
     assert value_token(" Sales Qualified  Lead ") == "salesqualifiedlead"
     assert value_token(None) == ""
+
+
+FILTERS = """label = "X"
+[populations.Big]
+where = { ARR = { gt = 50000 } }
+disclosure = "counts"
+[populations.Mid]
+where = { ARR = { ge = 10000, le = 50000 } }
+disclosure = "counts"
+[populations.Closing]
+where = { "Close Date" = { within = "next 90 days" } }
+disclosure = "counts"
+[populations.Recent]
+where = { "Close Date" = { within = "last 4 weeks" } }
+disclosure = "counts"
+[populations.Near]
+where = { "Close Date" = { within = "30 days" } }
+disclosure = "counts"
+[populations.Since2025]
+where = { "Close Date" = { ge = 2025-01-01 } }
+disclosure = "counts"
+[populations.NotPartners]
+where = { Type = { not_in = ["Partner", "Competitor*"] } }
+disclosure = "counts"
+[populations.Listed]
+where = { Type = { in = ["Customer*", "Prospect"] }, ARR = { lt = 1e6 } }
+disclosure = "counts"
+"""
+FILTER_HEADER = ("Id", "ARR", "Close Date", "Type")
+TODAY = __import__("datetime").date(2026, 6, 15)
+
+
+def members(arr: str | None, close: str | None, type_: str | None) -> frozenset[str]:
+    policy = Policy.from_toml_text(FILTERS)
+    pops = compile_populations(policy.population_specs(), FILTER_HEADER, today=TODAY)
+    return pops.membership({"Id": "1", "ARR": arr, "Close Date": close, "Type": type_})
+
+
+def test_numeric_comparisons_read_currency_and_separators() -> None:
+    assert {"Big", "NotPartners"} <= members("$1,250,000.00", None, "Customer")
+    assert "Listed" not in members("$1,250,000.00", None, "Customer")  # lt 1e6
+    assert {"Mid", "Listed"} <= members("EUR 12 500", None, "Customer - Direct")
+    assert "Big" not in members("50000", None, None)
+    assert "Mid" in members("50000", None, None)  # le is inclusive
+    for unreadable in ("n/a", "", None, "lots"):
+        assert not {"Big", "Mid"} & members(unreadable, None, None)
+
+
+def test_date_comparisons_and_spans_around_today() -> None:
+    assert "Closing" in members(None, "2026-09-01", None)  # 78 days ahead
+    assert "Closing" not in members(None, "2026-09-20", None)  # 97 days ahead
+    assert "Closing" not in members(None, "2026-06-01", None)  # past
+    assert "Recent" in members(None, "06/01/2026", None)  # US export format
+    assert "Recent" not in members(None, "2026-05-01T10:00:00Z", None)
+    assert "Near" in members(None, "10.07.2026", None)  # DD.MM.YYYY, 25 days ahead
+    assert "Near" in members(None, "2026-05-20 08:00", None)  # 26 days back
+    assert "Since2025" in members(None, "2025-01-01", None)
+    assert "Since2025" not in members(None, "2024-12-31", None)
+    assert not {"Closing", "Since2025"} & members(None, "2025-02-30", None)  # no such day
+
+
+def test_negation_and_membership() -> None:
+    assert "NotPartners" in members(None, None, "Customer")
+    assert "NotPartners" in members(None, None, None)  # a blank Type is not a partner
+    assert "NotPartners" not in members(None, None, " partner ")
+    assert "NotPartners" not in members(None, None, "Competitor - Direct")
+    assert "Listed" in members("5", None, "prospect")
+    assert "Listed" not in members("5", None, "Partner")
+
+
+def test_operator_tables_round_trip_through_toml() -> None:
+    policy = Policy.from_toml_text(FILTERS)
+    assert Policy.from_toml_text(policy.to_toml()) == policy
+
+
+@pytest.mark.parametrize(
+    ("where", "message"),
+    [
+        ("{ ARR = { gtt = 5 } }", "populations.P.where.ARR: unknown operator 'gtt' (did you mean"),
+        ('{ ARR = { gt = "lots" } }', "populations.P.where.ARR: gt: expected a number or a date"),
+        ("{ ARR = { gt = true } }", "gt: expected a number or a date, got boolean true"),
+        ('{ D = { within = "soon" } }', 'within: expected a span such as "90 days"'),
+        ("{ D = { gt = 2025-01-01, lt = 5 } }", "both as a number and as a date"),
+        ("{ T = { not_in = [] } }", "not_in: expected at least one value"),
+        ("{ T = { not_in = [1] } }", "not_in: expected a string or a list of strings"),
+        ("{ T = {} }", "expected at least one operator"),
+    ],
+)
+def test_bad_operator_tables_are_named(where: str, message: str) -> None:
+    with pytest.raises(PolicyError) as caught:
+        Policy.from_toml_text(
+            f'label = "X"\n[populations.P]\nwhere = {where}\ndisclosure = "counts"\n'
+        )
+    assert message in caught.value.message

@@ -8,6 +8,7 @@ from types import MappingProxyType
 
 import pytest
 
+from blindmatch.accounts.diagnostics import inspect_sources
 from blindmatch.accounts.policy import Policy, load_policy
 from blindmatch.accounts.prepare import prepare_party, region_code
 from blindmatch.accounts.readers import read_rows
@@ -212,20 +213,42 @@ def test_hidden_population_is_local_only() -> None:
     assert party.diagnostics.disclosure["Internal"] == "hidden"
 
 
-def test_a_population_whose_filter_matches_no_row_is_a_warning() -> None:
+def test_a_population_whose_filter_matches_no_row_is_refused() -> None:
     """A typo in a filter value ("Customer Direct" for "Customer - Direct") would silently
-    empty a population."""
+    empty a population: a run stops and says what the filter saw; inspect warns."""
     table = read_rows(["Id", "Domain", "Type"], [["1", "a.com", "Customer - Direct"]])
     policy = Policy.from_toml_text(
         'label = "X"\n'
         '[populations.Customers]\nwhere = { Type = "Customer Direct" }\ndisclosure = "counts"\n'
         '[populations.All]\ndisclosure = "counts"\n'
     )
-    warnings = prepare_party([table], policy).diagnostics.warnings
-    assert [w for w in warnings if "no row matches" in w] == [
-        "populations.Customers: no row matches its filter (Type = 'Customer Direct'); check "
-        "the values against the file (`psi-run inspect` lists the columns)"
-    ]
+    expected = (
+        "populations.Customers: no row matches its filter (Type = 'Customer Direct': 0 of 1 "
+        "distinct values pass); check the values against the file (`psi-run inspect` lists "
+        "the columns)"
+    )
+    with pytest.raises(PolicyError) as caught:
+        prepare_party([table], policy)
+    assert caught.value.message == expected
+    warnings = inspect_sources([table], policy).warnings
+    assert [w for w in warnings if "no row matches" in w] == [expected]
+
+
+def test_a_comparison_on_unreadable_cells_says_so() -> None:
+    """ARR exported as words, or dates in an unknown format, fail every comparison: the error
+    counts them and shows one."""
+    table = read_rows(
+        ["Id", "Domain", "ARR"], [["1", "a.com", "n/a"], ["2", "b.com", "12"], ["3", "c.com", ""]]
+    )
+    policy = Policy.from_toml_text(
+        'label = "X"\n[populations.Big]\nwhere = { ARR = { gt = 50000 } }\ndisclosure = "counts"\n'
+    )
+    with pytest.raises(PolicyError) as caught:
+        prepare_party([table], policy)
+    assert (
+        "populations.Big: no row matches its filter (ARR > 50000: 0 of 3 distinct values pass; "
+        "1 are not numbers (such as 'n/a'))" in caught.value.message
+    )
 
 
 def test_fields_only_from_records_level_populations_the_record_is_in() -> None:

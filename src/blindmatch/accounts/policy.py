@@ -24,6 +24,10 @@ Format (every table is optional except ``label``)::
     [populations.Customers]
     where = { Type = ["Customer - Direct", "Customer*"] }  # AND across columns; "x*" = prefix
     disclosure = "records"                 # hidden | counts | records
+
+    [populations.BigOpenDeals]             # operator tests: { op = value, ... }, all must hold
+    where = { ARR = { gt = 50000 }, "Close Date" = { within = "next 90 days" },
+              Type = { not_in = ["Partner", "Competitor*"] } }
     fields = ["Account Name"]              # only with records
 
     [partner]
@@ -41,10 +45,12 @@ to the key types the data has columns for. Both are counts-only.
 
 from __future__ import annotations
 
+import datetime as dt
 import difflib
 import re
 import sys
 from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -52,6 +58,7 @@ from pydantic import (
     BaseModel,
     BeforeValidator,
     ConfigDict,
+    PlainValidator,
     PrivateAttr,
     StrictBool,
     StrictInt,
@@ -83,6 +90,7 @@ else:  # pragma: no cover - exercised on 3.10 only
     import tomli as tomllib
 
 __all__ = [
+    "ColumnTest",
     "DEFAULT_KEY_TYPES",
     "DEFAULT_POPULATION_NAMES",
     "KeysSpec",
@@ -112,6 +120,169 @@ def _one_or_many(value: Any) -> Any:
 OneOrMany = Annotated[tuple[StrictStr, ...], BeforeValidator(_one_or_many)]
 
 
+#: ``within`` spans: "90 days" (either side of today), "last 12 weeks", "next 30 days".
+_WITHIN = re.compile(r"^\s*(last|past|next)?\s*(\d{1,5})\s*(days?|d|weeks?|w)\s*$", re.I)
+_OPS = ("in", "not_in", "gt", "ge", "lt", "le", "within")
+_SYMBOL = {"gt": ">", "ge": ">=", "lt": "<", "le": "<="}
+Bound = float | dt.date
+
+
+@dataclass(frozen=True, slots=True)
+class ColumnTest:
+    """An operator test of one column, ``where = { ARR = { gt = 50000 } }``: every operator
+    given must hold.
+
+    ``in`` / ``not_in`` take values like a plain list (prefixes with ``*``); ``gt`` ``ge``
+    ``lt`` ``le`` compare cells as numbers (a TOML number) or dates (a TOML date or
+    ``"YYYY-MM-DD"``); ``within`` is a span of days around the day of the run, ``"90 days"``
+    either side, ``"last 90 days"`` or ``"next 12 weeks"``.
+    """
+
+    in_: tuple[str, ...] | None = None
+    not_in: tuple[str, ...] | None = None
+    gt: Bound | None = None
+    ge: Bound | None = None
+    lt: Bound | None = None
+    le: Bound | None = None
+    #: (days before today, days after today)
+    within: tuple[int, int] | None = None
+
+    @property
+    def bounds(self) -> tuple[tuple[str, Bound], ...]:
+        """(operator, bound) for each of ``gt`` ``ge`` ``lt`` ``le`` given."""
+        pairs = (("gt", self.gt), ("ge", self.ge), ("lt", self.lt), ("le", self.le))
+        return tuple((op, value) for op, value in pairs if value is not None)
+
+    @property
+    def compares_dates(self) -> bool:
+        return self.within is not None or any(isinstance(v, dt.date) for _, v in self.bounds)
+
+    def describe(self, column: str) -> str:
+        """``ARR > 50000 and ARR <= 90000``, for messages."""
+        parts: list[str] = []
+        if self.in_ is not None:
+            parts.append(f"{column} in {list(self.in_)}")
+        if self.not_in is not None:
+            parts.append(f"{column} not in {list(self.not_in)}")
+        for op, value in self.bounds:
+            parts.append(f"{column} {_SYMBOL[op]} {_bound_text(value)}")
+        if self.within is not None:
+            parts.append(f"{column} {_within_text(self.within)}")
+        return " and ".join(parts)
+
+    def toml(self) -> str:
+        """The inline table that reads back to this test."""
+        parts: list[str] = []
+        if self.in_ is not None:
+            parts.append(f"in = {_toml_list(self.in_)}")
+        if self.not_in is not None:
+            parts.append(f"not_in = {_toml_list(self.not_in)}")
+        for op, value in self.bounds:
+            parts.append(f"{op} = {_bound_text(value)}")
+        if self.within is not None:
+            parts.append(f"within = {_toml_str(_within_text(self.within)[len('within ') :])}")
+        return "{ " + ", ".join(parts) + " }"
+
+
+def _bound_text(value: Bound) -> str:
+    if isinstance(value, dt.date):
+        return value.isoformat()
+    return str(int(value)) if value == int(value) else repr(value)
+
+
+def _within_text(span: tuple[int, int]) -> str:
+    back, ahead = span
+    if back and ahead:
+        return f"within {back} days"
+    return f"within last {back} days" if back else f"within next {ahead} days"
+
+
+def _bound(op: str, value: Any) -> Bound:
+    if isinstance(value, bool):
+        raise ValueError(f"{op}: expected a number or a date, got {_toml_type(value)}")
+    if isinstance(value, (int, float)):
+        return float(value)
+    if isinstance(value, dt.datetime):
+        return value.date()
+    if isinstance(value, dt.date):
+        return value
+    if isinstance(value, str):
+        try:
+            return dt.date.fromisoformat(value.strip())
+        except ValueError:
+            pass
+    raise ValueError(f"{op}: expected a number or a date (2025-01-31), got {_toml_type(value)}")
+
+
+def _values(op: str, value: Any) -> tuple[str, ...]:
+    items = (value,) if isinstance(value, str) else value
+    if not isinstance(items, (list, tuple)) or not all(isinstance(v, str) for v in items):
+        raise ValueError(f"{op}: expected a string or a list of strings, got {_toml_type(value)}")
+    if not items:
+        raise ValueError(f"{op}: expected at least one value")
+    return tuple(items)
+
+
+def _column_test(table: Mapping[str, Any]) -> ColumnTest:
+    unknown = [k for k in table if k not in _OPS]
+    if unknown:
+        raise ValueError(
+            f"unknown operator {unknown[0]!r}{_did_you_mean(unknown[0], _OPS)}; expected "
+            f"{', '.join(_OPS)}"
+        )
+    if not table:
+        raise ValueError(f"expected at least one operator ({', '.join(_OPS)})")
+    bounds = {op: _bound(op, table[op]) for op in ("gt", "ge", "lt", "le") if op in table}
+    within: tuple[int, int] | None = None
+    if "within" in table:
+        raw = table["within"]
+        found = _WITHIN.match(raw) if isinstance(raw, str) else None
+        if found is None:
+            raise ValueError(
+                'within: expected a span such as "90 days", "last 12 weeks" or "next 30 days", '
+                f"got {_toml_type(raw)}"
+            )
+        days = int(found[2]) * (7 if found[3][0].lower() == "w" else 1)
+        side = (found[1] or "").lower()
+        within = (0 if side == "next" else days, 0 if side in ("last", "past") else days)
+    kinds = {type(v) is float for v in bounds.values()} | ({False} if within else set())
+    if len(kinds) > 1:
+        raise ValueError("compares the column both as a number and as a date; pick one")
+    return ColumnTest(
+        in_=_values("in", table["in"]) if "in" in table else None,
+        not_in=_values("not_in", table["not_in"]) if "not_in" in table else None,
+        within=within,
+        **bounds,
+    )
+
+
+def _where_value(value: Any) -> tuple[str, ...] | ColumnTest:
+    """A ``where`` entry: a value, a list of values, or a table of operators."""
+    if isinstance(value, ColumnTest):
+        return value
+    if isinstance(value, Mapping):
+        return _column_test(value)
+    if isinstance(value, str):
+        return (value,)
+    if isinstance(value, (list, tuple)):
+        for i, item in enumerate(value):
+            if not isinstance(item, str):
+                raise PydanticCustomError(
+                    "where_item",
+                    "expected a string, got {got}",
+                    {"index": i, "got": _toml_type(item)},
+                )
+        return tuple(value)
+    raise ValueError(
+        "expected a string, a list of strings or a table of operators "
+        f"({', '.join(_OPS)}), got {_toml_type(value)}"
+    )
+
+
+#: One ``where`` entry once validated.
+WhereValue = Annotated[tuple[str, ...] | ColumnTest, PlainValidator(_where_value)]
+
+
 class _Section(BaseModel):
     model_config = ConfigDict(frozen=True, extra="forbid")
 
@@ -132,10 +303,12 @@ class PopulationSpec(_Section):
 
     ``where`` maps a column to accepted values (AND across columns, OR within a list). Values
     compare case- and space-insensitively; ``"Customer*"`` matches any value starting with
-    "Customer", ``"*"`` any non-blank value, ``""`` a blank cell. No ``where``: every row.
+    "Customer", ``"*"`` any non-blank value, ``""`` a blank cell. A table of operators
+    (:class:`ColumnTest`) compares numbers and dates, negates and tests membership. No
+    ``where``: every row.
     """
 
-    where: dict[str, OneOrMany] = {}
+    where: dict[str, WhereValue] = {}
     disclosure: Disclosure
     fields: tuple[StrictStr, ...] = ()
 
@@ -345,7 +518,9 @@ class Policy(_Section):
             out += ["", f"[populations.{_toml_key(name)}]"]
             if spec.where:
                 inner = ", ".join(
-                    f"{_toml_key(col)} = {_toml_list(vals)}" for col, vals in spec.where.items()
+                    f"{_toml_key(col)} = "
+                    + (vals.toml() if isinstance(vals, ColumnTest) else _toml_list(vals))
+                    for col, vals in spec.where.items()
                 )
                 out.append(f"where = {{ {inner} }}")
             out.append(f"disclosure = {_toml_str(spec.disclosure.value)}")
@@ -719,6 +894,8 @@ def _translate(exc: ValidationError) -> list[tuple[str, str]]:
             problems.extend((str(p), str(m)) for p, m in err.get("ctx", {}).get("problems", []))
             continue
         path = _loc_path(loc)
+        if kind == "where_item":
+            path += f"[{err.get('ctx', {}).get('index')}]"
         value = err.get("input")
         if kind == "missing":
             hint = _MISSING_HINT.get(str(loc[-1]) if loc else "", "")
@@ -732,6 +909,7 @@ def _translate(exc: ValidationError) -> list[tuple[str, str]]:
                 message = f"expected a string or a list of strings, got {_toml_type(value)}"
         else:
             message = str(err["msg"]).replace("Input should be", "expected")
+            message = message.removeprefix("Value error, ")
         problems.append((path, message))
     return problems
 

@@ -242,16 +242,7 @@ def scan(
     _check_rows(state.sources, binding.warnings)
     diag = state.report()
     if policy is not None and diag.rows:
-        for name, spec in (policy.populations or {}).items():
-            if spec.where and not diag.populations.get(name):
-                shown = "; ".join(
-                    f"{col} = " + " or ".join(map(repr, [v] if isinstance(v, str) else v))
-                    for col, v in spec.where.items()
-                )
-                diag.warnings.append(
-                    f"populations.{name}: no row matches its filter ({shown}); check the "
-                    "values against the file (`psi-run inspect` lists the columns)"
-                )
+        _check_filters_match(policy, binding, diag, keep_records=keep_records)
     terms: Terms | None = None
     if policy is not None:
         terms = (
@@ -268,6 +259,30 @@ def scan(
                 "fewer fields"
             )
     return ScanResult(records=state.records, diagnostics=diag, terms=terms, policy=policy)
+
+
+def _check_filters_match(
+    policy: Policy, binding: _Binding, diag: Diagnostics, *, keep_records: bool
+) -> None:
+    """A written filter that holds no row is almost always a typo or a type mix-up ("ARR" as
+    text, dates in another format): a run refuses it, naming what each test passed; inspect
+    reports it as a warning."""
+    for name, spec in (policy.populations or {}).items():
+        if not spec.where or diag.populations.get(name):
+            continue
+        why = "; ".join(
+            f"{plan.table.name}: {plan.compiled.explain(name)}"
+            if len(binding.plans) > 1
+            else plan.compiled.explain(name)
+            for plan in binding.plans
+        )
+        message = (
+            f"populations.{_key(name)}: no row matches its filter ({why}); check the values "
+            "against the file (`psi-run inspect` lists the columns)"
+        )
+        if keep_records:
+            raise PolicyError(message, file=policy.source)
+        diag.warnings.append(message)
 
 
 def _data_like_header_cell(table: Table) -> str | None:
