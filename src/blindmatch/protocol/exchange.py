@@ -18,12 +18,13 @@ This module owns that state and checks the order and shape of the partner's exch
 from __future__ import annotations
 
 from collections import deque
-from collections.abc import Callable, Generator, Mapping, Sequence
+from collections.abc import Callable, Generator, Sequence
 from dataclasses import dataclass, field
 
 from ..crypto import Scalar, validate_points
 from ..errors import RemoteProtocolError
-from .agreement import DIGEST_BYTES, Agreement
+from .agreement import Agreement
+from .digests import DigestIndex, IndexingEngine, LocalIndex, split_digests
 from .engine import CryptoEngine
 from .events import Event, Progress
 from .lanes import (
@@ -67,9 +68,9 @@ class PartnerLane:
     masks: bytearray = field(default_factory=bytearray)
     wraps: bytearray = field(default_factory=bytearray)
     payloads: bytearray = field(default_factory=bytearray)
-    #: per our lane: digest -> position (account * slots + slot) of the partner's values under
-    #: our scalar, inserted in the partner's order (so the keys, in order, are what we return)
-    index: dict[LaneKind, dict[bytes, int]] = field(default_factory=dict)
+    #: per our lane: the partner's values under our scalar, by position (account * slots +
+    #: slot) in the partner's order; in this process or on the engine's workers
+    index: dict[LaneKind, DigestIndex] = field(default_factory=dict)
 
 
 @dataclass(slots=True)
@@ -111,6 +112,7 @@ class Exchange:
         self.agreement = agreement
         self.records = records
         self.engine = engine
+        self._new_index = engine.digest_index if isinstance(engine, IndexingEngine) else LocalIndex
         self._emit = emit
         self.partner_lanes: dict[LaneKind, PartnerLane] = {}
         self.partner_order: list[LaneKind] = []
@@ -251,7 +253,7 @@ class Exchange:
                 )
             lane = PartnerLane(info=info)
             for own in self.lanes:
-                lane.index[own.kind] = {}
+                lane.index[own.kind] = self._new_index()
                 self._outgoing[(own.kind, info.lane)] = _Outgoing()
             self.partner_lanes[info.lane] = lane
             self.partner_order.append(info.lane)
@@ -313,16 +315,8 @@ class Exchange:
             digest_prefix=self.agreement.digest_prefix(),
             raw=raw,
         )
-        base = lane.received * slots
         for own, blob in zip(self.lanes, outputs, strict=False):  # (then phi's, if any)
-            index = lane.index[own.kind]
-            keys = [blob[at : at + DIGEST_BYTES] for at in range(0, len(blob), DIGEST_BYTES)]
-            before = len(index)
-            if not index.keys().isdisjoint(keys):
-                _raise_repeat(where, keys, index)
-            index.update(zip(keys, range(base, base + len(keys)), strict=True))
-            if len(index) != before + len(keys):  # a repeat within this message
-                _raise_repeat(where, keys, {})
+            lane.index[own.kind].add(blob, where=where)
             if own.kind == "records":
                 # In order, so the partner can map results to its accounts; OPRF points let it
                 # derive the keys of our sealed fields for the keys it holds, and only those.
@@ -359,9 +353,9 @@ class Exchange:
             return
         slots = self.partner_slots
         width = mask_width(len(lane.info.populations))
-        # The index holds the digests in the partner's order: account i has keys
+        # The index holds the digests in the partner's order: account i has positions
         # [i * slots, (i + 1) * slots).
-        keys = list(lane.index["counts"])
+        index = lane.index["counts"]
         masks = bytes(lane.masks)
         order = list(range(lane.info.accounts))
         shuffle(stream_rng(self._shuffle_seed, b"returned " + kind.encode()), order)
@@ -370,13 +364,15 @@ class Exchange:
         for seq, start in enumerate(range(0, len(order), step)):
             part = order[start : start + step]
             if slots == 1:
-                digests = b"".join(map(keys.__getitem__, part))
+                digests = index.digests_at(part)
             else:
                 # Sorted within each account: the partner knows where it put each key among
                 # its slots, so slot order would tell it which of its accounts a shuffled
                 # match can be.
+                blob = index.digests_at([i * slots + s for i in part for s in range(slots)])
+                keys = split_digests(blob)
                 digests = b"".join(
-                    [d for i in part for d in sorted(keys[i * slots : (i + 1) * slots])]
+                    [d for a in range(len(part)) for d in sorted(keys[a * slots : (a + 1) * slots])]
                 )
             if width == 1:
                 part_masks = bytes(map(masks.__getitem__, part))
@@ -447,16 +443,3 @@ class Exchange:
     def _returns_full(self, own_kind: LaneKind, partner_kind: LaneKind) -> bool:
         r = self.returns[(own_kind, partner_kind)]
         return r.received >= r.expected
-
-
-def _raise_repeat(where: str, keys: Sequence[bytes], earlier: Mapping[bytes, int]) -> None:
-    """Name the first element of a message whose digest was seen before (in ``earlier`` or
-    earlier in the message)."""
-    seen: set[bytes] = set()
-    for n, key in enumerate(keys):
-        if key in earlier or key in seen:
-            raise RemoteProtocolError(
-                f"{where}: element {n} repeats an element sent earlier in this lane"
-            )
-        seen.add(key)
-    raise AssertionError("no repeated element")  # pragma: no cover - callers checked

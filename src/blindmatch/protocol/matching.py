@@ -23,7 +23,6 @@ from operator import is_not
 from types import MappingProxyType
 
 from ..errors import RemoteProtocolError
-from .agreement import DIGEST_BYTES
 from .exchange import Exchange, PartnerLane, Returns
 from .lanes import open_payload, reveals_fields, unwrap_content_key
 from .messages import POINT_BYTES, TAG_BYTES, WRAP_BYTES, LaneKind, mask_width
@@ -68,11 +67,8 @@ def compute_result(ex: Exchange) -> OverlapResult:
     for partner_kind, own_kind in ex.incoming_plan:
         lane = ex.partner_lanes[partner_kind]
         returned = ex.returns[(own_kind, partner_kind)]
-        digests = bytes(returned.digests)
-        index = lane.index[own_kind]
         # Where each of our returned values sits among the partner's (None: no match).
-        keys = [digests[at : at + DIGEST_BYTES] for at in range(0, len(digests), DIGEST_BYTES)]
-        where = list(map(index.get, keys))
+        where = lane.index[own_kind].lookup(bytes(returned.digests))
         if partner_kind == "counts":
             _tally_counts(ex, own_kind, lane, returned, where, counts)
         else:

@@ -1,0 +1,102 @@
+"""Where the partner's digests live between their arrival and our result: a digest index.
+
+Each of the partner's values, blinded again by us, becomes a 16-byte digest with a position
+(account * slots + slot, in the partner's order). The exchange adds them as chunks arrive and
+refuses a repeat; counts lanes are returned by position in a shuffled order; matching looks our
+returned values up. That is a join of two sets of digests, and it is the one structure of a
+session whose size is the partner's whole set, so it sits behind this small interface:
+:class:`LocalIndex` keeps it in this process (a dict); an engine that runs on a cluster can
+offer its own, partitioned over its workers (:class:`IndexingEngine`), and the session then
+holds none of it. Positions, and so every byte on the wire, are the same either way.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Protocol, runtime_checkable
+
+from ..errors import RemoteProtocolError
+from .agreement import DIGEST_BYTES
+
+__all__ = ["DigestIndex", "IndexingEngine", "LocalIndex", "split_digests"]
+
+
+def split_digests(blob: bytes) -> list[bytes]:
+    """Concatenated 16-byte digests, one by one."""
+    return [blob[at : at + DIGEST_BYTES] for at in range(0, len(blob), DIGEST_BYTES)]
+
+
+class DigestIndex(Protocol):
+    """The partner's digests under one of our lane scalars, by position."""
+
+    def add(self, digests: bytes, *, where: str) -> None:
+        """Append a chunk (positions continue from the previous chunk). A digest seen before,
+        or twice in the chunk, is a :class:`RemoteProtocolError` naming ``where`` and the
+        first such element of the chunk."""
+        ...
+
+    def lookup(self, digests: bytes) -> list[int | None]:
+        """The position of each digest, None for those not in the index."""
+        ...
+
+    def digests_at(self, positions: Sequence[int]) -> bytes:
+        """The digests at these positions, concatenated in the order given."""
+        ...
+
+    def __len__(self) -> int: ...
+
+
+@runtime_checkable
+class IndexingEngine(Protocol):
+    """A :class:`~.engine.CryptoEngine` that also keeps digest indexes (e.g. on its workers)."""
+
+    def digest_index(self) -> DigestIndex: ...
+
+
+def repeat_error(where: str, element: int) -> RemoteProtocolError:
+    return RemoteProtocolError(
+        f"{where}: element {element} repeats an element sent earlier in this lane"
+    )
+
+
+class LocalIndex:
+    """A dict in this process: digest -> position, and the digests in position order."""
+
+    def __init__(self) -> None:
+        self._at: dict[bytes, int] = {}
+        self._order = bytearray()
+
+    def __len__(self) -> int:
+        return len(self._at)
+
+    def __repr__(self) -> str:
+        return f"LocalIndex({len(self)} digests)"
+
+    def add(self, digests: bytes, *, where: str) -> None:
+        keys = split_digests(digests)
+        base = len(self._at)
+        index = self._at
+        if not index.keys().isdisjoint(keys):
+            raise repeat_error(where, _first_repeat(keys, index))
+        index.update(zip(keys, range(base, base + len(keys)), strict=True))
+        if len(index) != base + len(keys):  # a repeat within this chunk
+            raise repeat_error(where, _first_repeat(keys, {}))
+        self._order += digests
+
+    def lookup(self, digests: bytes) -> list[int | None]:
+        return list(map(self._at.get, split_digests(digests)))
+
+    def digests_at(self, positions: Sequence[int]) -> bytes:
+        order = self._order
+        size = DIGEST_BYTES
+        return b"".join([order[p * size : (p + 1) * size] for p in positions])
+
+
+def _first_repeat(keys: Sequence[bytes], earlier: dict[bytes, int]) -> int:
+    """The first element of ``keys`` seen before (in ``earlier`` or earlier in ``keys``)."""
+    seen: set[bytes] = set()
+    for n, key in enumerate(keys):
+        if key in earlier or key in seen:
+            return n
+        seen.add(key)
+    raise AssertionError("no repeated element")  # pragma: no cover - callers checked
