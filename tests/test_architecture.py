@@ -109,10 +109,21 @@ ALLOWED_IMPORTS = {
     "protocol": {"errors", "crypto"},
     "driver": {"errors", "crypto", "protocol"},
     "parallel": {"errors", "crypto", "protocol"},
+    "cluster": {"errors", "crypto", "protocol", "parallel"},
     "io": {"errors"},
     "transport": {"errors", "crypto", "protocol", "driver", "io"},
     "accounts": {"errors", "crypto", "protocol", "io"},
-    "cli": {"errors", "crypto", "protocol", "driver", "parallel", "io", "transport", "accounts"},
+    "cli": {
+        "errors",
+        "crypto",
+        "protocol",
+        "driver",
+        "parallel",
+        "cluster",
+        "io",
+        "transport",
+        "accounts",
+    },  # fmt: skip
 }
 
 

@@ -144,6 +144,18 @@ def _party_arguments(parser: argparse.ArgumentParser, *, network: bool) -> None:
     )
     if network:
         parser.add_argument(
+            "--executor",
+            choices=["local", "dask"],
+            default="local",
+            help="where the curve work and the digest join run: this machine's processes "
+            "(default) or Dask (a LocalCluster of --workers processes unless --dask-scheduler)",
+        )
+        parser.add_argument(
+            "--dask-scheduler",
+            metavar="ADDRESS",
+            help="with --executor dask: use this running scheduler (tcp://host:8786)",
+        )
+        parser.add_argument(
             "--listen",
             type=_address,
             default=("0.0.0.0", 7337),

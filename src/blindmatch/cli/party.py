@@ -96,7 +96,21 @@ def write_secret(path: Path, text: str) -> None:
     atomic_write(path, text, private=True)
 
 
-def make_engine(records: int, workers: int | None) -> CryptoEngine:
+def make_engine(
+    records: int,
+    workers: int | None,
+    *,
+    executor: str = "local",
+    dask_scheduler: str | None = None,
+) -> CryptoEngine:
+    """The engine ``--executor`` asks for: Dask whatever the size (the user asked for the
+    cluster), else a process pool for sets large enough to pay for one."""
+    if dask_scheduler is not None and executor != "dask":
+        raise UsageError("--dask-scheduler goes with --executor dask")
+    if executor == "dask":
+        from ..cluster import DaskEngine
+
+        return DaskEngine(scheduler=dask_scheduler, workers=workers)
     if workers == 1 or records < POOL_THRESHOLD:
         return InlineEngine()
     from ..parallel import PoolEngine
@@ -207,7 +221,12 @@ def run_online(args: argparse.Namespace) -> int:
         transport="tls" if tls else "pake",
         run_id=secrets.token_hex(8),
     )
-    engine = make_engine(len(prepared.records), args.workers)
+    engine = make_engine(
+        len(prepared.records),
+        args.workers,
+        executor=args.executor,
+        dask_scheduler=args.dask_scheduler,
+    )
     session = Session(role=role, terms=prepared.terms, records=prepared.records, engine=engine)
     decide = make_decider(prepared.policy, assume_yes=args.yes, quiet=args.quiet)
     common = {"code": code, "timeout": args.timeout, "on_event": bars, "decide": decide}

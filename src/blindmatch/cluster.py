@@ -1,0 +1,256 @@
+"""The curve work and the digest join on a Dask cluster: :class:`DaskEngine`.
+
+Why a cluster: at tens of millions of accounts the work (hash-to-curve and X25519 per element)
+outgrows one machine's cores, and the partner's digest index outgrows one process's memory.
+:class:`DaskEngine` is the :class:`~blindmatch.parallel.PoolEngine` (same parts, same order,
+so the same bytes) running its tasks on a ``distributed`` cluster, plus a
+:class:`~blindmatch.protocol.digests.DigestIndex` partitioned over the workers: each digest
+lives in the part its first byte picks, held by a Dask actor on one worker, and the
+positions-in-order store (for the shuffled counts returns) in chunks spread the same way. The
+session's process keeps only the chunk boundaries; the join of our returned values with the
+partner's runs part by part on the workers.
+
+Without a scheduler address it starts a ``LocalCluster`` of worker processes on loopback (no
+dashboard) and shuts it down on :meth:`DaskEngine.close`. Scalars reach workers inside tasks,
+as with any Executor; task keys are random (``pure=False``), never a hash of the arguments.
+"""
+
+from __future__ import annotations
+
+import bisect
+import importlib
+from array import array
+from collections.abc import Sequence
+from typing import Any
+
+from .errors import UsageError
+from .parallel import PoolEngine, default_workers
+from .protocol.agreement import DIGEST_BYTES
+from .protocol.digests import repeat_error
+
+__all__ = ["DaskEngine", "DaskIndex"]
+
+
+class _IndexPart:
+    """One partition of a digest index, living on a worker as a Dask actor."""
+
+    def __init__(self) -> None:
+        self.at: dict[bytes, int] = {}
+        self.chunks: dict[int, bytes] = {}
+
+    def add(self, digests: bytes, positions: bytes) -> int:
+        """Insert in position order; the position of the first digest already present, or -1.
+        (``positions``: native int64s.)"""
+        at = self.at
+        first = -1
+        for k, pos in enumerate(array("q", positions)):
+            key = digests[k * DIGEST_BYTES : (k + 1) * DIGEST_BYTES]
+            if key in at:
+                if first < 0:
+                    first = pos
+                continue
+            at[key] = pos
+        return first
+
+    def lookup(self, digests: bytes) -> bytes:
+        """The position of each digest, -1 if absent, as native int64s."""
+        get = self.at.get
+        return array(
+            "q",
+            [get(digests[k : k + DIGEST_BYTES], -1) for k in range(0, len(digests), DIGEST_BYTES)],
+        ).tobytes()
+
+    def store(self, chunk: int, digests: bytes) -> None:
+        self.chunks[chunk] = digests
+
+    def fetch(self, chunk: int, offsets: bytes) -> bytes:
+        blob = self.chunks[chunk]
+        return b"".join(
+            [blob[o * DIGEST_BYTES : (o + 1) * DIGEST_BYTES] for o in array("q", offsets)]
+        )
+
+    def size(self) -> int:
+        return len(self.at)
+
+
+class DaskIndex:
+    """A :class:`~blindmatch.protocol.digests.DigestIndex` partitioned over Dask actors."""
+
+    def __init__(self, client: Any, parts: Sequence[Any]) -> None:
+        if not parts:
+            raise UsageError("a Dask digest index needs at least one part")
+        #: actors reach their workers through the current client: ours, not a global default
+        self._client = client
+        self._parts = list(parts)
+        self._count = 0
+        #: first position of each stored chunk; chunk c is held by part c % len(parts)
+        self._chunk_starts: list[int] = []
+
+    def __len__(self) -> int:
+        return self._count
+
+    def __repr__(self) -> str:
+        return f"DaskIndex({self._count} digests in {len(self._parts)} parts)"
+
+    def _split(self, digests: bytes) -> list[tuple[bytearray, array[int]]]:
+        """Per part: its digests, and where each was in ``digests``."""
+        n = len(self._parts)
+        out: list[tuple[bytearray, array[int]]] = [(bytearray(), array("q")) for _ in range(n)]
+        for k in range(0, len(digests), DIGEST_BYTES):
+            blob, where = out[digests[k] % n]
+            blob += digests[k : k + DIGEST_BYTES]
+            where.append(k // DIGEST_BYTES)
+        return out
+
+    def add(self, digests: bytes, *, where: str) -> None:
+        with self._client.as_current():
+            self._add(digests, where)
+
+    def _add(self, digests: bytes, where: str) -> None:
+        base = self._count
+        chunk = len(self._chunk_starts)
+        holder = self._parts[chunk % len(self._parts)]
+        stored = holder.store(chunk, digests)
+        pending = []
+        for part, (blob, offsets) in zip(self._parts, self._split(digests), strict=True):
+            if offsets:
+                positions = array("q", [base + o for o in offsets]).tobytes()
+                pending.append(part.add(bytes(blob), positions))
+        repeats = [p for p in (f.result() for f in pending) if p >= 0]
+        stored.result()
+        self._chunk_starts.append(base)
+        self._count += len(digests) // DIGEST_BYTES
+        if repeats:
+            raise repeat_error(where, min(repeats) - base)
+
+    def lookup(self, digests: bytes) -> list[int | None]:
+        with self._client.as_current():
+            return self._lookup(digests)
+
+    def _lookup(self, digests: bytes) -> list[int | None]:
+        found: list[int | None] = [None] * (len(digests) // DIGEST_BYTES)
+        pending = [
+            (part.lookup(bytes(blob)), offsets)
+            for part, (blob, offsets) in zip(self._parts, self._split(digests), strict=True)
+            if offsets
+        ]
+        for future, offsets in pending:
+            for k, pos in zip(offsets, array("q", future.result()), strict=True):
+                if pos >= 0:
+                    found[k] = pos
+        return found
+
+    def digests_at(self, positions: Sequence[int]) -> bytes:
+        with self._client.as_current():
+            return self._digests_at(positions)
+
+    def _digests_at(self, positions: Sequence[int]) -> bytes:
+        starts = self._chunk_starts
+        groups: dict[int, tuple[array[int], list[int]]] = {}
+        for k, pos in enumerate(positions):
+            if not 0 <= pos < self._count:
+                raise IndexError(f"position {pos} is not in the index")
+            chunk = bisect.bisect_right(starts, pos) - 1
+            offsets, order = groups.setdefault(chunk, (array("q"), []))
+            offsets.append(pos - starts[chunk])
+            order.append(k)
+        out: list[bytes] = [b""] * len(positions)
+        pending = [
+            (self._parts[c % len(self._parts)].fetch(c, offsets.tobytes()), order)
+            for c, (offsets, order) in groups.items()
+        ]
+        for future, order in pending:
+            blob = future.result()
+            for n, k in enumerate(order):
+                out[k] = blob[n * DIGEST_BYTES : (n + 1) * DIGEST_BYTES]
+        return b"".join(out)
+
+
+class DaskEngine(PoolEngine):
+    """:class:`~blindmatch.parallel.PoolEngine` on a Dask cluster, with digest indexes held
+    by the workers; identical bytes to the local engines.
+
+    :param scheduler: address of a running scheduler (``tcp://host:8786``); if omitted, a
+        ``LocalCluster`` of ``workers`` single-threaded worker processes is started.
+    :param client: an existing ``distributed.Client`` instead (the library's choice).
+    :param partitions: parts per digest index (default: twice the worker threads).
+    :param connect_timeout: seconds to wait for ``scheduler``.
+    """
+
+    def __init__(
+        self,
+        *,
+        scheduler: str | None = None,
+        client: Any = None,
+        workers: int | None = None,
+        partitions: int | None = None,
+        min_part: int = 512,
+        part: int = 2048,
+        connect_timeout: float = 30.0,
+    ) -> None:
+        try:
+            # untyped: reached through Any
+            distributed: Any = importlib.import_module("distributed")
+        except ImportError:
+            raise UsageError("--executor dask needs Dask: pip install 'blindmatch[dask]'") from None
+        self._cluster: Any = None
+        self._own_client = client is None
+        if client is None:
+            if scheduler is not None:
+                try:
+                    client = distributed.Client(
+                        scheduler, set_as_default=False, timeout=connect_timeout
+                    )
+                except OSError as exc:
+                    raise UsageError(
+                        f"could not reach the Dask scheduler at {scheduler}: {exc}"
+                    ) from None
+            else:
+                self._cluster = distributed.LocalCluster(
+                    n_workers=workers or default_workers(),
+                    threads_per_worker=1,
+                    processes=True,
+                    host="127.0.0.1",
+                    dashboard_address=None,
+                )
+                client = distributed.Client(self._cluster, set_as_default=False)
+        self.client = client
+        threads = client.nthreads()
+        if not threads:
+            self.close()
+            raise UsageError("the Dask cluster has no workers")
+        self._addresses = sorted(threads)
+        total = sum(threads.values())
+        self.partitions = partitions or 2 * total
+        if not 1 <= self.partitions <= 256:
+            self.close()
+            raise UsageError("partitions must be 1 to 256")
+        super().__init__(
+            client.get_executor(pure=False), workers=total, min_part=min_part, part=part
+        )
+
+    def __repr__(self) -> str:
+        return f"DaskEngine(workers={self.workers}, partitions={self.partitions})"
+
+    def digest_index(self) -> DaskIndex:
+        """A new index, its parts spread round-robin over the workers."""
+        futures = [
+            self.client.submit(
+                _IndexPart,
+                actor=True,
+                pure=False,
+                workers=[self._addresses[n % len(self._addresses)]],
+            )
+            for n in range(self.partitions)
+        ]
+        with self.client.as_current():
+            return DaskIndex(self.client, [f.result() for f in futures])
+
+    def close(self) -> None:
+        super().close()
+        if self._own_client and getattr(self, "client", None) is not None:
+            self.client.close()
+            self.client = None
+        if self._cluster is not None:
+            self._cluster.close()
+            self._cluster = None
