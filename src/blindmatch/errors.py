@@ -15,6 +15,7 @@ callers that catch the builtin keep working (the pattern pynacl uses)::
     |   +-- AgreementError                the two parties' terms are incompatible or rejected
     |   +-- PeerAbortedError              the peer stopped the session and told us why
     +-- CryptoError                       a cryptographic check failed (bad point, bad tag)
+    +-- OutputError (OSError)             results could not be written (a database refused)
     +-- TransportError (OSError)          the network or the message files failed us
     |   +-- AuthenticationError           wrong pairing code, bad certificate, forged frame
     |   +-- PeerGoneError                 the peer disconnected or went silent
@@ -33,6 +34,7 @@ __all__ = [
     "CryptoError",
     "InputError",
     "LocalProtocolError",
+    "OutputError",
     "PeerAbortedError",
     "PeerGoneError",
     "PolicyError",
@@ -110,6 +112,10 @@ class PeerAbortedError(ProtocolError):
 
 class CryptoError(BlindmatchError):
     """A cryptographic check failed: a point that is not acceptable, a tag that does not verify."""
+
+
+class OutputError(BlindmatchError, OSError):
+    """Results could not be written where asked (a database refused the tables)."""
 
 
 class TransportError(BlindmatchError, OSError):

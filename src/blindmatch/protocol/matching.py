@@ -26,7 +26,7 @@ from ..errors import RemoteProtocolError
 from .exchange import Exchange, PartnerLane, Returns
 from .lanes import open_payload, reveals_fields, unwrap_content_key
 from .messages import POINT_BYTES, TAG_BYTES, WRAP_BYTES, LaneKind, mask_width
-from .model import Match, OverlapResult
+from .model import Match, MatchedAccount, OverlapResult
 
 __all__ = ["compute_result"]
 
@@ -259,11 +259,19 @@ def _matches_from(
         pops: set[str] = set()
         kinds: set[str] = set()
         fields: list[Mapping[str, str]] = []
+        accounts: list[MatchedAccount] = []
         for j in sorted(found[r]):
             hit = found[r][j]
             pops |= hit.populations
             kinds |= hit.key_types
             fields.extend(hit.fields)
+            accounts.append(
+                MatchedAccount(
+                    partner_populations=tuple(q for q in theirs if q in hit.populations),
+                    key_types=tuple(sorted(hit.key_types, key=key_order.__getitem__)),
+                    partner_fields=tuple(MappingProxyType(dict(f)) for f in hit.fields),
+                )
+            )
         matches.append(
             Match(
                 record_id=record.record_id,
@@ -271,6 +279,7 @@ def _matches_from(
                 partner_populations=tuple(q for q in theirs if q in pops),
                 key_types=tuple(sorted(kinds, key=key_order.__getitem__)),
                 partner_fields=tuple(MappingProxyType(dict(f)) for f in fields),
+                accounts=tuple(accounts),
             )
         )
     return tuple(matches)

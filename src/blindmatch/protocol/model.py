@@ -19,6 +19,7 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator, model_valida
 __all__ = [
     "Disclosure",
     "Match",
+    "MatchedAccount",
     "OverlapResult",
     "PopulationTerms",
     "Record",
@@ -146,6 +147,18 @@ class Record:
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
+class MatchedAccount:
+    """One partner account that one of our records matched: a matched pair."""
+
+    #: The partner's records-level populations this account is in.
+    partner_populations: tuple[str, ...]
+    #: The key types through which the pair matched.
+    key_types: tuple[str, ...]
+    #: Its revealed fields, one mapping per partner record merged into the account.
+    partner_fields: tuple[Mapping[str, str], ...] = ()
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
 class Match:
     """One of our records that the partner let us see in the overlap."""
 
@@ -157,6 +170,8 @@ class Match:
     key_types: tuple[str, ...]
     #: Revealed fields of the matching partner record(s), one mapping per partner record.
     partner_fields: tuple[Mapping[str, str], ...] = ()
+    #: The same, partner account by partner account (the union above is over these).
+    accounts: tuple[MatchedAccount, ...] = ()
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

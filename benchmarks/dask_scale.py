@@ -1,0 +1,193 @@
+#!/usr/bin/env python3
+"""Dask scaling benchmark: n x n over loopback TCP with the curve work and the digest join on
+a Dask cluster of 1, 2, ... workers.
+
+Usage (from the repository root, with the dev venv and the ``dask`` and ``bench`` extras)::
+
+    .venv/bin/python benchmarks/dask_scale.py --sizes 1000000 --workers 1 2
+    .venv/bin/python benchmarks/dask_scale.py --sizes 10000000 --workers 2
+
+For each (size, workers) it starts one ``distributed.LocalCluster`` of that many
+single-threaded worker processes, and two party processes (``spawn``) that build their sets
+(the data of ``run.py``: n random domains per side, ``--overlap`` shared, counts mode), connect
+to the cluster through its scheduler address (``DaskEngine(scheduler=...)``, as
+``psi-run --executor dask --dask-scheduler ADDRESS`` does), and run a session over loopback
+TCP with a pairing code. Timed from the release of both ready parties to the later result.
+
+Memory: each party process's peak RSS (``ru_maxrss``, exact) and each worker process's peak
+RSS (``ru_maxrss``, read on the worker through ``Client.run`` at the end; the cluster is new
+for every measurement, so it is this run's). Also the CPU other processes used meanwhile
+(``foreign_cpu_s``), since the machine may be shared. Results: ``<out>/dask.json`` and
+``<out>/dask.md``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import resource
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+HERE = Path(__file__).resolve().parent
+sys.path.insert(0, str(HERE))
+from run import (  # noqa: E402 - the shared data and harness of run.py
+    HOST,
+    POPULATION,
+    TIMEOUT,
+    PhaseClock,
+    _run_together,
+    _wait_go,
+    make_records,
+    make_terms,
+    make_values,
+)
+
+
+def _party(
+    role: str,
+    n: int,
+    overlap: float,
+    scheduler: str,
+    code_text: str,
+    ports: Any,
+    ready: Any,
+    go: Any,
+    out: Any,
+) -> None:
+    from blindmatch.cluster import DaskEngine
+    from blindmatch.protocol import Role, Session
+    from blindmatch.transport import PairingCode
+    from blindmatch.transport.tcp import run_connector, run_listener
+
+    code = PairingCode.parse(code_text)
+    records = make_records(make_values("a" if role == "sender" else "b", n, overlap))
+    terms = make_terms("A" if role == "sender" else "B")
+    clock = PhaseClock()
+    engine = DaskEngine(scheduler=scheduler)
+    _wait_go(ready, go)
+    cpu0 = time.process_time()
+    start = time.monotonic()
+    try:
+        if role == "sender":
+            session = Session(
+                role=Role.SENDER, terms=terms, records=records, engine=engine, auto_accept=True
+            )
+            result = run_listener(
+                session, host=HOST, port=0, code=code, timeout=TIMEOUT,
+                on_event=clock.on_event, bound=ports.put,
+            )  # fmt: skip
+        else:
+            session = Session(
+                role=Role.RECEIVER, terms=terms, records=records, engine=engine, auto_accept=True
+            )
+            result = run_connector(
+                session, host=HOST, port=ports.get(timeout=120), code=code, timeout=TIMEOUT,
+                on_event=clock.on_event,
+            )  # fmt: skip
+    finally:
+        engine.close()
+    end = time.monotonic()
+    out.put(
+        {
+            "role": role,
+            "start": start,
+            "end": end,
+            "wall": end - start,
+            "cpu_main": time.process_time() - cpu0,
+            "marks": {k: v - start for k, v in clock.marks.items()},
+            "count": result.counts[POPULATION][POPULATION],
+            "peak_rss_party": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024,
+        }
+    )
+
+
+def _worker_peak() -> tuple[int, float]:
+    """On a worker: its peak RSS in bytes and its CPU seconds."""
+    usage = resource.getrusage(resource.RUSAGE_SELF)
+    return usage.ru_maxrss * 1024, usage.ru_utime + usage.ru_stime
+
+
+def measure(n: int, workers: int, overlap: float) -> dict[str, Any]:
+    import distributed
+
+    from blindmatch.transport import PairingCode
+
+    cluster = distributed.LocalCluster(
+        n_workers=workers, threads_per_worker=1, processes=True, host="127.0.0.1",
+        dashboard_address=None,
+    )  # fmt: skip
+    client = distributed.Client(cluster, set_as_default=False)
+    try:
+        code = PairingCode.generate().reveal()
+        import multiprocessing as mp
+
+        ports = mp.get_context("spawn").Queue()
+        wall, reports = _run_together(
+            [
+                (_party, ("sender", n, overlap, cluster.scheduler_address, code, ports)),
+                (_party, ("receiver", n, overlap, cluster.scheduler_address, code, ports)),
+            ]
+        )
+        peaks = client.run(_worker_peak)
+    finally:
+        client.close()
+        cluster.close()
+    truth = round(overlap * n)
+    counts = {r["count"] for r in reports}
+    return {
+        "n": n,
+        "workers": workers,
+        "wall": wall,
+        "records_per_s": n / wall,
+        "counts_ok": counts == {truth},
+        "parties": reports,
+        "worker_peak_rss": [p[0] for p in peaks.values()],
+        "worker_cpu_s": [p[1] for p in peaks.values()],
+        "foreign_cpu_s": max(r["foreign_cpu_s"] for r in reports),
+        "cores": len(os.sched_getaffinity(0)),
+    }
+
+
+def render(rows: list[dict[str, Any]]) -> str:
+    mb = 1 << 20
+    lines = [
+        "| n | workers | wall s | records/s | peak RSS per party (MB) | peak RSS per worker (MB)"
+        " | foreign CPU s | counts ok |",
+        "|---|---|---|---|---|---|---|---|",
+    ]
+    for r in rows:
+        parties = " / ".join(f"{p['peak_rss_party'] / mb:.0f}" for p in r["parties"])
+        workers = " / ".join(f"{w / mb:.0f}" for w in r["worker_peak_rss"])
+        lines.append(
+            f"| {r['n']:,} | {r['workers']} | {r['wall']:.1f} | {r['records_per_s']:,.0f} | "
+            f"{parties} | {workers} | {r['foreign_cpu_s']:.0f} | {r['counts_ok']} |"
+        )
+    return "\n".join(lines) + "\n"
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--sizes", type=int, nargs="+", default=[1_000_000])
+    parser.add_argument("--workers", type=int, nargs="+", default=[1, 2])
+    parser.add_argument("--overlap", type=float, default=0.5)
+    parser.add_argument("--out", type=Path, default=HERE / "results")
+    args = parser.parse_args(argv)
+    rows = []
+    for n in args.sizes:
+        for w in args.workers:
+            print(f"n={n:,} workers={w} ...", file=sys.stderr, flush=True)
+            rows.append(measure(n, w, args.overlap))
+            print(render(rows[-1:]).splitlines()[-1], file=sys.stderr, flush=True)
+    args.out.mkdir(parents=True, exist_ok=True)
+    (args.out / "dask.json").write_text(json.dumps(rows, indent=2) + "\n")
+    (args.out / "dask.md").write_text(render(rows))
+    print(render(rows))
+    return 0 if all(r["counts_ok"] for r in rows) else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

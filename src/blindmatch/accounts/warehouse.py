@@ -1,0 +1,255 @@
+"""A run's results shaped for a warehouse: tidy ``overlaps``, ``counts`` and ``runs`` tables.
+
+Why: data teams join partner overlaps to pipeline and attribution tables in SQL. The files made
+for people (a matrix with a blank corner, multi-match cells joined with ``" | "``, every id as
+text) do not join; these tables do. They are Arrow tables with a fixed, versioned schema
+(:data:`WAREHOUSE_SCHEMA`, documented in the README):
+
+``overlaps``: one row per matched pair (one of our records, one partner record; a partner
+account that revealed no fields counts as one record): ``run_id``, ``partner``,
+``our_record_id`` in the type of the source's id column, ``our_populations``,
+``partner_populations`` and ``matched_key_types`` as lists of strings, then one string column
+``partner_<field>`` per revealed partner field (the field name lower-cased, runs of other
+characters than letters and digits made ``_``).
+
+``counts``: one row per (our population, partner population): ``run_id``, ``partner``,
+``our_population``, ``partner_population``, ``overlap``, ``our_size``, ``partner_size``,
+``our_disclosure``, ``partner_disclosure``.
+
+``runs``: one row per run: ``run_id``, ``schema_version``, ``role``, ``our_label``,
+``partner``, ``transport``, ``started``, ``finished``, ``policy_sha256``, ``matched_pairs``.
+"""
+
+from __future__ import annotations
+
+import importlib
+import json
+import re
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from ..errors import UsageError
+from ..protocol.model import OverlapResult
+
+__all__ = [
+    "WAREHOUSE_SCHEMA",
+    "WarehouseTables",
+    "field_column",
+    "pyarrow",
+    "warehouse_tables",
+]
+
+#: The layout of the overlaps, counts and runs tables; a change of columns changes it.
+WAREHOUSE_SCHEMA = "blindmatch-warehouse/1"
+
+
+def pyarrow() -> Any:
+    """The pyarrow module, or a UsageError saying which extra brings it."""
+    try:
+        return importlib.import_module("pyarrow")
+    except ImportError:
+        raise UsageError(
+            "warehouse tables need pyarrow: pip install 'blindmatch[warehouse]'"
+        ) from None
+
+
+def field_column(name: str) -> str:
+    """``partner_<field>``: "Account Owner" -> ``partner_account_owner``."""
+    return "partner_" + (re.sub(r"[^0-9a-z]+", "_", name.casefold()).strip("_") or "field")
+
+
+@dataclass(frozen=True)
+class WarehouseTables:
+    """The three tables of one run (pyarrow Tables)."""
+
+    overlaps: Any
+    counts: Any
+    runs: Any
+
+    def by_name(self) -> dict[str, Any]:
+        """Table name -> table, in the order they are written."""
+        return {"overlaps": self.overlaps, "counts": self.counts, "runs": self.runs}
+
+
+def _typed_ids(pa: Any, ids: Sequence[str], id_type: Any) -> Any:
+    """Our record ids in their source type; text when the source had no typed id column or
+    some id does not read back as that type (ids made up as ``file:row``)."""
+    text = pa.array(ids, type=pa.string())
+    if id_type is None or pa.types.is_string(id_type) or pa.types.is_large_string(id_type):
+        return text
+    try:
+        return text.cast(id_type)
+    except (pa.ArrowInvalid, pa.ArrowNotImplementedError):
+        return text
+
+
+def warehouse_tables(
+    result: OverlapResult,
+    *,
+    run_id: str,
+    role: str,
+    transport: str,
+    started: datetime,
+    finished: datetime,
+    policy_sha256: str,
+    id_type: Any = None,
+    partner_fields: Sequence[str] | None = None,
+) -> WarehouseTables:
+    """Shape one result into the warehouse tables.
+
+    ``id_type`` is the Arrow type of the sources' id column (None: text). ``partner_fields``
+    fixes the ``partner_<field>`` columns and their order (default: the fields the matches
+    carry, in order of first appearance).
+    """
+    pa = pyarrow()
+    partner = result.partner_label
+    names: list[str] = list(partner_fields) if partner_fields is not None else []
+    if partner_fields is None:
+        seen: dict[str, None] = {}
+        for match in result.matches:
+            for account in match.accounts:
+                for fields in account.partner_fields:
+                    seen.update(dict.fromkeys(fields))
+        names = list(seen)
+    columns: dict[str, str] = {}
+    for name in names:
+        column = field_column(name)
+        n = 2
+        while column in columns.values() or column in _OVERLAP_FIXED:
+            column = f"{field_column(name)}_{n}"
+            n += 1
+        columns[name] = column
+
+    ids: list[str] = []
+    ours: list[list[str]] = []
+    theirs: list[list[str]] = []
+    kinds: list[list[str]] = []
+    revealed: dict[str, list[str | None]] = {c: [] for c in columns.values()}
+    for match in sorted(result.matches, key=lambda m: m.record_id):
+        for account in match.accounts:
+            for fields in account.partner_fields or ({},):
+                ids.append(match.record_id)
+                ours.append(list(match.our_populations))
+                theirs.append(list(account.partner_populations))
+                kinds.append(list(account.key_types))
+                for name, column in columns.items():
+                    revealed[column].append(fields.get(name))
+    text_list = pa.list_(pa.string())
+    overlaps = pa.table(
+        {
+            "run_id": pa.array([run_id] * len(ids), type=pa.string()),
+            "partner": pa.array([partner] * len(ids), type=pa.string()),
+            "our_record_id": _typed_ids(pa, ids, id_type),
+            "our_populations": pa.array(ours, type=text_list),
+            "partner_populations": pa.array(theirs, type=text_list),
+            "matched_key_types": pa.array(kinds, type=text_list),
+            **{c: pa.array(v, type=pa.string()) for c, v in revealed.items()},
+        }
+    )
+
+    rows: list[dict[str, Any]] = []
+    our_names = list(dict.fromkeys([*result.our_sizes, *result.our_disclosure, *result.counts]))
+    their_names = list(
+        dict.fromkeys(
+            [
+                *result.partner_sizes,
+                *result.partner_disclosure,
+                *(q for row in result.counts.values() for q in row),
+            ]
+        )
+    )
+    for p in our_names:
+        for q in their_names:
+            our_level = result.our_disclosure.get(p)
+            their_level = result.partner_disclosure.get(q)
+            rows.append(
+                {
+                    "run_id": run_id,
+                    "partner": partner,
+                    "our_population": p,
+                    "partner_population": q,
+                    "overlap": int(result.counts.get(p, {}).get(q, 0)),
+                    "our_size": int(result.our_sizes.get(p, 0)),
+                    "partner_size": int(result.partner_sizes.get(q, 0)),
+                    "our_disclosure": our_level.value if our_level else None,
+                    "partner_disclosure": their_level.value if their_level else None,
+                }
+            )
+    counts = pa.Table.from_pylist(rows, schema=_COUNTS_SCHEMA(pa))
+
+    runs = pa.Table.from_pylist(
+        [
+            {
+                "run_id": run_id,
+                "schema_version": WAREHOUSE_SCHEMA,
+                "role": role,
+                "our_label": result.our_label,
+                "partner": partner,
+                "transport": transport,
+                "started": started,
+                "finished": finished,
+                "policy_sha256": policy_sha256,
+                "matched_pairs": len(ids),
+            }
+        ],
+        schema=_RUNS_SCHEMA(pa),
+    )
+    return WarehouseTables(overlaps=overlaps, counts=counts, runs=runs)
+
+
+_OVERLAP_FIXED = frozenset(
+    {
+        "run_id",
+        "partner",
+        "our_record_id",
+        "our_populations",
+        "partner_populations",
+        "matched_key_types",
+    }
+)
+
+
+def _COUNTS_SCHEMA(pa: Any) -> Any:  # noqa: N802 - a schema, built once pyarrow is imported
+    return pa.schema(
+        [
+            ("run_id", pa.string()),
+            ("partner", pa.string()),
+            ("our_population", pa.string()),
+            ("partner_population", pa.string()),
+            ("overlap", pa.int64()),
+            ("our_size", pa.int64()),
+            ("partner_size", pa.int64()),
+            ("our_disclosure", pa.string()),
+            ("partner_disclosure", pa.string()),
+        ]
+    )
+
+
+def _RUNS_SCHEMA(pa: Any) -> Any:  # noqa: N802
+    return pa.schema(
+        [
+            ("run_id", pa.string()),
+            ("schema_version", pa.string()),
+            ("role", pa.string()),
+            ("our_label", pa.string()),
+            ("partner", pa.string()),
+            ("transport", pa.string()),
+            ("started", pa.timestamp("s", tz="UTC")),
+            ("finished", pa.timestamp("s", tz="UTC")),
+            ("policy_sha256", pa.string()),
+            ("matched_pairs", pa.int64()),
+        ]
+    )
+
+
+def csv_cell(value: Any) -> str:
+    """A cell of a warehouse CSV: lists as JSON arrays, None as empty, the rest as text."""
+    if value is None:
+        return ""
+    if isinstance(value, list):
+        return json.dumps(value, ensure_ascii=False)
+    if isinstance(value, datetime):
+        return value.isoformat()
+    return str(value)
