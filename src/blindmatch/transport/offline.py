@@ -71,7 +71,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Final
 
-from ..driver import SessionDriver
+from ..driver import Decide, Rejection, SessionDriver
 from ..errors import (
     AgreementError,
     BlindmatchError,
@@ -259,7 +259,7 @@ class _State:
     consumed: list[_Consumed] = field(default_factory=list)
     partner_sha256: str = hashlib.sha256(b"").hexdigest()
     #: (accepted, reason) once the user decided on the partner's terms
-    decision: tuple[bool, str] | None = None
+    decision: tuple[bool, str, str] | None = None
 
     def to_json(self) -> bytes:
         doc: dict[str, Any] = {
@@ -279,7 +279,11 @@ class _State:
             "decision": (
                 None
                 if self.decision is None
-                else {"accept": self.decision[0], "reason": self.decision[1]}
+                else {
+                    "accept": self.decision[0],
+                    "reason": self.decision[1],
+                    "partner_reason": self.decision[2],
+                }
             ),
         }
         return json.dumps(doc, indent=1).encode("utf-8")
@@ -305,7 +309,13 @@ class _State:
             consumed=[_Consumed(str(c["sha256"]), int(c["length"])) for c in doc["consumed"]],
             partner_sha256=str(doc["partner_sha256"]),
             decision=(
-                None if decision is None else (bool(decision["accept"]), str(decision["reason"]))
+                None
+                if decision is None
+                else (
+                    bool(decision["accept"]),
+                    str(decision["reason"]),
+                    str(decision.get("partner_reason", decision["reason"])),
+                )
             ),
         )
         if len(state.seed) != 32 or len(state.run_id) != _RUN_ID_BYTES:
@@ -372,7 +382,7 @@ class _Run:
         if self.live and on_event is not None:
             on_event(event)
 
-    def _decide(self, event: PartnerTerms) -> str | None:
+    def _decide(self, event: PartnerTerms) -> Rejection | None:
         if self.decision is None:
             decide = self.party._decide
             if decide is None:
@@ -381,9 +391,13 @@ class _Run:
                     "Session with auto_accept=True"
                 )
             reason = decide(event)
-            self.decision = (True, "") if reason is None else (False, reason)
-        accepted, reason = self.decision
-        return None if accepted else reason
+            if isinstance(reason, str):
+                reason = Rejection(reason, reason)
+            self.decision = (
+                (True, "", "") if reason is None else (False, reason.ours, reason.theirs)
+            )
+        accepted, ours, theirs = self.decision
+        return None if accepted else Rejection(ours, theirs)
 
 
 # -- the party ---------------------------------------------------------------------------------
@@ -414,7 +428,7 @@ class OfflineParty:
         code: PairingCode,
         fingerprint: bytes,
         out_dir: str | os.PathLike[str] | None = None,
-        decide: Callable[[PartnerTerms], str | None] | None = None,
+        decide: Decide | None = None,
         on_event: Callable[[Event], None] | None = None,
         lifetime: float = DEFAULT_LIFETIME,
         now: Callable[[], float] = time.time,
