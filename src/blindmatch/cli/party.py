@@ -17,11 +17,11 @@ import sys
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from ..accounts.outputs import atomic_write
 from ..accounts.policy import Policy, load_policy
 from ..accounts.prepare import PreparedParty, prepare_party
 from ..driver import Decide, Rejection
 from ..errors import UsageError
+from ..io.atomic import write_private
 from ..protocol import (
     CryptoEngine,
     Event,
@@ -93,7 +93,7 @@ def ask_code() -> PairingCode:
 
 def write_secret(path: Path, text: str) -> None:
     """An owner-only file (0o600), written atomically."""
-    atomic_write(path, text, private=True)
+    write_private(path, text)
 
 
 def make_engine(records: int, workers: int | None) -> CryptoEngine:
