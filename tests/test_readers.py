@@ -14,7 +14,8 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from blindmatch.accounts.readers import (
+from blindmatch.errors import InputError
+from blindmatch.io.readers import (
     MAX_CELL_BYTES,
     MAX_COLUMNS,
     Table,
@@ -26,7 +27,6 @@ from blindmatch.accounts.readers import (
     read_parquet,
     read_rows,
 )
-from blindmatch.errors import InputError
 
 DATA = Path(__file__).parent / "data" / "inputs"
 

@@ -33,15 +33,15 @@ from types import MappingProxyType
 from typing import Any
 
 from ..errors import InputError, PolicyError, UsageError
+from ..io.readers import _DATA_LIKE, Table, open_table
 from ..protocol.model import Disclosure, Record, Terms
 from .diagnostics import REASON_ORDER, Diagnostics, DuplicateSummary, SourceInfo
 from .headers import ColumnMap, find_column, recognize_columns
 from .normalize import Normalized, email_domain, normalize_key
 from .policy import ALL_ACCOUNTS, DEFAULT_KEY_TYPES, Policy, PopulationSpec, default_policy
 from .populations import CompiledPopulations, compile_populations
-from .readers import _DATA_LIKE, Table, open_table
 
-__all__ = ["PreparedParty", "ScanResult", "prepare_party", "region_code", "scan"]
+__all__ = ["PreparedParty", "ScanResult", "inspect_sources", "prepare_party", "region_code", "scan"]
 
 Source = Table | str | os.PathLike[str] | Any
 KeyFn = Callable[[str, "str | None"], Normalized]
@@ -101,6 +101,20 @@ def prepare_party(
         diagnostics=result.diagnostics,
         policy=result.policy,
     )
+
+
+def inspect_sources(
+    sources: Sequence[Table | str | os.PathLike[str] | Any],
+    policy: Policy | None = None,
+) -> Diagnostics:
+    """Read the sources and report on them, without preparing anything to send.
+
+    Without a policy, every key type the headers provide is counted and the populations are
+    the defaults (:func:`~blindmatch.accounts.policy.default_policy`), and problems that would
+    stop :func:`prepare_party` (no key column, no lifecycle
+    column) become warnings.
+    """
+    return scan(sources, policy, keep_records=False).diagnostics
 
 
 # -- phone regions --------------------------------------------------------------------------

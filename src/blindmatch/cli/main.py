@@ -344,8 +344,8 @@ def _interrupt(signum: int, frame: object) -> None:
 
 
 def _inspect(args: argparse.Namespace) -> int:
-    from ..accounts.diagnostics import inspect_sources
     from ..accounts.policy import load_policy
+    from ..accounts.prepare import inspect_sources
 
     policy = load_policy(args.policy) if args.policy else None
     report = inspect_sources(list(args.files), policy)

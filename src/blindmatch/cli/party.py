@@ -14,14 +14,14 @@ import hashlib
 import os
 import secrets
 import sys
-from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from ..accounts.outputs import atomic_write
 from ..accounts.policy import Policy, load_policy
 from ..accounts.prepare import PreparedParty, prepare_party
+from ..driver import Decide, Rejection
 from ..errors import UsageError
+from ..io.atomic import write_private
 from ..protocol import (
     CryptoEngine,
     Event,
@@ -93,7 +93,7 @@ def ask_code() -> PairingCode:
 
 def write_secret(path: Path, text: str) -> None:
     """An owner-only file (0o600), written atomically."""
-    atomic_write(path, text, private=True)
+    write_private(path, text)
 
 
 def make_engine(
@@ -130,15 +130,16 @@ def describe_terms(event: PartnerTerms) -> str:
     return for_terminal("\n".join(lines))
 
 
-def make_decider(
-    policy: Policy, *, assume_yes: bool, quiet: bool
-) -> Callable[[PartnerTerms], str | None]:
-    """Apply the policy's [partner] rules, then ask the user (or take --yes)."""
+def make_decider(policy: Policy, *, assume_yes: bool, quiet: bool) -> Decide:
+    """Apply the policy's [partner] rules, then ask the user (or take --yes). A rejection is
+    worded twice: for our user, and for the partner's (who reads it from its own side)."""
 
-    def decide(event: PartnerTerms) -> str | None:
-        reasons = policy.accepts(event.terms)
-        if reasons:
-            return "; ".join(reasons)
+    def decide(event: PartnerTerms) -> Rejection | None:
+        objections = policy.objections(event.terms)
+        if objections:
+            return Rejection(
+                "; ".join(o.ours for o in objections), "; ".join(o.theirs for o in objections)
+            )
         if event.agreement.tables_differ:
             # Always shown, even with --quiet: it can explain a surprising miss later.
             print(
@@ -152,11 +153,15 @@ def make_decider(
         if assume_yes:
             return None
         if not sys.stdin.isatty():
-            return (
-                "our side did not confirm the terms (run with --yes to accept them without asking)"
+            return Rejection(
+                "our side did not confirm the terms (run with --yes to accept them without asking)",
+                "the partner did not confirm our terms (it runs without a terminal to ask and "
+                "without --yes)",
             )
         answer = input("Accept these terms and start? [y/N] ").strip().lower()
-        return None if answer in ("y", "yes") else "declined by the user"
+        if answer in ("y", "yes"):
+            return None
+        return Rejection("declined by the user", "the partner's user declined our terms")
 
     return decide
 

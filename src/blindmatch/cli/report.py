@@ -17,14 +17,9 @@ from pathlib import Path
 from typing import Any, TextIO
 
 from .. import __version__
-from ..accounts.outputs import (
-    MATCH_FORMATS,
-    AtomicOutputSet,
-    summary_dict,
-    write_matches,
-    write_overlap_csv,
-)
+from ..accounts.outputs import MATCH_FORMATS, summary_dict, write_matches, write_overlap_csv
 from ..errors import UsageError
+from ..io import AtomicOutputSet, write_json
 from ..protocol import Disclosure, Event, OverlapResult, Progress
 from ..protocol.agreement import PROTOCOL_VERSION, SUITE
 
@@ -224,7 +219,7 @@ def write_outputs(
     written = [out_dir / "summary.json", out_dir / "run.json", out_dir / "overlap.csv"]
     summary = summary_dict(result, run_id=info.run_id)
     with AtomicOutputSet(private=True) as out:
-        out.write(written[0], json.dumps(summary, indent=2, ensure_ascii=False) + "\n")
+        write_json(written[0], summary, outputs=out)
         write_overlap_csv(written[2], result, outputs=out)
         if any(d is Disclosure.RECORDS for d in result.partner_disclosure.values()):
             path = out_dir / f"matches.{matches_format}"
@@ -234,7 +229,7 @@ def write_outputs(
         for stale in MATCH_FORMATS:
             if out_dir / f"matches.{stale}" not in written:
                 out.remove(out_dir / f"matches.{stale}")
-        out.write(written[1], json.dumps(info.manifest(result), indent=2) + "\n")
+        write_json(written[1], info.manifest(result), outputs=out)
     return written
 
 

@@ -20,6 +20,7 @@ from .core import Channel as Channel
 from .core import ChannelSecured as ChannelSecured
 from .core import Decide as Decide
 from .core import OnEvent as OnEvent
+from .core import Rejection as Rejection
 from .core import SessionDriver as SessionDriver
 from .core import Timeouts as Timeouts
 from .memory import PairRun as PairRun
@@ -33,6 +34,7 @@ __all__ = [
     "Decide",
     "OnEvent",
     "PairRun",
+    "Rejection",
     "SessionDriver",
     "StreamTransport",
     "Timeouts",

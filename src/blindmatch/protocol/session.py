@@ -251,6 +251,8 @@ class Session:
         if isinstance(msg, Abort):
             # The reason is the partner's text, shown to our user: no control characters.
             reason = "".join(c if c.isprintable() else "?" for c in msg.reason)
+            if msg.code == "rejected":
+                raise PeerAbortedError(f"the partner rejected our terms: {reason}")
             raise PeerAbortedError(f"the partner stopped the session ({msg.code}): {reason}")
         if msg.t != self._expect:
             raise RemoteProtocolError(
