@@ -8,9 +8,8 @@ from types import MappingProxyType
 
 import pytest
 
-from blindmatch.accounts.diagnostics import inspect_sources
 from blindmatch.accounts.policy import Policy, load_policy
-from blindmatch.accounts.prepare import prepare_party, region_code
+from blindmatch.accounts.prepare import inspect_sources, prepare_party, region_code
 from blindmatch.errors import PolicyError, UsageError
 from blindmatch.io.readers import read_rows
 from blindmatch.protocol.model import Disclosure, PopulationTerms, Record
