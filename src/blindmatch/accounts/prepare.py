@@ -30,10 +30,11 @@ import os
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from types import MappingProxyType
-from typing import Any
+from typing import Any, cast
 
 from ..errors import InputError, PolicyError, UsageError
-from ..io.readers import _DATA_LIKE, Table, open_table
+from ..io.readers import _DATA_LIKE, Table
+from ..io.tabular import is_one_source, open_source
 from ..protocol.model import Disclosure, Record, Terms
 from .diagnostics import REASON_ORDER, Diagnostics, DuplicateSummary, SourceInfo
 from .headers import ColumnMap, find_column, recognize_columns
@@ -64,6 +65,9 @@ class PreparedParty:
     #: The policy as applied: the one given, with defaults that depend on the data resolved
     #: (a policy without populations on files without a lifecycle column gets "Accounts").
     policy: Policy
+    #: The pyarrow type every source's id column has (typed sources: Parquet, SQL, Arrow),
+    #: so ids can go out in it; None when ids are text or made up (``file:row``).
+    id_type: Any = None
 
     @property
     def records_without_keys(self) -> int:
@@ -79,6 +83,7 @@ class ScanResult:
     terms: Terms | None
     #: The policy as applied (defaults that depend on the data resolved).
     policy: Policy | None = None
+    id_type: Any = None
 
 
 def prepare_party(
@@ -100,6 +105,7 @@ def prepare_party(
         terms=result.terms,
         diagnostics=result.diagnostics,
         policy=result.policy,
+        id_type=result.id_type,
     )
 
 
@@ -214,9 +220,9 @@ class _Plan:
 
 
 def _as_list(sources: Sequence[Source] | Source) -> list[Source]:
-    if isinstance(sources, (str, os.PathLike, Table)) or hasattr(sources, "itertuples"):
+    if is_one_source(sources):
         return [sources]
-    return list(sources)
+    return list(cast("Sequence[Source]", sources))
 
 
 def _looked_for(key_type: str) -> str:
@@ -244,7 +250,7 @@ def scan(
     items = _as_list(sources)
     if not items:
         raise UsageError("no account sources given")
-    tables = [open_table(s) for s in items]
+    tables = [open_source(s) for s in items]
     binding = _bind(tables, policy)
     policy = binding.policy
     state = _Pass(binding, policy, keep_records=keep_records, progress=progress)
@@ -272,7 +278,24 @@ def scan(
                 f"payload_bytes = {terms.payload_bytes} allows; raise payload_bytes or reveal "
                 "fewer fields"
             )
-    return ScanResult(records=state.records, diagnostics=diag, terms=terms, policy=policy)
+    return ScanResult(
+        records=state.records,
+        diagnostics=diag,
+        terms=terms,
+        policy=policy,
+        id_type=_id_type(binding.plans, made_up=state.rows_without_id > 0),
+    )
+
+
+def _id_type(plans: Sequence[_Plan], *, made_up: bool) -> Any:
+    """The one source type of the record ids, if every source has a typed id column of it."""
+    found = {
+        plan.table.types.get(plan.cmap.id_column) if plan.cmap.id_column else None
+        for plan in plans
+    }
+    if made_up or len(found) != 1:
+        return None
+    return found.pop()
 
 
 def _check_filters_match(

@@ -23,7 +23,6 @@ characters than letters and digits made ``_``).
 from __future__ import annotations
 
 import importlib
-import json
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -242,14 +241,3 @@ def _RUNS_SCHEMA(pa: Any) -> Any:  # noqa: N802
             ("matched_pairs", pa.int64()),
         ]
     )
-
-
-def csv_cell(value: Any) -> str:
-    """A cell of a warehouse CSV: lists as JSON arrays, None as empty, the rest as text."""
-    if value is None:
-        return ""
-    if isinstance(value, list):
-        return json.dumps(value, ensure_ascii=False)
-    if isinstance(value, datetime):
-        return value.isoformat()
-    return str(value)

@@ -30,12 +30,14 @@ from ..errors import (
     BlindmatchError,
     CryptoError,
     InputError,
+    OutputError,
     PeerAbortedError,
     PolicyError,
     ProtocolError,
     TransportError,
     UsageError,
 )
+from ..io.tabular import remove_spooled
 
 __all__ = ["EXIT_CODES", "main"]
 
@@ -49,6 +51,7 @@ EXIT_CODES = {
     "authentication": 5,
     "peer_gone": 6,
     "protocol": 7,
+    "output": 8,
     "interrupted": 130,
 }
 
@@ -57,6 +60,7 @@ EPILOG = """exit codes:
   1   internal error (a bug)     5   authentication failed (pairing code, certificate)
   2   usage error                6   partner gone: disconnected, unreachable or timed out
   3   input file error           7   protocol violation by the partner
+  8   output error: --out-db refused the tables (the files were written)
   130 interrupted (Ctrl-C or SIGTERM)
 """
 
@@ -73,6 +77,7 @@ _ERROR_TABLE: tuple[tuple[type[BaseException], str, str], ...] = (
     (TransportError, "partner unreachable", "peer_gone"),
     (ProtocolError, "protocol violation", "protocol"),
     (CryptoError, "protocol violation", "protocol"),
+    (OutputError, "output error", "output"),
 )
 
 
@@ -113,8 +118,20 @@ def _party_arguments(parser: argparse.ArgumentParser, *, network: bool) -> None:
         "-i",
         action="append",
         type=Path,
-        required=True,
-        help="CRM export: CSV, JSON Lines or Parquet (repeatable)",
+        help="accounts: CSV, JSON Lines, Parquet, Excel (.xlsx), Arrow IPC/Feather, "
+        ".csv.gz/.csv.zst, or - for stdin (repeatable)",
+    )
+    parser.add_argument(
+        "--sql",
+        metavar="QUERY",
+        help='accounts from a query, e.g. "SELECT id, name, website, type FROM accounts" '
+        "(with --db)",
+    )
+    parser.add_argument(
+        "--db",
+        metavar="DB",
+        help="the database --sql reads: a DuckDB file (crm.duckdb), or a URL "
+        "(postgresql://user@host/db through ADBC; other URLs through SQLAlchemy)",
     )
     parser.add_argument(
         "--policy", "-p", type=Path, help="policy TOML (default: standard populations, counts only)"
@@ -128,6 +145,12 @@ def _party_arguments(parser: argparse.ArgumentParser, *, network: bool) -> None:
         help="where summary.json, matches.csv and run.json go",
     )
     parser.add_argument("--matches-format", choices=["csv", "jsonl", "parquet"], default="csv")
+    parser.add_argument(
+        "--out-db",
+        metavar="DB",
+        help="also append the results to tables blindmatch_overlaps, blindmatch_counts and "
+        "blindmatch_runs in this DuckDB file or database URL",
+    )
     parser.add_argument("--json", action="store_true", help="print the summary as JSON")
     parser.add_argument("--quiet", "-q", action="store_true", help="no progress bars")
     parser.add_argument(
@@ -259,6 +282,11 @@ def build_parser() -> argparse.ArgumentParser:
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     _party_arguments(offline, network=False)
+    # `psi-run --role ...` is `psi-run run ...`: the top-level help shows what it takes.
+    parser.epilog = (
+        "the default command (psi-run --role ... = psi-run run ...; psi-run run --help says "
+        "more):\n" + run.format_usage().replace("usage: ", "  ") + "\n" + EPILOG
+    )
     return parser
 
 
@@ -279,6 +307,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         with _bulk_allocation():
             return _run(args)
     finally:
+        remove_spooled()  # private copies of stdin and decompressed inputs
         if previous is not None:
             signal.signal(signal.SIGTERM, previous)
 

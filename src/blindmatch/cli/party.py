@@ -15,13 +15,15 @@ import os
 import secrets
 import sys
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from ..accounts.policy import Policy, load_policy
 from ..accounts.prepare import PreparedParty, prepare_party
 from ..driver import Decide, Rejection
 from ..errors import UsageError
 from ..io.atomic import write_private
+from ..io.tabular import read_sql, redact_url
+from ..io.warehouse import append_tables
 from ..protocol import (
     CryptoEngine,
     Event,
@@ -31,6 +33,7 @@ from ..protocol import (
     Role,
     Session,
 )
+from ..protocol.agreement import Agreement
 from ..protocol.randomness import Rng
 from .report import (
     ProgressBars,
@@ -39,6 +42,7 @@ from .report import (
     for_terminal,
     render_matrix,
     summary_json,
+    warehouse_tables_of,
     write_outputs,
 )
 
@@ -66,11 +70,41 @@ def prepare(
         policy = Policy.from_dict({"label": args.label}, source="<default policy>")
         text = policy.to_toml()
     prepared = prepare_party(
-        list(args.input), policy, progress=bars.rows if bars is not None else None
+        sources(args), policy, progress=bars.rows if bars is not None else None
     )
     if bars is not None:
         bars.rows(prepared.diagnostics.rows)  # progress comes every 16,384 rows: the rest
     return prepared, text
+
+
+def sources(args: argparse.Namespace) -> list[Any]:
+    """The account sources: every --input (paths, ``-`` for stdin), then the --sql query."""
+    found: list[Any] = list(args.input or [])
+    if args.db is not None and args.sql is None:
+        raise UsageError('--db names the database --sql queries: give --sql "SELECT ..." too')
+    if args.sql is not None:
+        if args.db is None:
+            raise UsageError(
+                "--sql needs --db: a DuckDB file (crm.duckdb) or a database URL "
+                "(postgresql://user@host/db)"
+            )
+        found.append(read_sql(args.sql, args.db))
+    if not found:
+        raise UsageError(
+            "no accounts to match: give --input FILE (CSV, JSON Lines, Parquet, Excel, Arrow, "
+            '.csv.gz/.zst, - for stdin) and/or --sql "SELECT ..." --db DB'
+        )
+    if sum(1 for s in found if str(s) == "-") > 1:
+        raise UsageError("stdin (-) can be given as --input only once")
+    return found
+
+
+def run_id_of(agreement: Agreement | None) -> str:
+    """The run id both sides of one session compute alike: from the agreement id they share
+    (a public transcript hash, so the id tells nothing else)."""
+    if agreement is None:
+        return secrets.token_hex(8)
+    return hashlib.sha256(b"blindmatch run id " + agreement.agreement_id).hexdigest()[:16]
 
 
 CODE_VARIABLE = "BLINDMATCH_PAIRING_CODE"
@@ -175,7 +209,16 @@ def _finish(
     result = dataclasses.replace(result, records_without_keys=prepared.records_without_keys)
     info.records_in = prepared.diagnostics.rows
     info.records_without_keys = prepared.records_without_keys
-    written = write_outputs(args.out_dir, result, info, matches_format=args.matches_format)
+    tables = warehouse_tables_of(result, info, id_type=prepared.id_type)
+    written = write_outputs(
+        args.out_dir, result, info, matches_format=args.matches_format, tables=tables
+    )
+    if args.out_db is not None:
+        if tables is None:
+            raise UsageError("--out-db needs pyarrow: pip install 'blindmatch[warehouse]'")
+        names = append_tables(args.out_db, tables.by_name())
+        if not args.quiet:
+            print(f"appended to {', '.join(names)} in {redact_url(args.out_db)}", file=sys.stderr)
     if args.json:
         print(summary_json(result, info.run_id))
     else:
@@ -222,9 +265,8 @@ def run_online(args: argparse.Namespace) -> int:
     info = RunInfo(
         role=role.value,
         policy_text=policy_text,
-        inputs=list(args.input),
+        inputs=[p for p in args.input or [] if str(p) != "-"],
         transport="tls" if tls else "pake",
-        run_id=secrets.token_hex(8),
     )
     engine = make_engine(
         len(prepared.records),
@@ -273,13 +315,20 @@ def run_online(args: argparse.Namespace) -> int:
             # The code is for this run only; once it is over, the file is only a leftover.
             with contextlib.suppress(FileNotFoundError):
                 Path(args.code_file).unlink()
+    info.run_id = run_id_of(session.agreement)
     return _finish(args, prepared, info, result)
 
 
 def _fingerprint(args: argparse.Namespace, policy_text: str) -> bytes:
     h = hashlib.sha256(b"blindmatch offline inputs")
     h.update(policy_text.encode("utf-8"))
-    for path in args.input:
+    if args.sql is not None:  # the query, not its result: the database may change between steps
+        h.update(f"\0sql\0{args.db}\0{args.sql}".encode())
+    for path in args.input or []:
+        if str(path) == "-":
+            raise UsageError(
+                "offline runs read their inputs again at every step: give a file, not - (stdin)"
+            )
         with path.open("rb") as fh:  # streamed: an export can be larger than memory
             while chunk := fh.read(1 << 20):
                 h.update(chunk)
@@ -339,7 +388,7 @@ def run_offline(args: argparse.Namespace) -> int:
         info = RunInfo(
             role=role.value,
             policy_text=policy_text,
-            inputs=list(args.input),
+            inputs=list(args.input or []),
             transport="offline",
             run_id=hashlib.sha256(str(args.state).encode()).hexdigest()[:16],
         )

@@ -7,6 +7,7 @@ results the same way.
 from __future__ import annotations
 
 import hashlib
+import importlib
 import json
 import os
 import sys
@@ -18,8 +19,10 @@ from typing import Any, TextIO
 
 from .. import __version__
 from ..accounts.outputs import MATCH_FORMATS, summary_dict, write_matches, write_overlap_csv
+from ..accounts.warehouse import WarehouseTables, warehouse_tables
 from ..errors import UsageError
 from ..io import AtomicOutputSet, write_json
+from ..io.warehouse import write_arrow
 from ..protocol import Disclosure, Event, OverlapResult, Progress
 from ..protocol.agreement import PROTOCOL_VERSION, SUITE
 
@@ -29,6 +32,7 @@ __all__ = [
     "check_out_dir",
     "for_terminal",
     "render_matrix",
+    "warehouse_tables_of",
     "write_outputs",
 ]
 
@@ -206,19 +210,52 @@ def check_out_dir(out_dir: Path) -> None:
         raise UsageError(f"--out-dir {out_dir}: no permission to write in {probe}")
 
 
+def warehouse_tables_of(
+    result: OverlapResult, info: RunInfo, *, id_type: Any = None
+) -> WarehouseTables | None:
+    """The run's warehouse tables, or None (with a note on stderr) without pyarrow."""
+    try:
+        importlib.import_module("pyarrow")
+    except ImportError:
+        print(
+            "note: the overlaps and counts tables need pyarrow: pip install "
+            "'blindmatch[warehouse]'",
+            file=sys.stderr,
+        )
+        return None
+    return warehouse_tables(
+        result,
+        run_id=info.run_id,
+        role=info.role,
+        transport=info.transport,
+        started=info.started,
+        finished=datetime.now(timezone.utc),
+        policy_sha256=hashlib.sha256(info.policy_text.encode("utf-8")).hexdigest(),
+        id_type=id_type,
+    )
+
+
 def write_outputs(
     out_dir: Path,
     result: OverlapResult,
     info: RunInfo,
     *,
     matches_format: str = "csv",
+    tables: WarehouseTables | None = None,
 ) -> list[Path]:
-    """summary.json, overlap.csv, matches.<fmt> (when the partner revealed records) and
-    run.json, together or not at all."""
+    """summary.json, overlap.csv, matches.<fmt> (when the partner revealed records),
+    the warehouse tables overlaps and counts (Parquet and CSV) and run.json, together or not
+    at all."""
     out_dir.mkdir(parents=True, exist_ok=True)
     written = [out_dir / "summary.json", out_dir / "run.json", out_dir / "overlap.csv"]
     summary = summary_dict(result, run_id=info.run_id)
     with AtomicOutputSet(private=True) as out:
+        if tables is not None:
+            for name in ("overlaps", "counts"):
+                for fmt in ("parquet", "csv"):
+                    path = out_dir / f"{name}.{fmt}"
+                    write_arrow(path, getattr(tables, name), format=fmt, outputs=out)
+                    written.append(path)
         write_json(written[0], summary, outputs=out)
         write_overlap_csv(written[2], result, outputs=out)
         if any(d is Disclosure.RECORDS for d in result.partner_disclosure.values()):

@@ -18,6 +18,9 @@ from .readers import read_dataframe as read_dataframe
 from .readers import read_jsonl as read_jsonl
 from .readers import read_parquet as read_parquet
 from .readers import read_rows as read_rows
+from .tabular import open_source as open_source
+from .tabular import read_arrow as read_arrow
+from .tabular import read_sql as read_sql
 from .writers import LIST_SEPARATOR as LIST_SEPARATOR
 from .writers import TABLE_FORMATS as TABLE_FORMATS
 from .writers import neutralize_cell as neutralize_cell
@@ -34,12 +37,15 @@ __all__ = [
     "atomic_write",
     "atomic_writer",
     "neutralize_cell",
+    "open_source",
     "open_table",
+    "read_arrow",
     "read_csv",
     "read_dataframe",
     "read_jsonl",
     "read_parquet",
     "read_rows",
+    "read_sql",
     "restore_cell",
     "write_json",
     "write_private",

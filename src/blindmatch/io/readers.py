@@ -56,7 +56,7 @@ _SURELY_SMALL_CHARS = MAX_CELL_BYTES // 4
 #: More columns than this is not an account export (and would make every row expensive).
 MAX_COLUMNS = 1000
 
-TableFormat = Literal["csv", "jsonl", "parquet", "dataframe", "rows"]
+TableFormat = Literal["csv", "jsonl", "parquet", "dataframe", "rows", "arrow", "xlsx", "sql"]
 
 _SCAN_CHUNK = 1 << 20
 _SAMPLE_CHARS = 64 * 1024
@@ -111,6 +111,9 @@ _FORMAT_NAMES = {
     "parquet": "Parquet",
     "dataframe": "DataFrame",
     "rows": "in-memory rows",
+    "arrow": "Arrow",
+    "xlsx": "Excel workbook",
+    "sql": "SQL query",
 }
 _TOKEN_DROP = re.compile(r"[\s_\-.]+")
 # A header cell that looks like a value (a domain, an e-mail address, a number) rather than a name.
@@ -154,6 +157,9 @@ class Table:
     delimiter: str | None = None
     #: What a person should know about how the source was read (shown as warnings).
     notes: tuple[str, ...] = ()
+    #: Typed sources (Parquet, Arrow, SQL, DataFrames): column -> its pyarrow DataType, so
+    #: record ids can go back out in their own type. Empty for text sources.
+    types: Mapping[str, Any] = field(default_factory=dict)
     _rows: Callable[[], Iterator[Row]] = field(repr=False)
 
     def __iter__(self) -> Iterator[Row]:
@@ -952,6 +958,8 @@ def read_parquet(path: str | os.PathLike[str], *, name: str | None = None) -> Ta
     header = _check_header([str(h) for h in header_raw], display, row=None)
     if len(header) != len(header_raw):
         raise InputError("a column name is blank", file=display)
+    schema = pq.ParquetFile(p).schema_arrow
+    types = {h: schema.field(i).type for i, h in enumerate(header)}
 
     def rows() -> Iterator[Row]:
         number = 0
@@ -969,7 +977,7 @@ def read_parquet(path: str | os.PathLike[str], *, name: str | None = None) -> Ta
                 f"cannot read the Parquet data: {exc}", file=display, row=number + 1
             ) from None
 
-    return Table(name=display, header=header, format="parquet", _rows=rows)
+    return Table(name=display, header=header, format="parquet", types=types, _rows=rows)
 
 
 def _typed_cells(
@@ -1008,7 +1016,19 @@ def read_dataframe(df: Any, *, name: str = "dataframe") -> Table:
         for number, cells in enumerate(df.itertuples(index=False, name=None), start=1):
             yield Row(number, _typed_cells(header, cells, name, number))
 
-    return Table(name=name, header=header, format="dataframe", _rows=rows)
+    return Table(name=name, header=header, format="dataframe", types=_frame_types(df, header),
+                 _rows=rows)  # fmt: skip
+
+
+def _frame_types(df: Any, header: Sequence[str]) -> dict[str, Any]:
+    """The pyarrow types of a pandas frame's columns, if pyarrow can tell (else none)."""
+    try:
+        schema = importlib.import_module("pyarrow").Schema.from_pandas(df, preserve_index=False)
+    except Exception:  # noqa: BLE001 - no pyarrow, or mixed object columns
+        return {}
+    if len(schema) != len(header):
+        return {}
+    return {h: schema.field(i).type for i, h in enumerate(header)}
 
 
 def read_rows(
