@@ -322,7 +322,7 @@ def _adbc_query(query: str, url: str, display: str) -> Table:
         "adbc_driver_postgresql.dbapi", "warehouse", "--sql with a PostgreSQL URL", display=display
     )
 
-    def run() -> tuple[Any, Any]:
+    def run() -> tuple[Any, Any, Any]:
         try:
             con = dbapi.connect(url)
         except Exception as exc:  # noqa: BLE001
@@ -330,20 +330,22 @@ def _adbc_query(query: str, url: str, display: str) -> Table:
         try:
             cur = con.cursor()
             cur.execute(query)
-            return con, cur.fetch_record_batch()
+            return con, cur, cur.fetch_record_batch()  # the reader lives as long as cur
         except Exception as exc:  # noqa: BLE001
             con.close()
             raise _sql_error(exc, display) from None
 
-    con, reader = run()
+    con, cur, reader = run()
     schema = reader.schema
+    cur.close()
     con.close()
 
     def batches() -> Iterator[Any]:
-        con, reader = run()
+        con, cur, reader = run()
         try:
             yield from reader
         finally:
+            cur.close()
             con.close()
 
     return _arrow_table(schema, batches, name=display, format="sql")
@@ -369,6 +371,7 @@ def _sqlalchemy_query(query: str, url: str, display: str) -> Table:
 
     con, result = run()
     raw = [str(k) for k in result.keys()]
+    result.close()
     con.close()
     header = _check_header(raw, display, row=None)
     if len(header) != len(raw):
@@ -380,6 +383,7 @@ def _sqlalchemy_query(query: str, url: str, display: str) -> Table:
             for number, cells in enumerate(result, start=1):
                 yield Row(number, _typed_cells(header, tuple(cells), display, number))
         finally:
+            result.close()
             con.close()
 
     return Table(name=display, header=header, format="sql", _rows=rows)

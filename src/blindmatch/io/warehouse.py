@@ -171,12 +171,21 @@ def _append_postgres(url: str, tables: Mapping[str, Any]) -> None:
                 parameters=(name,),
             )
             existing = {r[0]: r[1] for r in cur.fetchall()}
-            if existing:
-                for column in table.column_names:
-                    if column not in existing:
-                        # only partner_<field> columns come and go: text
-                        cur.execute(f"ALTER TABLE {_quote(name)} ADD COLUMN {_quote(column)} text")
-            cur.adbc_ingest(name, table, mode="create_append")
+            if not existing:
+                cur.adbc_ingest(name, table, mode="create")
+                continue
+            for column in table.column_names:
+                if column not in existing:
+                    # only partner_<field> columns come and go: text
+                    cur.execute(f"ALTER TABLE {_quote(name)} ADD COLUMN {_quote(column)} text")
+            # COPY goes by position: stage the rows, then insert them by column name
+            staged = "blindmatch_incoming"
+            cur.adbc_ingest(staged, table, mode="replace", temporary=True)
+            columns = ", ".join(_quote(c) for c in table.column_names)
+            cur.execute(
+                f"INSERT INTO {_quote(name)} ({columns}) SELECT {columns} FROM {_quote(staged)}"
+            )
+            cur.execute(f"DROP TABLE {_quote(staged)}")
         con.commit()
     except Exception as exc:  # noqa: BLE001
         con.rollback()
