@@ -320,3 +320,46 @@ def test_duckdb_query_in_parquet_and_stdin_out_to_duckdb_and_postgres(
     overlaps = pq.read_table(tmp_path / "a" / "overlaps.parquet")
     assert overlaps.schema.field("our_record_id").type == pa.int64()
     assert (tmp_path / "b" / "counts.csv").read_text().startswith("run_id,partner,")
+
+
+@pytest.mark.slow
+def test_psi_run_on_dask_writes_what_the_local_engines_write(tmp_path: Path) -> None:
+    """--executor dask (a LocalCluster of two workers per party) against the local engine:
+    the same overlaps and counts rows, whatever engine each side runs."""
+    (tmp_path / "a.toml").write_text(SENDER_POLICY)
+    (tmp_path / "b.toml").write_text(RECEIVER_POLICY)
+    db = _crm(tmp_path / "crm.duckdb")
+    pq.write_table(
+        pa.table({"Record ID": pa.array([9001, 9002, 9003], pa.int64()),
+                  "Company name": ["ACME", "Umbrella Corp", "Initech"],
+                  "Company Domain Name": ["acme.com", "umbrella.org", "initech.io"]}),
+        tmp_path / "b.parquet",
+    )  # fmt: skip
+    sql = 'SELECT id AS "Account ID", name AS "Account Name", website AS "Website", kind AS "Type", arr AS "ARR" FROM accounts'  # noqa: E501
+    found = {}
+    for tag, extra in (
+        ("local", ["--workers", "1"]),
+        ("dask", ["--executor", "dask", "--workers", "2"]),
+    ):  # noqa: E501
+        port = _free_port()
+        sender = _psi_run(
+            ["--role", "sender", "--sql", sql, "--db", str(db), "--policy",
+             str(tmp_path / "a.toml"), "--out-dir", str(tmp_path / f"{tag}-a"),
+             "--listen", f"127.0.0.1:{port}", "--yes", "--quiet", *extra]
+        )  # fmt: skip
+        receiver = _psi_run(
+            ["--role", "receiver", "--input", str(tmp_path / "b.parquet"), "--policy",
+             str(tmp_path / "b.toml"), "--out-dir", str(tmp_path / f"{tag}-b"),
+             "--connect", f"127.0.0.1:{port}", "--connect-retry", "60", "--yes", "--quiet",
+             *extra]
+        )  # fmt: skip
+        _, err_b = receiver.communicate(timeout=180)
+        _, err_a = sender.communicate(timeout=180)
+        assert (sender.returncode, receiver.returncode) == (0, 0), err_a + err_b
+        found[tag] = [
+            pq.read_table(tmp_path / f"{tag}-{side}" / f"{name}.parquet").drop(["run_id"])
+            for side in "ab"
+            for name in ("overlaps", "counts")
+        ]
+    assert found["dask"] == found["local"]
+    assert found["local"][0].num_rows == 2  # Alpha saw Acme and Initech
