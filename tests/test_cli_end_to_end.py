@@ -325,6 +325,37 @@ def test_an_unusable_out_dir_is_refused_before_any_session(tmp_path: Path) -> No
     assert rc == 2 and "not a directory" in err
 
 
+def test_every_output_path_is_checked_before_any_session(tmp_path: Path) -> None:
+    """Found only after the session, a bad output path left us with an internal error and
+    nothing, while the partner had its result: each is refused up front, exit 2, nothing made."""
+    files = _write_inputs(tmp_path, "counts", "counts")
+    occupied = tmp_path / "occupied"
+    (occupied / "summary.json").mkdir(parents=True)
+    cases = [
+        (Path("/proc/nope/x"), [], "cannot create it in /proc"),
+        (Path("/sys/blindmatch-out"), [], "cannot create it in /sys"),  # no permission, even root
+        (occupied, [], "summary.json exists and is not a file"),
+        (tmp_path / "nw-out", ["--code-file", str(tmp_path / "missing" / "code.txt")],
+         "--code-file"),
+        (tmp_path / "nw-out", ["--code-file", "/proc/code.txt"], "cannot write in /proc"),
+    ]  # fmt: skip
+    for out, extra, message in cases:
+        rc, _, err = _sender(files, out, *extra).finish()
+        assert rc == 2, err
+        assert message in err and "Listening" not in err and "internal" not in err, err
+    assert not (tmp_path / "nw-out").exists()
+    assert not (tmp_path / "missing").exists()
+    assert sorted(p.name for p in tmp_path.iterdir() if p.name.startswith(".")) == []
+    bad_input = _sender({**files, "nw": tmp_path / "absent.csv"}, tmp_path / "nw-out").finish()
+    assert bad_input[0] == 3 and "absent.csv" in bad_input[2] and "Listening" not in bad_input[2]
+    bad_policy = tmp_path / "bad.toml"
+    bad_policy.write_text('label = "x"\n[populations.A]\ndisclosure = "everything"\n')
+    rc, _, err = _sender({**files, "nw_policy": bad_policy}, tmp_path / "nw-out").finish()
+    assert rc == 4 and "bad.toml" in err and "Listening" not in err, err  # policy error
+    rc, _, err = Party(["demo", "--quiet", "--out-dir", "/proc/nope/x"]).finish()
+    assert rc == 2 and "cannot create it in /proc" in err, err
+
+
 def test_sigterm_stops_a_run_like_ctrl_c(tmp_path: Path) -> None:
     files = _write_inputs(tmp_path, "counts", "counts")
     sender = _sender(files, tmp_path / "nw-out")

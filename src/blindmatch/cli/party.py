@@ -20,7 +20,7 @@ from typing import TYPE_CHECKING
 from ..accounts.policy import Policy, load_policy
 from ..accounts.prepare import PreparedParty, prepare_party
 from ..driver import Decide, Rejection
-from ..errors import UsageError
+from ..errors import BlindmatchError, UsageError
 from ..io.atomic import write_private
 from ..protocol import (
     CryptoEngine,
@@ -36,6 +36,7 @@ from .report import (
     ProgressBars,
     RunInfo,
     check_out_dir,
+    check_output_file,
     for_terminal,
     render_matrix,
     summary_json,
@@ -161,7 +162,15 @@ def _finish(
     result = dataclasses.replace(result, records_without_keys=prepared.records_without_keys)
     info.records_in = prepared.diagnostics.rows
     info.records_without_keys = prepared.records_without_keys
-    written = write_outputs(args.out_dir, result, info, matches_format=args.matches_format)
+    try:
+        written = write_outputs(args.out_dir, result, info, matches_format=args.matches_format)
+    except OSError as exc:  # checked before the session, but a disk can fill up since
+        if isinstance(exc, BlindmatchError):
+            raise
+        raise UsageError(
+            f"cannot write the results into {args.out_dir}: {exc.strerror or exc}; "
+            "nothing was written"
+        ) from None
     if args.json:
         print(summary_json(result, info.run_id))
     else:
@@ -180,6 +189,8 @@ def run_online(args: argparse.Namespace) -> int:
     if role is Role.SENDER and args.connect is not None:
         raise UsageError("the sender listens (--listen HOST:PORT); --connect is the receiver's")
     check_out_dir(args.out_dir)
+    if args.code_file is not None:
+        check_output_file(args.code_file, "--code-file")
     tls = None
     if any((args.tls_cert, args.tls_key, args.tls_ca)):
         if not all((args.tls_cert, args.tls_key, args.tls_ca)):
@@ -284,6 +295,7 @@ def run_offline(args: argparse.Namespace) -> int:
         )
     role = Role(args.role)
     check_out_dir(args.out_dir)
+    check_output_file(args.state, "--state")
     bars = ProgressBars(quiet=args.quiet)
     prepared, policy_text = prepare(args, bars)
 
