@@ -535,6 +535,39 @@ def test_offline_round_trip_equals_online_result(tmp_path: Path) -> None:
     carried = b"".join(p.read_bytes() for p in tmp_path.rglob("*.bmx"))
     assert CODE.encode() not in carried and b"Northwind" not in carried  # encrypted, even the terms
     assert CODE not in logs
+    _assert_one_run_id(tmp_path / "sender-out", tmp_path / "receiver-out")
+
+
+def _assert_one_run_id(*out_dirs: Path) -> str:
+    """Every output of both sides names the same run: summary.json, run.json, matches.csv."""
+    ids = set()
+    for out in out_dirs:
+        ids.add(json.loads((out / "summary.json").read_text())["run_id"])
+        ids.add(json.loads((out / "run.json").read_text())["run_id"])
+        if (out / "matches.csv").exists():
+            rows = csv.DictReader((out / "matches.csv").read_text(encoding="utf-8").splitlines())
+            ids.update(r["run_id"] for r in rows)
+    assert len(ids) == 1 and re.fullmatch(r"[0-9a-f]{16}", next(iter(ids))), ids
+    return ids.pop()
+
+
+def test_both_sides_of_a_session_share_one_run_id(tmp_path: Path) -> None:
+    """run_id joins our outputs to the partner's for one session (it used to be drawn at random
+    on each side); a new session gets a new one."""
+    files = _write_inputs(tmp_path, "records", "records")
+    seen = []
+    for n in range(2):
+        nw_out, gx_out = tmp_path / f"nw-out{n}", tmp_path / f"gx-out{n}"
+        sender = _sender(files, nw_out)
+        receiver = _receiver(files, gx_out, sender.wait_port())
+        rc_r, _, err_r = receiver.finish()
+        rc_s, _, err_s = sender.finish()
+        assert (rc_s, rc_r) == (0, 0), err_s + err_r
+        seen.append(_assert_one_run_id(nw_out, gx_out))
+    assert seen[0] != seen[1]
+    rc, _, err = Party(["demo", "--quiet", "--out-dir", str(tmp_path / "demo")]).finish(120)
+    assert rc == 0, err
+    _assert_one_run_id(tmp_path / "demo" / "northwind", tmp_path / "demo" / "globex")
 
 
 def test_inspect_reports_locally(tmp_path: Path) -> None:

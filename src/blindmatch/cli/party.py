@@ -12,7 +12,6 @@ import dataclasses
 import getpass
 import hashlib
 import os
-import secrets
 import sys
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -39,6 +38,7 @@ from .report import (
     check_output_file,
     for_terminal,
     render_matrix,
+    shared_run_id,
     summary_json,
     write_outputs,
 )
@@ -221,7 +221,6 @@ def run_online(args: argparse.Namespace) -> int:
         policy_text=policy_text,
         inputs=list(args.input),
         transport="tls" if tls else "pake",
-        run_id=secrets.token_hex(8),
     )
     engine = make_engine(len(prepared.records), args.workers)
     session = Session(role=role, terms=prepared.terms, records=prepared.records, engine=engine)
@@ -265,6 +264,7 @@ def run_online(args: argparse.Namespace) -> int:
             # The code is for this run only; once it is over, the file is only a leftover.
             with contextlib.suppress(FileNotFoundError):
                 Path(args.code_file).unlink()
+    info.run_id = shared_run_id(session.agreement)
     return _finish(args, prepared, info, result)
 
 
@@ -334,7 +334,7 @@ def run_offline(args: argparse.Namespace) -> int:
             policy_text=policy_text,
             inputs=list(args.input),
             transport="offline",
-            run_id=hashlib.sha256(str(args.state).encode()).hexdigest()[:16],
+            run_id=shared_run_id(party.agreement),
         )
         return _finish(args, prepared, info, party.result)
     return 0

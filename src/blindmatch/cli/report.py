@@ -22,7 +22,7 @@ from ..accounts.outputs import MATCH_FORMATS, summary_dict, write_matches, write
 from ..errors import UsageError
 from ..io import AtomicOutputSet, write_json
 from ..protocol import Disclosure, Event, OverlapResult, Progress
-from ..protocol.agreement import PROTOCOL_VERSION, SUITE
+from ..protocol.agreement import PROTOCOL_VERSION, SUITE, Agreement
 
 __all__ = [
     "ProgressBars",
@@ -31,6 +31,7 @@ __all__ = [
     "check_output_file",
     "for_terminal",
     "render_matrix",
+    "shared_run_id",
     "write_outputs",
 ]
 
@@ -143,6 +144,15 @@ def render_matrix(result: OverlapResult) -> str:
         else (" (the partner revealed no records-level population)")
     )
     return "\n".join(lines + [footer])
+
+
+def shared_run_id(agreement: Agreement | None) -> str:
+    """The run id both parties write: 16 hex digits of SHA-256 over a label and the agreement
+    id, which both compute from the two hellos. Two outputs (ours and the partner's) of one
+    session carry the same id, and no other session's do."""
+    if agreement is None:
+        raise UsageError("a run id needs the session's agreement, and this session has none")
+    return hashlib.sha256(b"blindmatch run id\x00" + agreement.agreement_id).hexdigest()[:16]
 
 
 @dataclass(slots=True)
