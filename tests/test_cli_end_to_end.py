@@ -582,6 +582,29 @@ def test_inspect_reports_locally(tmp_path: Path) -> None:
     assert report["rows"] == 5
 
 
+def test_short_rows_are_refused_unless_allowed(tmp_path: Path) -> None:
+    files = _write_inputs(tmp_path, "counts", "counts")
+    with files["nw"].open("a", encoding="utf-8") as f:
+        f.write("001F,Cut Short\n")  # 2 cells for 5 columns
+
+    def inspect(*extra: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run(
+            [sys.executable, "-m", "blindmatch.cli.main", "inspect", str(files["nw"]),
+             "--policy", str(files["nw_policy"]), "--json", *extra],
+            capture_output=True, text=True, timeout=60,
+        )  # fmt: skip
+
+    refused = inspect()
+    assert refused.returncode == 3
+    assert "northwind.csv, row 7: row has 2 cells but the header has 5 columns" in refused.stderr
+    allowed = inspect("--allow-short-rows")
+    assert allowed.returncode == 0, allowed.stderr
+    assert json.loads(allowed.stdout)["rows"] == 6
+    party = _sender(files, tmp_path / "nw-out")
+    rc, _, err = party.finish()
+    assert rc == 3 and "row 7" in err and "Listening" not in err, err
+
+
 @pytest.mark.parametrize(
     ("args", "code", "needle"),
     [

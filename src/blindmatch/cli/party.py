@@ -67,7 +67,10 @@ def prepare(
         policy = Policy.from_dict({"label": args.label}, source="<default policy>")
         text = policy.to_toml()
     prepared = prepare_party(
-        list(args.input), policy, progress=bars.rows if bars is not None else None
+        list(args.input),
+        policy,
+        progress=bars.rows if bars is not None else None,
+        allow_short_rows=args.allow_short_rows,
     )
     if bars is not None:
         bars.rows(prepared.diagnostics.rows)  # progress comes every 16,384 rows: the rest
