@@ -24,10 +24,10 @@ from blindmatch.accounts.outputs import (
     write_overlap_csv,
     write_overlap_json,
 )
+from blindmatch.errors import UsageError
 from blindmatch.io import writers
 from blindmatch.io.atomic import AtomicOutputSet, atomic_write, atomic_writer
 from blindmatch.io.writers import DANGEROUS_PREFIXES, neutralize_cell, restore_cell
-from blindmatch.errors import UsageError
 from blindmatch.protocol.model import Disclosure, Match, OverlapResult
 
 posix_only = pytest.mark.skipif(os.name != "posix", reason="POSIX file modes")

@@ -91,14 +91,19 @@ def prepare_party(
     policy: Policy,
     *,
     progress: Callable[[int], None] | None = None,
+    allow_short_rows: bool = False,
 ) -> PreparedParty:
     """Read the sources and build the records and terms a session runs on.
 
-    ``sources`` are paths (CSV, JSON Lines, Parquet), :class:`~.readers.Table` objects or
+    ``sources`` are paths (CSV, JSON Lines, Parquet), :class:`~blindmatch.io.Table` objects or
     pandas DataFrames. Raises :class:`InputError` for unreadable data and :class:`PolicyError`
     when the policy does not fit the data (unknown column, no column for a key type).
+    ``allow_short_rows`` reads CSV rows with fewer cells than the header as blank-padded
+    instead of refusing them (:func:`blindmatch.io.read_csv`).
     """
-    result = scan(sources, policy, keep_records=True, progress=progress)
+    result = scan(
+        sources, policy, keep_records=True, progress=progress, allow_short_rows=allow_short_rows
+    )
     assert result.terms is not None and result.policy is not None
     return PreparedParty(
         records=result.records,
@@ -112,6 +117,8 @@ def prepare_party(
 def inspect_sources(
     sources: Sequence[Table | str | os.PathLike[str] | Any],
     policy: Policy | None = None,
+    *,
+    allow_short_rows: bool = False,
 ) -> Diagnostics:
     """Read the sources and report on them, without preparing anything to send.
 
@@ -120,7 +127,7 @@ def inspect_sources(
     stop :func:`prepare_party` (no key column, no lifecycle
     column) become warnings.
     """
-    return scan(sources, policy, keep_records=False).diagnostics
+    return scan(sources, policy, keep_records=False, allow_short_rows=allow_short_rows).diagnostics
 
 
 # -- phone regions --------------------------------------------------------------------------
@@ -242,6 +249,7 @@ def scan(
     *,
     keep_records: bool,
     progress: Callable[[int], None] | None = None,
+    allow_short_rows: bool = False,
 ) -> ScanResult:
     """The single pass behind :func:`prepare_party` and :func:`inspect_sources`.
 
@@ -250,7 +258,7 @@ def scan(
     items = _as_list(sources)
     if not items:
         raise UsageError("no account sources given")
-    tables = [open_source(s) for s in items]
+    tables = [open_source(s, allow_short_rows=allow_short_rows) for s in items]
     binding = _bind(tables, policy)
     policy = binding.policy
     state = _Pass(binding, policy, keep_records=keep_records, progress=progress)
@@ -290,8 +298,7 @@ def scan(
 def _id_type(plans: Sequence[_Plan], *, made_up: bool) -> Any:
     """The one source type of the record ids, if every source has a typed id column of it."""
     found = {
-        plan.table.types.get(plan.cmap.id_column) if plan.cmap.id_column else None
-        for plan in plans
+        plan.table.types.get(plan.cmap.id_column) if plan.cmap.id_column else None for plan in plans
     }
     if made_up or len(found) != 1:
         return None

@@ -12,7 +12,6 @@ import dataclasses
 import getpass
 import hashlib
 import os
-import secrets
 import sys
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -20,7 +19,7 @@ from typing import TYPE_CHECKING, Any
 from ..accounts.policy import Policy, load_policy
 from ..accounts.prepare import PreparedParty, prepare_party
 from ..driver import Decide, Rejection
-from ..errors import UsageError
+from ..errors import BlindmatchError, UsageError
 from ..io.atomic import write_private
 from ..io.tabular import read_sql, redact_url
 from ..io.warehouse import append_tables
@@ -33,14 +32,15 @@ from ..protocol import (
     Role,
     Session,
 )
-from ..protocol.agreement import Agreement
 from ..protocol.randomness import Rng
 from .report import (
     ProgressBars,
     RunInfo,
     check_out_dir,
+    check_output_file,
     for_terminal,
     render_matrix,
+    shared_run_id,
     summary_json,
     warehouse_tables_of,
     write_outputs,
@@ -70,7 +70,10 @@ def prepare(
         policy = Policy.from_dict({"label": args.label}, source="<default policy>")
         text = policy.to_toml()
     prepared = prepare_party(
-        sources(args), policy, progress=bars.rows if bars is not None else None
+        sources(args),
+        policy,
+        progress=bars.rows if bars is not None else None,
+        allow_short_rows=args.allow_short_rows,
     )
     if bars is not None:
         bars.rows(prepared.diagnostics.rows)  # progress comes every 16,384 rows: the rest
@@ -97,14 +100,6 @@ def sources(args: argparse.Namespace) -> list[Any]:
     if sum(1 for s in found if str(s) == "-") > 1:
         raise UsageError("stdin (-) can be given as --input only once")
     return found
-
-
-def run_id_of(agreement: Agreement | None) -> str:
-    """The run id both sides of one session compute alike: from the agreement id they share
-    (a public transcript hash, so the id tells nothing else)."""
-    if agreement is None:
-        return secrets.token_hex(8)
-    return hashlib.sha256(b"blindmatch run id " + agreement.agreement_id).hexdigest()[:16]
 
 
 CODE_VARIABLE = "BLINDMATCH_PAIRING_CODE"
@@ -210,9 +205,17 @@ def _finish(
     info.records_in = prepared.diagnostics.rows
     info.records_without_keys = prepared.records_without_keys
     tables = warehouse_tables_of(result, info, id_type=prepared.id_type)
-    written = write_outputs(
-        args.out_dir, result, info, matches_format=args.matches_format, tables=tables
-    )
+    try:
+        written = write_outputs(
+            args.out_dir, result, info, matches_format=args.matches_format, tables=tables
+        )
+    except OSError as exc:  # checked before the session, but a disk can fill up since
+        if isinstance(exc, BlindmatchError):
+            raise
+        raise UsageError(
+            f"cannot write the results into {args.out_dir}: {exc.strerror or exc}; "
+            "nothing was written"
+        ) from None
     if args.out_db is not None:
         if tables is None:
             raise UsageError("--out-db needs pyarrow: pip install 'blindmatch[warehouse]'")
@@ -237,6 +240,8 @@ def run_online(args: argparse.Namespace) -> int:
     if role is Role.SENDER and args.connect is not None:
         raise UsageError("the sender listens (--listen HOST:PORT); --connect is the receiver's")
     check_out_dir(args.out_dir)
+    if args.code_file is not None:
+        check_output_file(args.code_file, "--code-file")
     tls = None
     if any((args.tls_cert, args.tls_key, args.tls_ca)):
         if not all((args.tls_cert, args.tls_key, args.tls_ca)):
@@ -315,7 +320,7 @@ def run_online(args: argparse.Namespace) -> int:
             # The code is for this run only; once it is over, the file is only a leftover.
             with contextlib.suppress(FileNotFoundError):
                 Path(args.code_file).unlink()
-    info.run_id = run_id_of(session.agreement)
+    info.run_id = shared_run_id(session.agreement)
     return _finish(args, prepared, info, result)
 
 
@@ -352,6 +357,7 @@ def run_offline(args: argparse.Namespace) -> int:
         )
     role = Role(args.role)
     check_out_dir(args.out_dir)
+    check_output_file(args.state, "--state")
     bars = ProgressBars(quiet=args.quiet)
     prepared, policy_text = prepare(args, bars)
 
@@ -390,7 +396,7 @@ def run_offline(args: argparse.Namespace) -> int:
             policy_text=policy_text,
             inputs=list(args.input or []),
             transport="offline",
-            run_id=hashlib.sha256(str(args.state).encode()).hexdigest()[:16],
+            run_id=shared_run_id(party.agreement),
         )
         return _finish(args, prepared, info, party.result)
     return 0

@@ -104,10 +104,11 @@ def is_one_source(obj: Any) -> bool:
     )
 
 
-def open_source(source: Any, *, name: str | None = None) -> Table:
+def open_source(source: Any, *, name: str | None = None, allow_short_rows: bool = False) -> Table:
     """Any account source as a :class:`Table`: the files :func:`~.readers.open_table` reads,
     plus ``-`` (stdin), ``.csv.gz`` / ``.csv.zst`` (any readable format inside), Excel
-    workbooks, Arrow IPC / Feather files, and pyarrow / polars / DuckDB objects."""
+    workbooks, Arrow IPC / Feather files, and pyarrow / polars / DuckDB objects.
+    ``allow_short_rows`` is :func:`~.readers.open_table`'s, for the CSV files among them."""
     if isinstance(source, Table):
         return source
     if _arrow_like(source):
@@ -116,14 +117,14 @@ def open_source(source: Any, *, name: str | None = None) -> Table:
         text = os.fspath(source)
         lower = text.lower()
         if text == "-":
-            return open_table(spool("-"), name=name or "<stdin>")
+            return open_table(spool("-"), name=name or "<stdin>", allow_short_rows=allow_short_rows)
         if lower.endswith(COMPRESSED):
-            return open_table(spool(text), name=name or text)
+            return open_table(spool(text), name=name or text, allow_short_rows=allow_short_rows)
         if lower.endswith(_XLSX):
             return read_xlsx(text, name=name)
         if lower.endswith(_IPC):
             return read_feather(text, name=name)
-    return open_table(source, name=name)
+    return open_table(source, name=name, allow_short_rows=allow_short_rows)
 
 
 # -- Arrow batches to rows -------------------------------------------------------------------
@@ -354,7 +355,8 @@ def _adbc_query(query: str, url: str, display: str) -> Table:
 def _sqlalchemy_query(query: str, url: str, display: str) -> Table:
     sqlalchemy = _module("sqlalchemy", "warehouse", "--sql with a database URL", display=display)
     try:
-        engine = sqlalchemy.create_engine(url)
+        # no pool: a connection is closed when a read ends, not kept for later
+        engine = sqlalchemy.create_engine(url, poolclass=sqlalchemy.pool.NullPool)
     except Exception as exc:  # noqa: BLE001 - unknown dialect, missing driver
         raise InputError(f"cannot use this URL: {_first_line(exc)}", file=redact_url(url)) from None
 

@@ -201,7 +201,7 @@ def _append_sqlalchemy(url: str, tables: Mapping[str, Any]) -> None:
     sa = _module("sqlalchemy", "warehouse", "--out-db with a database URL")
     pa = _module("pyarrow", "warehouse", "--out-db")
     try:
-        engine = sa.create_engine(url)
+        engine = sa.create_engine(url, poolclass=sa.pool.NullPool)
     except Exception as exc:  # noqa: BLE001 - unknown dialect, missing driver
         raise _fail(url, "cannot use this URL", exc) from None
     try:

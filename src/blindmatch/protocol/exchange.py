@@ -21,20 +21,13 @@ from collections import deque
 from collections.abc import Callable, Generator, Sequence
 from dataclasses import dataclass, field
 
-from ..crypto import Scalar, validate_points
+from ..crypto import Scalar, seal_payload, validate_points, wrap_content_key
+from ..crypto.engine import CryptoEngine
 from ..errors import RemoteProtocolError
 from .agreement import Agreement
 from .digests import DigestIndex, IndexingEngine, LocalIndex, split_digests
-from .engine import CryptoEngine
 from .events import Event, Progress
-from .lanes import (
-    OwnLane,
-    build_accounts,
-    build_lanes,
-    reveals_fields,
-    seal_payload,
-    wrap_content_key,
-)
+from .lanes import OwnLane, build_accounts, build_lanes, reveals_fields
 from .messages import (
     CHUNK_POINTS,
     POINT_BYTES,

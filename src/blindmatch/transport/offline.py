@@ -82,6 +82,7 @@ from ..errors import (
 )
 from ..io.atomic import write_private
 from ..protocol import Event, OverlapResult, PartnerTerms, Role, Session, State
+from ..protocol.agreement import Agreement
 from ..protocol.randomness import Rng, stream_rng
 from .channel import OFFLINE_CHANNEL_ID, SecureChannel
 from .pairing import PairingCode
@@ -422,6 +423,8 @@ class OfflineParty:
         self._now = now
         #: what we learned, once the run completed
         self.result: OverlapResult | None = None
+        #: The finished session's agreement (both sides derive the same shared values from it).
+        self.agreement: Agreement | None = None
         self.done = False
 
     def __repr__(self) -> str:
@@ -520,6 +523,7 @@ class OfflineParty:
             )
         if session.state is State.DONE:
             self.result = session.result
+            self.agreement = session.agreement
             self.done = True
             last = self._write_message(state, run.out, total) if new_bytes else None
             self._delete()
