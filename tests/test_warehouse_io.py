@@ -363,3 +363,30 @@ def test_psi_run_on_dask_writes_what_the_local_engines_write(tmp_path: Path) -> 
         ]
     assert found["dask"] == found["local"]
     assert found["local"][0].num_rows == 2  # Alpha saw Acme and Initech
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["--sql", "SELECT 1"], "--sql needs --db"),
+        (["--db", "x.duckdb"], "--db names the database --sql queries"),
+        ([], "no accounts to match: give --input FILE"),
+        (["--input", "a.csv", "--out-db", "/no/such/folder/x.duckdb"],
+         "--out-db /no/such/folder/x.duckdb: folder /no/such/folder does not exist"),
+        (["--input", "a.csv", "--dask-scheduler", "tcp://127.0.0.1:1"],
+         "--dask-scheduler goes with --executor dask"),
+    ],
+)  # fmt: skip
+def test_psi_run_refuses_incomplete_warehouse_options(
+    tmp_path: Path, args: list[str], message: str
+) -> None:
+    (tmp_path / "a.csv").write_text("Id,Website\n1,a.com\n")
+    run = subprocess.run(
+        [sys.executable, "-m", "blindmatch.cli.main", "--role", "sender", "--label", "A",
+         "--out-dir", str(tmp_path / "out"), "--listen", "127.0.0.1:0", "--code", CODE,
+         *args],
+        cwd=tmp_path, capture_output=True, text=True, timeout=120,
+    )  # fmt: skip
+    assert run.returncode == 2, run.stderr
+    assert message in run.stderr
+    assert not (tmp_path / "out").exists()

@@ -11,6 +11,7 @@ import contextlib
 import dataclasses
 import getpass
 import hashlib
+import importlib.util
 import os
 import sys
 from pathlib import Path
@@ -21,7 +22,7 @@ from ..accounts.prepare import PreparedParty, prepare_party
 from ..driver import Decide, Rejection
 from ..errors import BlindmatchError, UsageError
 from ..io.atomic import write_private
-from ..io.tabular import read_sql, redact_url
+from ..io.tabular import is_url, read_sql, redact_url
 from ..io.warehouse import append_tables
 from ..protocol import (
     CryptoEngine,
@@ -100,6 +101,17 @@ def sources(args: argparse.Namespace) -> list[Any]:
     if sum(1 for s in found if str(s) == "-") > 1:
         raise UsageError("stdin (-) can be given as --input only once")
     return found
+
+
+def check_out_db(db: str | None) -> None:
+    """Refuse an --out-db we could not write before any session starts: a DuckDB file in a
+    folder that is missing or not writable, or no pyarrow to shape the tables with."""
+    if db is None:
+        return
+    if importlib.util.find_spec("pyarrow") is None:
+        raise UsageError("--out-db needs pyarrow: pip install 'blindmatch[warehouse]'")
+    if not is_url(db):
+        check_output_file(Path(db), "--out-db")
 
 
 CODE_VARIABLE = "BLINDMATCH_PAIRING_CODE"
@@ -240,6 +252,7 @@ def run_online(args: argparse.Namespace) -> int:
     if role is Role.SENDER and args.connect is not None:
         raise UsageError("the sender listens (--listen HOST:PORT); --connect is the receiver's")
     check_out_dir(args.out_dir)
+    check_out_db(args.out_db)
     if args.code_file is not None:
         check_output_file(args.code_file, "--code-file")
     tls = None
@@ -358,6 +371,7 @@ def run_offline(args: argparse.Namespace) -> int:
     role = Role(args.role)
     check_out_dir(args.out_dir)
     check_output_file(args.state, "--state")
+    check_out_db(args.out_db)
     bars = ProgressBars(quiet=args.quiet)
     prepared, policy_text = prepare(args, bars)
 

@@ -48,7 +48,8 @@ class DigestIndex(Protocol):
 
 @runtime_checkable
 class IndexingEngine(Protocol):
-    """A :class:`~blindmatch.crypto.engine.CryptoEngine` that also keeps digest indexes (e.g. on its workers)."""
+    """A :class:`~blindmatch.crypto.engine.CryptoEngine` that also keeps digest indexes
+    (e.g. on its workers)."""
 
     def digest_index(self) -> DigestIndex: ...
 
