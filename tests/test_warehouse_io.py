@@ -7,8 +7,10 @@ import gzip
 import io
 import json
 import os
+import shutil
 import subprocess
 import sys
+import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -38,16 +40,22 @@ POLICY = Policy.from_toml_text(
 
 @pytest.fixture(scope="module")
 def postgres(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    """A real PostgreSQL server on a Unix socket, for this module only."""
+    """A real PostgreSQL server on a Unix socket, for this module only.
+
+    Its data directory is a temporary directory of its own, not under pytest's basetemp: a
+    concurrent pytest run of the same user prunes old basetemps, and a server whose data
+    directory vanishes mid-test fails in confusing ways."""
     # pgserver asks platformdirs for a runtime directory; give it one instead of a warning
     os.environ.setdefault("XDG_RUNTIME_DIR", str(tmp_path_factory.mktemp("runtime")))
     import pgserver
 
-    server = pgserver.get_server(tmp_path_factory.mktemp("pg"), cleanup_mode="stop")
+    data = tempfile.mkdtemp(prefix="blindmatch-test-pg-")
+    server = pgserver.get_server(data, cleanup_mode="stop")
     try:
         yield server.get_uri()
     finally:
         server.cleanup()
+        shutil.rmtree(data, ignore_errors=True)
 
 
 def _crm(path: Path) -> Path:
