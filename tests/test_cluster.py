@@ -99,3 +99,22 @@ def test_an_unreachable_scheduler_is_a_clear_error() -> None:
 
     with pytest.raises(UsageError, match="could not reach the Dask scheduler at tcp://127.0.0.1:9"):
         DaskEngine(scheduler="tcp://127.0.0.1:9", connect_timeout=2)
+
+
+def test_an_index_outlives_the_collection_of_its_futures(dask_engine: DaskEngine) -> None:
+    """The scheduler forgets an actor whose future nobody holds: the index holds them."""
+    import gc
+
+    import time
+
+    index = dask_engine.digest_index()
+    keys = {part.key for part in index._parts}
+    gc.collect()
+    time.sleep(1.0)  # the client tells the scheduler about released futures asynchronously
+
+    def held(dask_scheduler: object) -> int:
+        return len(keys & set(dask_scheduler.tasks))  # type: ignore[attr-defined]
+
+    assert dask_engine.client.run_on_scheduler(held) == len(keys)
+    index.add(b"\x01" * 16, where="w")
+    assert index.lookup(b"\x01" * 16) == [0]

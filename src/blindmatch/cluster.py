@@ -76,12 +76,15 @@ class _IndexPart:
 class DaskIndex:
     """A :class:`~blindmatch.protocol.digests.DigestIndex` partitioned over Dask actors."""
 
-    def __init__(self, client: Any, parts: Sequence[Any]) -> None:
-        if not parts:
+    def __init__(self, client: Any, futures: Sequence[Any]) -> None:
+        if not futures:
             raise UsageError("a Dask digest index needs at least one part")
         #: actors reach their workers through the current client: ours, not a global default
         self._client = client
-        self._parts = list(parts)
+        #: the actors' futures: the scheduler keeps an actor only while its future is held
+        self._futures = list(futures)
+        with client.as_current():
+            self._parts = [f.result() for f in self._futures]
         self._count = 0
         #: first position of each stored chunk; chunk c is held by part c % len(parts)
         self._chunk_starts: list[int] = []
@@ -243,8 +246,7 @@ class DaskEngine(PoolEngine):
             )
             for n in range(self.partitions)
         ]
-        with self.client.as_current():
-            return DaskIndex(self.client, [f.result() for f in futures])
+        return DaskIndex(self.client, futures)
 
     def close(self) -> None:
         super().close()
