@@ -21,6 +21,7 @@ __all__ = [
     "CryptoEngine",
     "InlineEngine",
     "blind_batch",
+    "default_engine",
     "blind_digest_batch",
     "digest_points",
     "hash_blind_batch",
@@ -156,3 +157,13 @@ class InlineEngine:
 
     def __repr__(self) -> str:
         return "InlineEngine()"
+
+
+def default_engine() -> CryptoEngine:
+    """The engine a session uses when given none: the C one (``NativeEngine``, threads, GIL
+    released) where it is built, unless ``BLINDMATCH_ENGINE=python``; else InlineEngine."""
+    from ..crypto import native
+
+    if native.engine_preference() == "native":
+        return native.NativeEngine()
+    return InlineEngine()

@@ -35,7 +35,7 @@ from ..errors import (
     RemoteProtocolError,
 )
 from .agreement import SUITE, Agreement, Role, combine
-from .engine import CryptoEngine, InlineEngine
+from .engine import CryptoEngine, default_engine
 from .events import AgreementReached, Event, PartnerTerms, ResultReady
 from .exchange import Exchange
 from .matching import compute_result
@@ -76,7 +76,8 @@ class Session:
     :param terms: what we propose: label, key types, populations and their disclosure.
     :param records: our records, keys already normalized with ``terms.normalization``.
     :param rng: randomness (nonce, scalars, shuffles, dummies); the OS CSPRNG by default.
-    :param engine: where the curve work runs; in this thread by default.
+    :param engine: where the curve work runs; by default the native engine if built, else
+        this thread (:func:`~blindmatch.protocol.engine.default_engine`).
     :param auto_accept: accept the partner's terms without asking (tests, notebooks).
     """
 
@@ -94,7 +95,7 @@ class Session:
         self.terms = terms
         self._records = list(records)
         self._rng: Rng = rng or BufferedSystemRng()
-        self._engine: CryptoEngine = engine or InlineEngine()
+        self._engine: CryptoEngine = engine or default_engine()
         self._auto_accept = auto_accept
         self.state = State.START
         #: the partner message we expect next, for ordering checks and error messages
