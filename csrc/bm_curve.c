@@ -7,13 +7,14 @@
 
 #include "bm_consts.h"
 #include "bm_fe51.h"
+#include "bm_internal.h"
 #include "bm_sha2.h"
 
 /* --- shared helpers ----------------------------------------------------------------------- */
 
 /* Montgomery's trick: z[i] <- 1/z[i] for all i with one inversion; a zero stays zero (it is
  * replaced by 1 in the product, by masks, and its result masked back to 0). */
-static void batch_invert(fe *z, fe *scratch, size_t n) {
+void bm_batch_invert(fe *z, fe *scratch, size_t n) {
     fe acc;
     fe_1(&acc);
     uint64_t zero[BM_BLOCK];
@@ -91,7 +92,7 @@ static void ladder(fe *x2_out, fe *z2_out, const uint8_t k[32], const fe *u) {
     *z2_out = z2;
 }
 
-static void clamp(uint8_t k[32], const uint8_t scalar[32]) {
+void bm_clamp(uint8_t k[32], const uint8_t scalar[32]) {
     memcpy(k, scalar, 32);
     k[0] &= 248;
     k[31] &= 127;
@@ -101,7 +102,7 @@ static void clamp(uint8_t k[32], const uint8_t scalar[32]) {
 void bm_x25519_batch_portable(const uint8_t scalar[32], const uint8_t *points, uint8_t *out,
                               size_t n) {
     uint8_t k[32];
-    clamp(k, scalar);
+    bm_clamp(k, scalar);
     fe xs[BM_BLOCK], zs[BM_BLOCK], scratch[BM_BLOCK];
     for (size_t base = 0; base < n; base += BM_BLOCK) {
         size_t m = n - base < BM_BLOCK ? n - base : BM_BLOCK;
@@ -110,7 +111,7 @@ void bm_x25519_batch_portable(const uint8_t scalar[32], const uint8_t *points, u
             fe_frombytes(&u, points + 32 * (base + i));
             ladder(&xs[i], &zs[i], k, &u);
         }
-        batch_invert(zs, scratch, m);
+        bm_batch_invert(zs, scratch, m);
         for (size_t i = 0; i < m; i++) {
             fe r;
             fe_mul(&r, &xs[i], &zs[i]);
@@ -138,7 +139,7 @@ static void fe_from_be48(fe *h, const uint8_t be[48]) {
 }
 
 /* SHA-512 state after absorbing Z_pad (one 128-byte block of zeros). */
-static void zpad_state(bm_sha512 *c) {
+void bm_zpad_state(bm_sha512 *c) {
     static const uint8_t zeros[128] = {0};
     bm_sha512_init(c);
     bm_sha512_update(c, zeros, sizeof zeros);
@@ -169,7 +170,7 @@ static void expand_96(const bm_h2c_job *job, const bm_sha512 *zpad, size_t i, ui
     memcpy(uniform + 64, b2, 32);
 }
 
-static void field_pair(const bm_h2c_job *job, const bm_sha512 *zpad, size_t i, fe *u0, fe *u1) {
+void bm_field_pair(const bm_h2c_job *job, const bm_sha512 *zpad, size_t i, fe *u0, fe *u1) {
     uint8_t uniform[96];
     expand_96(job, zpad, i, uniform);
     fe_from_be48(u0, uniform);
@@ -179,24 +180,20 @@ static void field_pair(const bm_h2c_job *job, const bm_sha512 *zpad, size_t i, f
 void bm_hash_to_field(const bm_h2c_job *job, size_t i, uint8_t u0[32], uint8_t u1[32]) {
     bm_sha512 zpad;
     fe a, b;
-    zpad_state(&zpad);
-    field_pair(job, &zpad, i, &a, &b);
+    bm_zpad_state(&zpad);
+    bm_field_pair(job, &zpad, i, &a, &b);
     fe_tobytes(u0, &a);
     fe_tobytes(u1, &b);
 }
 
 /* --- Elligator 2 (RFC 9380 §6.7.1, the straight-line curve25519 map of Appendix G.2.1) -- */
 
-typedef struct {
-    fe sqrt_m1, c2, neg_a;
-} consts_t;
-
-static consts_t K;
+bm_consts_t bm_K;
 
 void bm_curve_init(void) {
-    fe_frombytes(&K.sqrt_m1, BM_FE_SQRT_M1);
-    fe_frombytes(&K.c2, BM_FE_ELL2_C2);
-    fe_frombytes(&K.neg_a, BM_FE_NEG_A);
+    fe_frombytes(&bm_K.sqrt_m1, BM_FE_SQRT_M1);
+    fe_frombytes(&bm_K.c2, BM_FE_ELL2_C2);
+    fe_frombytes(&bm_K.neg_a, BM_FE_NEG_A);
 }
 
 /* (xn / xd, y) on curve25519 for the field element u. */
@@ -209,7 +206,7 @@ static void elligator2(fe *xn, fe *xd, fe *y, const fe *u) {
     fe_1(&one);
     fe_add(xd, &tv1, &one);               /* 1 + 2 u^2 */
     fe_carry(xd);
-    x1n = K.neg_a;                        /* -A */
+    x1n = bm_K.neg_a;                        /* -A */
     fe_sq(&tv2, xd);
     fe_mul(&gxd, &tv2, xd);               /* xd^3 */
     fe_mul_small(&gx1, &tv1, 486662);     /* x1n + A xd = A tv1 */
@@ -223,7 +220,7 @@ static void elligator2(fe *xn, fe *xd, fe *y, const fe *u) {
     fe_mul(&tv2, &tv2, &tv3);             /* gx1 gxd^7 */
     fe_pow_p58(&y11, &tv2);
     fe_mul(&y11, &y11, &tv3);
-    fe_mul(&y12, &y11, &K.sqrt_m1);
+    fe_mul(&y12, &y11, &bm_K.sqrt_m1);
     fe_sq(&tv2, &y11);
     fe_mul(&tv2, &tv2, &gxd);
     uint64_t e1 = fe_equal(&tv2, &gx1);
@@ -231,8 +228,8 @@ static void elligator2(fe *xn, fe *xd, fe *y, const fe *u) {
     fe_cmov(&y1, &y11, e1);
     fe_mul(&x2n, &x1n, &tv1);
     fe_mul(&y21, &y11, u);
-    fe_mul(&y21, &y21, &K.c2);
-    fe_mul(&y22, &y21, &K.sqrt_m1);
+    fe_mul(&y21, &y21, &bm_K.c2);
+    fe_mul(&y22, &y21, &bm_K.sqrt_m1);
     fe_mul(&gx2, &gx1, &tv1);
     fe_sq(&tv2, &y21);
     fe_mul(&tv2, &tv2, &gxd);
@@ -291,16 +288,16 @@ static void h2c_projective(fe *X, fe *Z, const fe *u0, const fe *u1, int doublin
 
 void bm_h2c_batch_portable(const bm_h2c_job *job, size_t start, size_t stop, uint8_t *out) {
     bm_sha512 zpad;
-    zpad_state(&zpad);
+    bm_zpad_state(&zpad);
     fe xs[BM_BLOCK], zs[BM_BLOCK], scratch[BM_BLOCK];
     for (size_t base = start; base < stop; base += BM_BLOCK) {
         size_t m = stop - base < BM_BLOCK ? stop - base : BM_BLOCK;
         for (size_t i = 0; i < m; i++) {
             fe u0, u1;
-            field_pair(job, &zpad, base + i, &u0, &u1);
+            bm_field_pair(job, &zpad, base + i, &u0, &u1);
             h2c_projective(&xs[i], &zs[i], &u0, &u1, job->doublings);
         }
-        batch_invert(zs, scratch, m);
+        bm_batch_invert(zs, scratch, m);
         for (size_t i = 0; i < m; i++) {
             fe r;
             fe_mul(&r, &xs[i], &zs[i]);

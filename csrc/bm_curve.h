@@ -32,3 +32,10 @@ void bm_curve_init(void);
 /* Points per block: the unit of batch inversion. */
 #define BM_BLOCK 64
 
+
+/* The AVX2 path (bm_avx2.c, x86-64 only): four points per ladder / per Elligator map. Only
+ * call these when the CPU has AVX2 (the module checks __builtin_cpu_supports). */
+void bm_avx2_init(void);
+void bm_x25519_batch_avx2(const uint8_t scalar[32], const uint8_t *points, uint8_t *out,
+                          size_t n);
+void bm_h2c_batch_avx2(const bm_h2c_job *job, size_t start, size_t stop, uint8_t *out);
