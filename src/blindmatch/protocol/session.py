@@ -150,10 +150,12 @@ class Session:
     def next_event(self) -> Event | None:
         return self._events.popleft() if self._events else None
 
-    def data_to_send(self) -> bytes:
-        """Bytes to send now. Computes at most one chunk of our blinded lanes per call."""
+    def data_to_send(self, *, compute: bool = True) -> bytes:
+        """Bytes to send now. Computes at most one chunk of our blinded lanes per call;
+        ``compute=False`` only returns what is already queued (a driver sends our accept
+        before computing, as the partner waits for it)."""
         ex = self._exchange
-        if self.state is State.EXCHANGE and ex is not None and not ex.blinded_done:
+        if compute and self.state is State.EXCHANGE and ex is not None and not ex.blinded_done:
             try:
                 frame = next(self._blinded) if self._blinded else None
             except StopIteration:
@@ -163,7 +165,7 @@ class Session:
                 raise self._fail(exc, code="local_error") from None
             if frame is not None:
                 self._outbox += frame
-        if self.state is State.EXCHANGE and ex is not None and ex.blinded_done:
+        if compute and self.state is State.EXCHANGE and ex is not None and ex.blinded_done:
             self._outbox += ex.flush_returns()
             try:
                 self._maybe_finish()  # matching can find a defect (a payload that won't open)
