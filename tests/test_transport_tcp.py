@@ -287,7 +287,7 @@ def test_nothing_of_the_session_crosses_the_network_in_clear(code: PairingCode) 
 
 STEP = re.compile(
     r"during pairing, before its pairing (message|confirmation)"
-    r"|while waiting for its (hello|accept|lanes|blinded|returned) message"
+    r"|while waiting for its (hello|accept|lanes|blinded|returned|confirm) message"
 )
 
 

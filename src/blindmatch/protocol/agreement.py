@@ -25,13 +25,15 @@ __all__ = [
     "combine",
 ]
 
-PROTOCOL_VERSION: Final = 1
+PROTOCOL_VERSION: Final = 2
 #: Everything a peer must implement identically, in one string both parties must send.
 SUITE = (
-    "blindmatch/1:curve25519_XMD:SHA-512_ELL2_RO_:X25519:SHA-256/16:HKDF-SHA256:ChaCha20Poly1305"
+    "blindmatch/2:curve25519_XMD:SHA-512_ELL2_RO_:X25519:SHA-256/16:HKDF-SHA256:ChaCha20Poly1305"
 )
 
 DIGEST_BYTES = 16
+#: One byte per lane kind in digest prefixes (protocol_spec.md §10).
+LANE_CODES: Final = {"records": b"\x01", "counts": b"\x02"}
 
 
 class Role(str, enum.Enum):
@@ -74,12 +76,21 @@ class Agreement:
         """RFC 9380 domain separation tag: version, suite and the agreement hash."""
         return b"blindmatch/1 h2c " + self.agreement_id
 
-    def digest_prefix(self) -> bytes:
-        return b"blindmatch/1 digest " + self.agreement_id
+    def digest_prefix(self, sender_lane: str, receiver_lane: str) -> bytes:
+        """What precedes a double-blinded point in its digest, for one lane pair (the sender's
+        lane, the receiver's lane). Each pair has its own: a value reflected from one lane
+        into another digests differently, so reflection cannot link a party's lanes."""
+        return (
+            b"blindmatch/2 digest "
+            + self.agreement_id
+            + LANE_CODES[sender_lane]
+            + LANE_CODES[receiver_lane]
+        )
 
-    def digest(self, point: bytes) -> bytes:
+    def digest(self, point: bytes, sender_lane: str, receiver_lane: str) -> bytes:
         """Compact fixed-width digest of a double-blinded value; what matching compares."""
-        return hashlib.sha256(self.digest_prefix() + point).digest()[:DIGEST_BYTES]
+        prefix = self.digest_prefix(sender_lane, receiver_lane)
+        return hashlib.sha256(prefix + point).digest()[:DIGEST_BYTES]
 
 
 def agreement_id(hello_sender: bytes, hello_receiver: bytes) -> bytes:

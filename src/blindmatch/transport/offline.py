@@ -540,11 +540,16 @@ class OfflineParty:
                 f"we rejected the partner's terms ({reason}); send {abort.name} to the partner "
                 f"so it knows"
             )
-        if session.state is State.DONE:
+        quiet = run.driver.quiet_failure
+        if session.state is State.DONE or quiet is not None:
+            # A defect found while computing our result (protocol_spec.md §5.5) ends the run
+            # exactly as a success does on disk: the same last message, no abort file.
             self.result = session.result
             self.done = True
             last = self._write_message(state, run.out, total) if new_bytes else None
             self._delete()
+            if quiet is not None:
+                raise quiet
             return last
 
         if used:
