@@ -14,6 +14,8 @@ import hashlib
 from dataclasses import dataclass
 from typing import Final
 
+from ..crypto import SUITE as CRYPTO_SUITE
+from ..crypto import digest_points
 from ..errors import AgreementError
 from .model import Disclosure, Terms
 
@@ -27,11 +29,9 @@ __all__ = [
 
 PROTOCOL_VERSION: Final = 2
 #: Everything a peer must implement identically, in one string both parties must send.
-SUITE = (
-    "blindmatch/2:curve25519_XMD:SHA-512_ELL2_RO_:X25519:SHA-256/16:HKDF-SHA256:ChaCha20Poly1305"
-)
+SUITE: Final = CRYPTO_SUITE.name
 
-DIGEST_BYTES = 16
+DIGEST_BYTES: Final = CRYPTO_SUITE.digest_bytes
 #: One byte per lane kind in digest prefixes (protocol_spec.md §10).
 LANE_CODES: Final = {"records": b"\x01", "counts": b"\x02"}
 
@@ -74,14 +74,14 @@ class Agreement:
     @property
     def h2c_dst(self) -> bytes:
         """RFC 9380 domain separation tag: version, suite and the agreement hash."""
-        return b"blindmatch/1 h2c " + self.agreement_id
+        return CRYPTO_SUITE.h2c_dst_prefix + self.agreement_id
 
     def digest_prefix(self, sender_lane: str, receiver_lane: str) -> bytes:
         """What precedes a double-blinded point in its digest, for one lane pair (the sender's
         lane, the receiver's lane). Each pair has its own: a value reflected from one lane
         into another digests differently, so reflection cannot link a party's lanes."""
         return (
-            b"blindmatch/2 digest "
+            CRYPTO_SUITE.digest_prefix
             + self.agreement_id
             + LANE_CODES[sender_lane]
             + LANE_CODES[receiver_lane]
@@ -89,8 +89,7 @@ class Agreement:
 
     def digest(self, point: bytes, sender_lane: str, receiver_lane: str) -> bytes:
         """Compact fixed-width digest of a double-blinded value; what matching compares."""
-        prefix = self.digest_prefix(sender_lane, receiver_lane)
-        return hashlib.sha256(prefix + point).digest()[:DIGEST_BYTES]
+        return digest_points([point], self.digest_prefix(sender_lane, receiver_lane))
 
 
 def agreement_id(hello_sender: bytes, hello_receiver: bytes) -> bytes:
