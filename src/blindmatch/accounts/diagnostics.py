@@ -176,8 +176,7 @@ class Diagnostics:
             out.append(f"  {key_type:<12} {n:>10,}  {_pct(n, base)}{extra}")
         missing = self.rows_without_usable_key
         out.append(
-            f"Rows without a usable key: {missing:,} (in a shared population, so left out of "
-            "a run)"
+            f"Rows without a usable key: {missing:,} (in a shared population, so left out of a run)"
         )
         for reason in REASON_ORDER:
             if self.excluded_without_key.get(reason):
