@@ -25,11 +25,10 @@ from cryptography.hazmat.primitives.asymmetric.x25519 import X25519PrivateKey, X
 
 from blindmatch import _native  # type: ignore[attr-defined]
 from blindmatch.crypto import Scalar, hash_to_curve_many, hash_to_field, small_order_points
+from blindmatch.crypto.engine import InlineEngine, default_engine, digest_points
 from blindmatch.crypto.h2c import _effective_dst, hash_to_curve_premultiplied
 from blindmatch.crypto.native import ENGINE_VARIABLE, NativeEngine, engine_preference
 from blindmatch.errors import CryptoError, UsageError
-from blindmatch.protocol import InlineEngine
-from blindmatch.protocol.engine import default_engine, digest_points
 
 PATHS = list(_native.cpu_paths())
 P = 2**255 - 19
@@ -289,7 +288,7 @@ _WITHOUT_NATIVE = """
 import sys
 sys.modules["blindmatch._native"] = None  # what an install without a compiler looks like
 from blindmatch.crypto import native
-from blindmatch.protocol.engine import default_engine
+from blindmatch.crypto.engine import default_engine
 from blindmatch.errors import UsageError
 from blindmatch.cli.main import main
 print(native.available(), native.engine_preference(), type(default_engine()).__name__)

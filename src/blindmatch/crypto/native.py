@@ -10,7 +10,7 @@ The field arithmetic is portable 64-bit C or, on CPUs that have it, AVX2 working
 points at once; :func:`cpu_path` says which. Every batch runs with the GIL released, spread
 over native threads (one per core by default), so no process pool has to start.
 
-:class:`NativeEngine` is a ``CryptoEngine`` (``blindmatch.protocol.engine``) returning the same
+:class:`NativeEngine` is a :class:`~.engine.CryptoEngine` returning the same
 bytes as ``InlineEngine``, and raising the same errors with the same element indices. The
 extension is optional: :func:`available` says whether it loaded, :func:`engine_preference`
 reads ``BLINDMATCH_ENGINE`` (``python`` or ``native``; unset means native when available).
@@ -43,10 +43,11 @@ _CHOICES: Final = ("python", "native")
 
 def _load() -> tuple[ModuleType | None, str]:
     try:
-        from .. import _native  # type: ignore[attr-defined]
+        # The C extension (csrc/), a leaf module: it imports nothing of blindmatch.
+        import blindmatch._native as ext  # type: ignore[import-not-found]
     except ImportError as exc:
         return None, str(exc)
-    return _native, ""
+    return ext, ""
 
 
 _MODULE, _WHY_NOT = _load()
