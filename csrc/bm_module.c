@@ -265,7 +265,7 @@ done:
     PyMem_Free(tmp);
     PyMem_Free(raw_out);
     PyMem_Free(dig_out);
-    PyMem_Free(points);
+    scrub_free(points, 32 * (n ? n : 1));  /* our own keys' curve points */
     Py_XDECREF(raw_t);
     scrub_free(scalars, 32 * (size_t)(ns > 0 ? ns : 0));
     return result;
@@ -407,26 +407,6 @@ static PyObject *py_digests(PyObject *self, PyObject *args) {
     return out;
 }
 
-PyDoc_STRVAR(first_zero_doc,
-"first_zero(blob) -> int\n\nIndex of the first all-zero 32-byte element, or -1.");
-
-static PyObject *py_first_zero(PyObject *self, PyObject *args) {
-    Py_buffer b;
-    if (!PyArg_ParseTuple(args, "y*", &b)) return NULL;
-    Py_ssize_t found = -1;
-    const uint8_t *p = b.buf;
-    for (Py_ssize_t i = 0; i + 32 <= b.len; i += 32) {
-        uint8_t acc = 0;
-        for (int j = 0; j < 32; j++) acc |= p[i + j];
-        if (!acc) {
-            found = i / 32;
-            break;
-        }
-    }
-    PyBuffer_Release(&b);
-    return PyLong_FromSsize_t(found);
-}
-
 PyDoc_STRVAR(hash_to_field_doc,
 "hash_to_field(msg, dst_prime) -> (bytes, bytes)\n\n"
 "u0, u1 of RFC 9380 hash_to_field (count 2), canonical little-endian.");
@@ -503,7 +483,6 @@ static PyMethodDef methods[] = {
     {"hash_to_curve", py_hash_to_curve, METH_VARARGS, hash_to_curve_doc},
     {"blind", py_blind, METH_VARARGS, blind_doc},
     {"digests", py_digests, METH_VARARGS, digests_doc},
-    {"first_zero", py_first_zero, METH_VARARGS, first_zero_doc},
     {"hash_to_field", py_hash_to_field, METH_VARARGS, hash_to_field_doc},
     {"cpu_path", py_cpu_path, METH_NOARGS, cpu_path_doc},
     {"cpu_paths", py_cpu_paths, METH_NOARGS, cpu_paths_doc},
