@@ -2,9 +2,10 @@
 
 Why one object: a peer must implement all of it identically, and swapping a curve, a hash or
 a label must be one change that every user of the suite sees. The modules of this package
-(:mod:`.h2c`, :mod:`.x25519`, :mod:`.aead`, :mod:`.cpace`, :mod:`.engine`) take their labels
-from :data:`SUITE`; nothing outside :mod:`blindmatch.crypto` spells a label or names a
-primitive. ``SUITE.name`` is the string both hellos carry (protocol_spec.md §2).
+(:mod:`.aead`, :mod:`.engine`) and the channel (``transport``) take the labels of every
+hash-to-curve, digest, KDF, AEAD and CPace use from :data:`SUITE` (the protocol's own
+transcript hashes, such as the agreement id, stay with the protocol). ``SUITE.name`` is the
+string both hellos carry (protocol_spec.md §2).
 """
 
 from __future__ import annotations
