@@ -36,7 +36,7 @@ from blindmatch.crypto.cpace import (
 from blindmatch.crypto.elligator import elligator2_map
 from blindmatch.crypto.engine import InlineEngine
 from blindmatch.crypto.h2c import map_to_curve_elligator2
-from blindmatch.errors import AuthenticationError
+from blindmatch.errors import AuthenticationError, UsageError
 from blindmatch.parallel import PoolEngine
 from blindmatch.protocol import seeded_rng
 from blindmatch.transport import CPace, PairingCode, Side
@@ -202,3 +202,8 @@ def test_the_map_runs_the_same_lines_for_inputs_of_both_square_classes() -> None
         traces.append(lines)
     assert len(traces[0]) > 10
     assert all(t == traces[0] for t in traces[1:])
+
+
+def test_the_map_takes_exactly_32_bytes() -> None:
+    with pytest.raises(UsageError, match="exactly 32 bytes, not 31"):
+        elligator2_map(bytes(31))

@@ -46,6 +46,8 @@ from typing import Any, Final
 
 import gmpy2  # type: ignore[import-untyped]
 
+from ..errors import UsageError
+
 __all__ = ["elligator2_map"]
 
 _mpz = gmpy2.mpz
@@ -93,7 +95,7 @@ def elligator2_map(u_bytes: bytes) -> bytes:
     ``map_to_curve_elligator2``. See the module docstring for what "constant time" means here.
     """
     if len(u_bytes) != 32:
-        raise ValueError("elligator2_map takes exactly 32 bytes")
+        raise UsageError(f"elligator2_map takes exactly 32 bytes, not {len(u_bytes)}")
     u = _reduce(_mpz(int.from_bytes(u_bytes, "little")) & _LOW_255)
     vd = _reduce(2 * _mul(u, u) + 1)
     vn = _P - _A  # -A
