@@ -411,11 +411,12 @@ def _channel(side: Side = Side.RESPONDER) -> SecureChannel:
 
 @functools.cache
 def _initiator_wire() -> bytes:
-    """What the initiator sends in a whole run: SHARE, CONFIRM, DATA records, CLOSE."""
+    """What the initiator sends in a whole run: HELLO, SHARE, CONFIRM, DATA records, CLOSE."""
     a, b = _channel(Side.INITIATOR), _channel(Side.RESPONDER)
     a.send(b"first application bytes")  # held until the keys exist
-    wire = a.data_to_send()  # SHARE
-    a.receive_data(b.data_to_send())  # the responder's SHARE: CONFIRM and DATA follow
+    wire = a.data_to_send()  # HELLO
+    b.receive_data(wire)
+    a.receive_data(b.data_to_send())  # the responder's HELLO and SHARE: SHARE, CONFIRM, DATA
     a.send(b"x" * 70_000)  # two more DATA records
     a.close()
     return wire + a.data_to_send()
@@ -469,9 +470,13 @@ def test_channel_mutated_stream(data: st.DataObject, eof: bool) -> None:
     _feed_channel(chunks, eof=eof)
 
 
-@pytest.mark.parametrize("rtype", [0x01, 0x02, 0x03, 0x04, 0x7F])
+@pytest.mark.parametrize("rtype", [0x01, 0x02, 0x03, 0x04, 0x05, 0x7F])
 def test_channel_headers_announcing_4_gib_fail_before_buffering(rtype: int) -> None:
-    for prefix in (b"", _initiator_wire()[: 5 + 57]):  # during pairing, and after the SHARE
+    wire = _initiator_wire()
+    hello_end = 5 + int.from_bytes(wire[1:5], "big")
+    share_end = hello_end + 5 + int.from_bytes(wire[hello_end + 1 : hello_end + 5], "big")
+    # before the hello, during pairing, and after the SHARE
+    for prefix in (b"", wire[:hello_end], wire[:share_end]):
         channel = _channel()
         with pytest.raises((RemoteProtocolError, AuthenticationError)):
             channel.receive_data(prefix + bytes([rtype]) + b"\xff\xff\xff\xff")

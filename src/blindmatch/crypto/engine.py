@@ -16,6 +16,7 @@ import hashlib
 from collections.abc import Iterable, Iterator, Sequence
 from typing import Protocol
 
+from .elligator import elligator2_map
 from .h2c import cofactor_multipliers, hash_to_curve_many, hash_to_curve_premultiplied
 from .suite import SUITE
 from .x25519 import Scalar, blind_many
@@ -129,6 +130,13 @@ class CryptoEngine(Protocol):
         """:func:`blind_digest_batch`: digests unless ``raw[i]``."""
         ...
 
+    def elligator2_map(self, u: bytes) -> bytes:
+        """One Elligator 2 map, in constant time: the u-coordinate (32 bytes) for the 32-byte
+        ``u`` read as RFC 7748's decodeUCoordinate (CPace's generator, draft-irtf-cfrg-cpace-21
+        §8.2). Its input derives from the pairing code, so a native engine must not branch on
+        it; :func:`blindmatch.crypto.elligator.elligator2_map` is the Python formulation."""
+        ...
+
 
 class InlineEngine:
     """Does the work in the calling thread: the right choice for small sets and for tests."""
@@ -159,6 +167,9 @@ class InlineEngine:
         return blind_digest_batch(
             points, scalars, message=message, digest_prefix=digest_prefix, raw=raw
         )
+
+    def elligator2_map(self, u: bytes) -> bytes:
+        return elligator2_map(u)
 
     def __repr__(self) -> str:
         return "InlineEngine()"

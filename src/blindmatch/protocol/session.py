@@ -53,7 +53,7 @@ from .messages import (
     encode_frame,
     encode_message,
 )
-from .model import OverlapResult, Record, Terms
+from .model import OverlapResult, Record, Terms, declare_sizes
 from .randomness import BufferedSystemRng, Rng
 from .transcript import Transcript
 from .transitions import Input, State, next_state
@@ -119,15 +119,15 @@ class Session:
         self.quiet_failure: BlindmatchError | None = None
 
     def __repr__(self) -> str:
-        return (
-            f"Session(role={self.role.value}, label={self.terms.label!r}, state={self.state.value})"
-        )
+        role, label, state = self.role.value, self.terms.label, self.state.value
+        return f"Session(role={role}, label={label!r}, state={state})"
 
     # -- the driving API ----------------------------------------------------------------------
 
     def start(self) -> None:
         """Queue our hello. Nothing about our records is in it."""
         self._move(Input.START, local=True)
+        self.terms = declare_sizes(self.terms, self._records)
         nonce = self._rng(32)
         hello = Hello(role=self.role.value, suite=SUITE, nonce=nonce, terms=self.terms)
         body = encode_message(hello)
@@ -184,7 +184,7 @@ class Session:
 
     @property
     def waiting_for(self) -> str:
-        """The partner message we expect next ("hello", "blinded", ...), for error messages."""
+        """The partner message we expect next ("hello", "blinded", ...)."""
         return self._expect
 
     @property
