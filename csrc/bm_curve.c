@@ -248,6 +248,15 @@ static void elligator2(fe *xn, fe *xd, fe *y, const fe *u) {
     fe_cmov(y, &t, e3 ^ e4);
 }
 
+void bm_elligator2_x(const uint8_t u_bytes[32], uint8_t out[32]) {
+    fe u, xn, xd, y, inv, x;
+    fe_frombytes(&u, u_bytes);  /* decodeUCoordinate: bit 255 cleared, reduced by the arithmetic */
+    elligator2(&xn, &xd, &y, &u);
+    fe_invert(&inv, &xd);
+    fe_mul(&x, &xn, &inv);
+    fe_tobytes(out, &x);
+}
+
 /* u(2^doublings (Q0 + Q1)) as (X : Z) for the two Elligator points of one message. */
 static void h2c_projective(fe *X, fe *Z, const fe *u0, const fe *u1, int doublings) {
     fe xn0, xd0, y0, xn1, xd1, y1;

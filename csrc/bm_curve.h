@@ -23,6 +23,10 @@ typedef struct {
  * identity encodes as 32 zero bytes. */
 void bm_h2c_batch_portable(const bm_h2c_job *job, size_t start, size_t stop, uint8_t *out);
 
+/* The u-coordinate of map_to_curve_elligator2(u) (RFC 9380 §6.7.1) for 32 bytes read as RFC
+ * 7748's decodeUCoordinate: CPace's generator (draft-irtf-cfrg-cpace-21 §8.2). Constant time. */
+void bm_elligator2_x(const uint8_t u_bytes[32], uint8_t out[32]);
+
 /* u0, u1 of message i (hash_to_field, count 2), as 32-byte canonical little-endian values. */
 void bm_hash_to_field(const bm_h2c_job *job, size_t i, uint8_t u0[32], uint8_t u1[32]);
 

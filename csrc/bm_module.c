@@ -424,6 +424,27 @@ static PyObject *py_hash_to_field(PyObject *self, PyObject *args) {
     return Py_BuildValue("(y#y#)", u0, (Py_ssize_t)32, u1, (Py_ssize_t)32);
 }
 
+PyDoc_STRVAR(elligator2_map_doc,
+"elligator2_map(u) -> bytes\n\n"
+"The u-coordinate Elligator 2 maps the 32-byte u to (decodeUCoordinate, constant time).");
+
+static PyObject *py_elligator2_map(PyObject *self, PyObject *arg) {
+    Py_buffer u;
+    if (PyObject_GetBuffer(arg, &u, PyBUF_SIMPLE) < 0) return NULL;
+    if (u.len != 32) {
+        PyBuffer_Release(&u);
+        PyErr_SetString(PyExc_ValueError, "elligator2_map takes exactly 32 bytes");
+        return NULL;
+    }
+    uint8_t in[32], out[32];
+    memcpy(in, u.buf, 32);
+    PyBuffer_Release(&u);
+    bm_elligator2_x(in, out);
+    volatile uint8_t *p = in;
+    for (int i = 0; i < 32; i++) p[i] = 0;
+    return PyBytes_FromStringAndSize((const char *)out, 32);
+}
+
 PyDoc_STRVAR(cpu_path_doc, "cpu_path() -> str\n\nThe field arithmetic in use: 'avx2' or 'portable'.");
 
 static PyObject *py_cpu_path(PyObject *self, PyObject *noargs) {
@@ -484,6 +505,7 @@ static PyMethodDef methods[] = {
     {"blind", py_blind, METH_VARARGS, blind_doc},
     {"digests", py_digests, METH_VARARGS, digests_doc},
     {"hash_to_field", py_hash_to_field, METH_VARARGS, hash_to_field_doc},
+    {"elligator2_map", py_elligator2_map, METH_O, elligator2_map_doc},
     {"cpu_path", py_cpu_path, METH_NOARGS, cpu_path_doc},
     {"cpu_paths", py_cpu_paths, METH_NOARGS, cpu_paths_doc},
     {"set_cpu_path", py_set_cpu_path, METH_O, set_cpu_path_doc},

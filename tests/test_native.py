@@ -263,6 +263,20 @@ def test_engine_rejects_a_hashed_identity_like_inline() -> None:
     assert zero == -1 and len(out) == 160
 
 
+def test_elligator2_map_matches_the_python_formulation() -> None:
+    """CPace's generator map: random inputs, bit 255 set, values >= p, zero."""
+    from blindmatch.crypto.elligator import elligator2_map
+
+    engine = NativeEngine()
+    rng = random.Random(11)
+    inputs = [rng.randbytes(32) for _ in range(300)]
+    inputs += [(P + i).to_bytes(32, "little") for i in range(3)] + [bytes(32), b"\xff" * 32]
+    for u in inputs:
+        assert engine.elligator2_map(u) == elligator2_map(u) == InlineEngine().elligator2_map(u)
+    with pytest.raises(UsageError, match="exactly 32 bytes, not 31"):
+        engine.elligator2_map(bytes(31))
+
+
 def test_engine_repr_hides_scalars_and_names_the_path() -> None:
     text = repr(NativeEngine(threads=2))
     assert "threads=2" in text and _native.cpu_path() in text

@@ -185,6 +185,13 @@ class NativeEngine:
             raise UsageError(f"raw has {len(raw)} flags for {len(scalars)} scalars")
         return self._blind(points, scalars, message, bytes(digest_prefix), [bool(r) for r in raw])
 
+    def elligator2_map(self, u: bytes) -> bytes:
+        """CPace's generator map (:func:`~blindmatch.crypto.elligator.elligator2_map`), in
+        constant-time C."""
+        if len(u) != POINT_BYTES:
+            raise UsageError(f"elligator2_map takes exactly 32 bytes, not {len(u)}")
+        return bytes(self._native.elligator2_map(bytes(u)))
+
     def digests(self, points: bytes, prefix: bytes) -> bytes:
         """Concatenated ``SHA-256(prefix || point)[:16]`` of every 32-byte point."""
         return bytes(self._native.digests(points, prefix))
