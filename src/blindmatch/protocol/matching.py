@@ -81,6 +81,8 @@ def compute_result(ex: Exchange) -> OverlapResult:
             _tally_counts(ex, own_kind, lane, returned, where, counts)
         else:
             _collect_records(ex, own_kind, lane, returned, where, counts, found, payloads, defects)
+    for (own_kind, partner_kind), tally in ex.tallies.items():
+        _add_tally(ex, own_kind, partner_kind, tally, counts)
     if defects:
         more = f" (and {len(defects) - 1} more defects)" if len(defects) > 1 else ""
         raise RemoteProtocolError(f"{defects[0]}{more}")
@@ -193,6 +195,21 @@ def _collect_records(
         for p in own.populations_of(i):
             for q in matched_theirs:
                 counts[p][q] += 1
+
+
+def _add_tally(
+    ex: Exchange,
+    own_kind: LaneKind,
+    partner_kind: LaneKind,
+    tally: tuple[int, ...] | None,
+    counts: dict[str, dict[str, int]],
+) -> None:
+    """Counts of a lane pair only the partner compares (§5.5), as its tally gave them."""
+    assert tally is not None  # the session computes the result only after every tally
+    ours = ex.own_lane(own_kind).populations
+    theirs = ex.partner_lanes[partner_kind].info.populations
+    for n, value in enumerate(tally):
+        counts[ours[n // len(theirs)]][theirs[n % len(theirs)]] += value
 
 
 def _our_sizes(ex: Exchange, ours: list[str]) -> dict[str, int]:

@@ -34,6 +34,7 @@ __all__ = [
     "Lanes",
     "Message",
     "Returned",
+    "Tally",
     "decode_message",
     "encode_frame",
     "encode_message",
@@ -157,6 +158,22 @@ class Returned(_Wire):
     oprf: bytes = b""
 
 
+class Tally(_Wire):
+    """Counts computed for the partner, for a lane pair only this party compares (§5.5):
+    ``lane`` is the sender's counts lane, ``target`` the recipient's records lane. ``counts``
+    is row-major: for each population of the target lane (recipient's), for each population of
+    ``lane`` (sender's), how many of the recipient's accounts in the first matched some of the
+    sender's in the second."""
+
+    t: Literal["tally"] = "tally"
+    lane: Literal["counts"]
+    target: Literal["records"]
+    counts: Annotated[
+        tuple[Annotated[int, Field(ge=0, le=MAX_ACCOUNTS)], ...],
+        Field(max_length=MAX_POPULATIONS * MAX_POPULATIONS),
+    ]
+
+
 class Confirm(_Wire):
     """'This is the whole session as I saw it': SHA-256 over every frame both parties sent
     before their confirms (protocol_spec.md §5.7). Results are released only once the
@@ -193,7 +210,7 @@ class _WireTerms(BaseModel):
     payload_bytes: int
 
 
-Message: TypeAlias = Hello | Accept | Abort | Lanes | Blinded | Returned | Confirm
+Message: TypeAlias = Hello | Accept | Abort | Lanes | Blinded | Returned | Tally | Confirm
 _TYPES: dict[str, type[_Wire]] = {
     "hello": Hello,
     "accept": Accept,
@@ -201,6 +218,7 @@ _TYPES: dict[str, type[_Wire]] = {
     "lanes": Lanes,
     "blinded": Blinded,
     "returned": Returned,
+    "tally": Tally,
     "confirm": Confirm,
 }
 
