@@ -94,7 +94,10 @@ def prepare_party(
     pandas DataFrames. Raises :class:`InputError` for unreadable data and :class:`PolicyError`
     when the policy does not fit the data (unknown column, no column for a key type).
     """
+    if not isinstance(policy, Policy):  # the caller's argument: checked, not asserted
+        raise UsageError(f"prepare_party() needs a Policy, not {type(policy).__name__}")
     result = scan(sources, policy, keep_records=True, progress=progress)
+    # Internal: scan() returns terms and a policy whenever it was given a policy.
     assert result.terms is not None and result.policy is not None
     return PreparedParty(
         records=result.records,

@@ -87,6 +87,7 @@ def run_pair(
             run.events[role].append(event)
     sender_result = sessions[Role.SENDER].result
     receiver_result = sessions[Role.RECEIVER].result
+    # Internal: the loop ends only when both are done, and a done session has its result.
     assert sender_result is not None and receiver_result is not None
     run.sender = sender_result
     run.receiver = receiver_result

@@ -71,10 +71,12 @@ from .messages import (
     Returned,
     check_blinded,
     check_returned,
+    check_returned_unique,
     decode_message,
     encode_frame,
     encode_message,
     mask_width,
+    refuse_repeats,
 )
 from .model import MAX_KEYS_PER_ACCOUNT, Disclosure, Match, OverlapResult, Record, Terms
 from .randomness import BufferedSystemRng, Rng, shuffle, stream_rng
@@ -131,6 +133,9 @@ class _Returns:
     digests: bytearray = field(default_factory=bytearray)
     masks: bytearray = field(default_factory=bytearray)
     oprf: bytearray = field(default_factory=bytearray)
+    #: digests and OPRF points of the stream so far, to refuse repeats (freed once complete)
+    seen: set[bytes] = field(default_factory=set)
+    oprf_seen: set[bytes] = field(default_factory=set)
 
 
 @dataclass(slots=True)
@@ -274,7 +279,7 @@ class Session:
     def accept(self) -> None:
         """Accept the partner's terms as shown in the PartnerTerms event."""
         self._require(State.AWAIT_DECISION, "accept")
-        assert self.agreement is not None
+        assert self.agreement is not None  # internal: AWAIT_DECISION is entered with it set
         self._we_accepted = True
         self._outbox += encode_frame(Accept(agreement=self.agreement.agreement_id))
         self.state = State.AWAIT_ACCEPT
@@ -378,6 +383,7 @@ class Session:
             self.accept()
 
     def _on_accept(self, msg: Accept) -> None:
+        # Internal: an accept is expected only after both hellos, when the agreement is set.
         assert self.agreement is not None
         if msg.agreement != self.agreement.agreement_id:
             raise AgreementError(
@@ -391,7 +397,7 @@ class Session:
     def _maybe_exchange(self) -> None:
         if not (self._we_accepted and self._partner_accepted):
             return
-        assert self.agreement is not None
+        assert self.agreement is not None  # internal: both accepted an agreement that exists
         self.state = State.EXCHANGE
         self._events.append(AgreementReached(agreement=self.agreement))
         self._prepare_lanes()
@@ -404,7 +410,7 @@ class Session:
 
     def _build_lanes(self) -> None:
         agreement = self.agreement
-        assert agreement is not None
+        assert agreement is not None  # internal: lanes are built only in EXCHANGE
         fixed = self.terms.keys_per_account
         accounts, self._dropped_keys = build_accounts(
             self._records,
@@ -446,7 +452,7 @@ class Session:
     def _blinded_frames(self) -> Generator[bytes, None, None]:
         """Hash, blind and (records lane) seal our lanes, one chunk per ``next``."""
         agreement = self.agreement
-        assert agreement is not None
+        assert agreement is not None  # internal: created by _build_lanes, in EXCHANGE
         slots = self._own_slots
         total = sum(lane.size for lane in self._lanes)
         done = 0
@@ -509,7 +515,7 @@ class Session:
     def _on_lanes(self, msg: Lanes) -> None:
         if not self._we_accepted:
             raise RemoteProtocolError("lanes message arrived before we accepted the agreement")
-        assert self._partner_terms is not None
+        assert self._partner_terms is not None  # internal: lanes come after the hellos
         self._partner_slots = msg.slots
         kinds = [info.lane for info in msg.lanes]
         levels = {p.disclosure for p in self._partner_terms.populations}
@@ -565,9 +571,11 @@ class Session:
             lane = self._partner_lanes[kind]
             if lane.received < lane.info.accounts:
                 return lane
+        # Internal: a blinded message is expected only while a partner lane is open.
         raise AssertionError("no partner lane is open")
 
     def _on_blinded(self, msg: Blinded) -> None:
+        # Internal: blinded messages are expected only after lanes, so after both hellos.
         assert self.agreement is not None and self._partner_terms is not None
         lane = self._current_partner_lane()
         where = f"blinded message (lane {msg.lane}, chunk {msg.seq})"
@@ -611,10 +619,10 @@ class Session:
             keys = [blob[at : at + DIGEST_BYTES] for at in range(0, len(blob), DIGEST_BYTES)]
             before = len(index)
             if not index.keys().isdisjoint(keys):
-                _raise_repeat(where, keys, index)
+                refuse_repeats(where, "element", keys, index.keys(), "this lane")
             index.update(zip(keys, range(base, base + len(keys)), strict=True))
             if len(index) != before + len(keys):  # a repeat within this message
-                _raise_repeat(where, keys, {})
+                refuse_repeats(where, "element", keys, frozenset(), "this lane")
             if own.kind == "records":
                 # In order, so the partner can map results to its accounts; OPRF points let it
                 # derive the keys of our sealed fields for the keys it holds, and only those.
@@ -721,6 +729,9 @@ class Session:
         if msg.oprf:
             where = f"returned message (lane {msg.lane} for {msg.target}, chunk {msg.seq}) oprf"
             validate_points(msg.oprf, msg.count * self._own_slots, message=where)
+        check_returned_unique(msg, digests_seen=returns.seen, oprf_seen=returns.oprf_seen)
+        if returns.received + msg.count == returns.expected:  # the stream is in: free the sets
+            returns.seen, returns.oprf_seen = set(), set()
         returns.digests += msg.digests
         returns.masks += msg.masks
         returns.oprf += msg.oprf
@@ -752,7 +763,7 @@ class Session:
     def _compute_result(self) -> OverlapResult:
         """Compare what came back with what we computed; count and list only what is allowed."""
         partner = self._partner_terms
-        assert partner is not None
+        assert partner is not None  # internal: matching runs in EXCHANGE, after the hellos
         slots = self._own_slots
         partner_slots = self._partner_slots
         ours = [p.name for p in self.terms.populations]
@@ -822,13 +833,14 @@ class Session:
                     matched_theirs |= their_names[their_masks[at : at + their_width]]
                 our_pops = own.populations_of(i)
                 for s, j, t in hits:
+                    key = own.slot_keys[i][s]
+                    if key is None:
+                        raise _dummy_hit(own_kind, partner_kind, i, j)
                     pops = their_names[their_masks[j * their_width : (j + 1) * their_width]]
                     if (partner_kind, j) not in payloads:
                         payloads[(partner_kind, j)] = self._partner_fields(
                             lane, returned, own_kind, i, s, j, t, pops
                         )
-                    key = own.slot_keys[i][s]
-                    assert key is not None  # dummies are random points: they match nothing
                     for r in own.records_of(i):
                         if key in self._records[r].keys:
                             hit_for = found.setdefault(r, {})
@@ -886,7 +898,7 @@ class Session:
         account j is in: a field declared for another population is refused too."""
         agreement = self.agreement
         partner = self._partner_terms
-        assert agreement is not None and partner is not None
+        assert agreement is not None and partner is not None  # internal: as _compute_result
         if not reveals_fields(partner):
             return ()
         where = f"partner account {j} of lane {lane.info.lane}"
@@ -922,7 +934,7 @@ class Session:
     def _matches_from(
         self, found: dict[int, dict[int, _PartnerHit]], ours: list[str], theirs: list[str]
     ) -> tuple[Match, ...]:
-        assert self.agreement is not None
+        assert self.agreement is not None  # internal: as _compute_result
         key_order = {k: n for n, k in enumerate(self.agreement.key_types)}
         matches: list[Match] = []
         for r in sorted(found, key=lambda r: self._records[r].record_id):
@@ -956,17 +968,15 @@ class _PartnerHit:
     key_types: set[str] = field(default_factory=set)
 
 
-def _raise_repeat(where: str, keys: Sequence[bytes], earlier: Mapping[bytes, int]) -> None:
-    """Name the first element of a message whose digest was seen before (in ``earlier`` or
-    earlier in the message)."""
-    seen: set[bytes] = set()
-    for n, key in enumerate(keys):
-        if key in earlier or key in seen:
-            raise RemoteProtocolError(
-                f"{where}: element {n} repeats an element sent earlier in this lane"
-            )
-        seen.add(key)
-    raise AssertionError("no repeated element")  # pragma: no cover - callers checked
+def _dummy_hit(own_kind: LaneKind, partner_kind: LaneKind, i: int, j: int) -> RemoteProtocolError:
+    """A dummy slot of ours matched: its point is a random one, so the partner moved or
+    copied a matching value onto it. Found only because that value matched our data, so it
+    is a matching defect (quiet, protocol_spec.md 5.5), never answered with an abort."""
+    return RemoteProtocolError(
+        f"returned stream of lane {partner_kind} for {own_kind}: a filler (dummy) slot of our "
+        f"account {i} matched partner account {j}; dummies match nothing, so the partner "
+        "altered the values it returned"
+    )
 
 
 @contextmanager

@@ -324,7 +324,7 @@ class SecureChannel:
     def _check_header(self, rtype: int, length: int) -> None:
         """Validate a header before its body is buffered (so a forged length costs nothing)."""
         if not self._share_received:
-            assert self._pake is not None
+            assert self._pake is not None  # internal: without a code _share_received starts True
             if rtype != RecordType.SHARE:
                 raise RemoteProtocolError(
                     "the partner did not start with a pairing message: it is not a blindmatch "
@@ -365,7 +365,7 @@ class SecureChannel:
         if rtype is RecordType.SHARE:
             self._on_share(body)
         elif rtype is RecordType.CONFIRM:
-            assert self._pake is not None
+            assert self._pake is not None  # internal: CONFIRM is accepted only after a SHARE
             self._pake.verify(body)
             self._established = True
         else:
@@ -377,7 +377,7 @@ class SecureChannel:
 
     def _on_share(self, body: bytes) -> None:
         pake = self._pake
-        assert pake is not None
+        assert pake is not None  # internal: SHARE is accepted only with a code
         pake.receive(body)
         self._send_aead = ChaCha20Poly1305(pake.derive_key(_KEY_LABELS[self.side]))
         self._recv_aead = ChaCha20Poly1305(pake.derive_key(_KEY_LABELS[self.side.other]))

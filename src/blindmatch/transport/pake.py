@@ -196,7 +196,10 @@ class CPace:
             raise LocalProtocolError("rng(32) must return 32 bytes")
         g = calculate_generator(code.secret(), ci, sid)
         share = _x25519(self._y, g)
-        assert share is not None  # g is in the prime-order subgroup and not the identity
+        # Internal: g is a non-identity point of the prime-order subgroup (calculate_generator
+        # refuses the identity) and a clamped scalar is never 0 mod its order, so the
+        # product is never the identity; y comes from our rng, not from any input.
+        assert share is not None
         #: Our CPace message, pfc(Y, AD): send it to the partner.
         self.message = prefix_free_cat(share, side.ad)
         self._isk: bytes | None = None

@@ -287,7 +287,7 @@ class _Pump:
                 break
             self._wait_and_move()
         result = self.session.result
-        assert result is not None
+        assert result is not None  # internal: the loop ends at DONE, which sets the result
         return result
 
     def _emit(self, event: Event) -> None:
