@@ -553,7 +553,7 @@ def micro(n_time: int, n_diff: int) -> dict[str, Any]:
             mod.blind(points, [secret], 1)
             out["us"][f"x25519 native {path}"] = per(time.perf_counter() - t, n_time)
             t = time.perf_counter()
-            mod.hash_to_curve(msgs, dst_prime, 3, 1)
+            mod.hash_to_curve(msgs, dst_prime, 1)
             out["us"][f"h2c native {path}"] = per(time.perf_counter() - t, n_time)
         mod.set_cpu_path(chosen)
         out["cpu_path"] = chosen
@@ -586,7 +586,7 @@ def micro(n_time: int, n_diff: int) -> dict[str, Any]:
             )
             raise AssertionError(f"native X25519 differs from cryptography at point {bad // 32}")
         dmsgs = [rnd.randbytes(rnd.randrange(0, 140)) for _ in range(n_diff)]
-        got_h = mod.hash_to_curve(dmsgs, dst_prime, 3, threads)
+        got_h = mod.hash_to_curve(dmsgs, dst_prime, threads)
         if got_h != b"".join(hash_to_curve_many(dmsgs, dst)):
             raise AssertionError("native hash-to-curve differs from the Python suite")
         out["differential"] = (

@@ -16,10 +16,9 @@ typedef struct {
     const size_t *lens;
     const uint8_t *dst_prime;  /* DST || I2OSP(len(DST), 1), DST already shortened (§5.3.3) */
     size_t dst_prime_len;
-    int doublings;             /* 3 clears the cofactor; fewer leave it to the scalar */
 } bm_h2c_job;
 
-/* out[i] = u(2^doublings (map(u0) + map(u1))) of message i, for i in [start, stop); the
+/* out[i] = hash_to_curve(message i) = u(8 (map(u0) + map(u1))), for i in [start, stop); the
  * identity encodes as 32 zero bytes. */
 void bm_h2c_batch_portable(const bm_h2c_job *job, size_t start, size_t stop, uint8_t *out);
 

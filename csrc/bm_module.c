@@ -272,26 +272,20 @@ done:
 }
 
 PyDoc_STRVAR(hash_blind_doc,
-"hash_blind(msgs, dst_prime, doublings, scalars, threads) -> (list[bytes], int)\n\n"
-"For each scalar, the concatenated X25519(scalar, u(2^doublings (Q0 + Q1))) of every\n"
-"message (RFC 9380 curve25519_XMD:SHA-512_ELL2_RO_ with the given cofactor doublings);\n"
-"and the index of the first all-zero output (-1 if none).");
+"hash_blind(msgs, dst_prime, scalars, threads) -> (list[bytes], int)\n\n"
+"For each scalar, the concatenated X25519(scalar, hash_to_curve(m)) of every message\n"
+"(RFC 9380 curve25519_XMD:SHA-512_ELL2_RO_, cofactor cleared in full); and the index of the\n"
+"first all-zero output (-1 if none).");
 
 static PyObject *py_hash_blind(PyObject *self, PyObject *args) {
     PyObject *msgs_seq, *scalars_seq;
     Py_buffer dst;
-    int doublings, threads;
-    if (!PyArg_ParseTuple(args, "Oy*iOi", &msgs_seq, &dst, &doublings, &scalars_seq, &threads))
-        return NULL;
+    int threads;
+    if (!PyArg_ParseTuple(args, "Oy*Oi", &msgs_seq, &dst, &scalars_seq, &threads)) return NULL;
     PyObject *result = NULL;
     msgs_t m;
-    if (doublings < 0 || doublings > 3) {
-        PyErr_SetString(PyExc_ValueError, "doublings must be 0..3");
-        PyBuffer_Release(&dst);
-        return NULL;
-    }
     if (msgs_load(&m, msgs_seq) == 0) {
-        bm_h2c_job job = {m.ptrs, m.lens, dst.buf, (size_t)dst.len, doublings};
+        bm_h2c_job job = {m.ptrs, m.lens, dst.buf, (size_t)dst.len};
         result = blind_common(&m, &job, NULL, m.n, scalars_seq, NULL, 0, Py_None, threads);
     }
     msgs_free(&m);
@@ -300,9 +294,9 @@ static PyObject *py_hash_blind(PyObject *self, PyObject *args) {
 }
 
 PyDoc_STRVAR(hash_to_curve_doc,
-"hash_to_curve(msgs, dst_prime, doublings, threads) -> bytes\n\n"
-"The concatenated u(2^doublings (Q0 + Q1)) of every message; doublings = 3 is RFC 9380\n"
-"hash_to_curve. The identity encodes as 32 zero bytes.");
+"hash_to_curve(msgs, dst_prime, threads) -> bytes\n\n"
+"The concatenated RFC 9380 hash_to_curve of every message; the identity encodes as 32 zero\n"
+"bytes.");
 
 static void *h2c_worker(void *arg) {
     batch_t *b = arg;
@@ -318,17 +312,12 @@ static void *h2c_worker(void *arg) {
 static PyObject *py_hash_to_curve(PyObject *self, PyObject *args) {
     PyObject *msgs_seq;
     Py_buffer dst;
-    int doublings, threads;
-    if (!PyArg_ParseTuple(args, "Oy*ii", &msgs_seq, &dst, &doublings, &threads)) return NULL;
+    int threads;
+    if (!PyArg_ParseTuple(args, "Oy*i", &msgs_seq, &dst, &threads)) return NULL;
     PyObject *out = NULL;
     msgs_t m;
-    if (doublings < 0 || doublings > 3) {
-        PyErr_SetString(PyExc_ValueError, "doublings must be 0..3");
-        PyBuffer_Release(&dst);
-        return NULL;
-    }
     if (msgs_load(&m, msgs_seq) == 0) {
-        bm_h2c_job job = {m.ptrs, m.lens, dst.buf, (size_t)dst.len, doublings};
+        bm_h2c_job job = {m.ptrs, m.lens, dst.buf, (size_t)dst.len};
         out = PyBytes_FromStringAndSize(NULL, (Py_ssize_t)(32 * m.n));
         if (out) {
             batch_t b;
@@ -416,7 +405,7 @@ static PyObject *py_hash_to_field(PyObject *self, PyObject *args) {
     if (!PyArg_ParseTuple(args, "y*y*", &msg, &dst)) return NULL;
     const uint8_t *ptr = msg.buf;
     size_t len = (size_t)msg.len;
-    bm_h2c_job job = {&ptr, &len, dst.buf, (size_t)dst.len, 3};
+    bm_h2c_job job = {&ptr, &len, dst.buf, (size_t)dst.len};
     uint8_t u0[32], u1[32];
     bm_hash_to_field(&job, 0, u0, u1);
     PyBuffer_Release(&msg);

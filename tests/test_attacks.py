@@ -11,7 +11,8 @@ from collections.abc import Iterator
 import pytest
 from test_hostile_support import new_pair, party_records, party_terms, pump
 
-from blindmatch.crypto import blind_many, digest_points
+from blindmatch.crypto import Scalar, blind_many, digest_points, hash_to_curve_many
+from blindmatch.crypto.engine import InlineEngine
 from blindmatch.errors import PeerAbortedError, RemoteProtocolError, UsageError
 from blindmatch.protocol import Disclosure, PopulationTerms, Role, Session, Terms, seeded_rng
 from blindmatch.protocol import model as protocol_model
@@ -19,10 +20,11 @@ from blindmatch.protocol.messages import (
     Blinded,
     FrameDecoder,
     Returned,
+    Tally,
     decode_message,
     encode_frame,
 )
-from blindmatch.protocol.model import declare_sizes, declared_size
+from blindmatch.protocol.model import Record, declare_sizes, declared_size
 
 # -- M2: probing beyond the declared sizes -------------------------------------------------------
 
@@ -243,3 +245,92 @@ def test_the_terms_a_user_accepts_show_sizes_and_what_counts_yields_against_a_ch
     assert "Customers: records, revealing Name, Owner, at most 4 accounts" in shown
     assert "Prospects: counts, at most 4 accounts" in shown
     assert "a partner that cheats can learn which of its own accounts are in a counts" in shown
+
+
+# -- H1: per-account blinding keys against a counts lane ----------------------------------------
+
+
+class _PerAccountKeys(InlineEngine):
+    """A cheater's engine: every element of its own lanes gets its own blinding key."""
+
+    def __init__(self) -> None:
+        self.keys: list[tuple[bytes, Scalar]] = []  # (hash-to-curve input, its key)
+
+    def hash_blind_iter(self, batches, dst, scalars):  # type: ignore[no-untyped-def]
+        for batch in batches:
+            out = b""
+            for message in batch:
+                key = Scalar.generate_invertible(seeded_rng(b"per account" + message))
+                self.keys.append((message, key))
+                (point,) = hash_to_curve_many([message], dst)
+                out += b"".join(blind_many(key, [point], message="cheater"))
+            yield [out] + [out for _ in scalars[1:]]
+
+
+def _counts_pair(
+    cheater_disclosure: Disclosure, *, cheat: bool = True
+) -> tuple[Session, Session, _PerAccountKeys]:
+    def terms(label: str, disclosure: Disclosure) -> Terms:
+        return Terms(
+            label=label,
+            key_types=("domain",),
+            populations=(PopulationTerms(name="P", disclosure=disclosure),),
+        )
+
+    def records(prefix: str, keys: list[str]) -> list[Record]:
+        return [
+            Record(record_id=f"{prefix}{n}", keys=(("domain", k),), populations=frozenset({"P"}))
+            for n, k in enumerate(keys)
+        ]
+
+    engine = _PerAccountKeys()
+    cheater = Session(
+        role=Role.SENDER,
+        terms=terms("Cheater", cheater_disclosure),
+        records=records("c", ["a.com", "b.com", "c.com", "d.com", "e.com"]),
+        engine=engine if cheat else None,
+        auto_accept=True,
+    )
+    victim = Session(
+        role=Role.RECEIVER,
+        terms=terms("Victim", Disclosure.COUNTS),
+        records=records("v", ["b.com", "d.com", "x.com", "y.com"]),
+        auto_accept=True,
+    )
+    cheater.start()
+    victim.start()
+    return cheater, victim, engine
+
+
+def test_counts_against_counts_yields_membership_to_a_cheater_as_documented() -> None:
+    """Both sides disclose counts: each compares, so a cheater that blinds every account with
+    its own key undoes the shuffle and learns exactly which of its own accounts the victim
+    holds (protocol_spec.md §8, H1) -- and nothing of the victim's other accounts."""
+    cheater, victim, engine = _counts_pair(Disclosure.COUNTS)
+    _, victim_frames = pump(cheater, victim)
+    sent = [decode_message(f[4:]) for f in victim_frames]
+    victim_points = b"".join(m.points for m in sent if isinstance(m, Blinded))
+    returned = b"".join(m.digests for m in sent if isinstance(m, Returned))
+    assert cheater.agreement is not None
+    prefix = cheater.agreement.digest_prefix("counts", "counts")
+    returned_set = set(_split(returned, 16))
+    learned = set()
+    for message, key in engine.keys:
+        candidates = blind_many(key, _split(victim_points, 32), message="attack")
+        if set(_split(digest_points(candidates, prefix), 16)) & returned_set:
+            learned.add(message[len(b"\x06domain") :].decode())
+    assert learned == {"b.com", "d.com"}  # membership of its own accounts, and only those
+
+
+def test_records_against_counts_gives_a_cheater_nothing_to_undo() -> None:
+    """The cheater discloses records, the victim counts: only the victim compares this pair
+    (it is granted records about the cheater's lane anyway) and sends a tally, so none of the
+    cheater's values come back shuffled for it to undo; it learns the count and no more."""
+    for cheat, count in ((False, 2), (True, 0)):
+        cheater, victim, _ = _counts_pair(Disclosure.RECORDS, cheat=cheat)
+        _, victim_frames = pump(cheater, victim)
+        sent = [decode_message(f[4:]) for f in victim_frames]
+        assert not any(isinstance(m, Returned) for m in sent)
+        # The count the victim computed: right for an honest partner; a cheater's own keys
+        # only spoil its own answer (its values no longer match the victim's).
+        assert [m.counts for m in sent if isinstance(m, Tally)] == [(count,)]

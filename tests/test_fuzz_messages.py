@@ -47,6 +47,7 @@ from blindmatch.protocol.messages import (
     Hello,
     Lanes,
     Returned,
+    Tally,
     check_blinded,
     decode_message,
     encode_message,
@@ -64,7 +65,7 @@ from blindmatch.transport import (
 from blindmatch.transport.offline import HEADER_BYTES, MAGIC
 from blindmatch.transport.offline import encode_message as encode_file
 
-MESSAGE_TYPES = (Hello, Accept, Abort, Lanes, Blinded, Returned, Confirm)
+MESSAGE_TYPES = (Hello, Accept, Abort, Lanes, Blinded, Returned, Tally, Confirm)
 FUZZ = settings(max_examples=250, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 
 

@@ -288,7 +288,7 @@ def test_nothing_of_the_session_crosses_the_network_in_clear(code: PairingCode) 
 
 STEP = re.compile(
     r"during pairing, before its (channel hello|pairing message|pairing confirmation)"
-    r"|while waiting for its (hello|accept|lanes|blinded|returned|confirm) message"
+    r"|while waiting for its (hello|accept|lanes|blinded|returned|tally|confirm) message"
 )
 
 

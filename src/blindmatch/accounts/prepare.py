@@ -97,9 +97,12 @@ def prepare_party(
     ``allow_short_rows`` reads CSV rows with fewer cells than the header as blank-padded
     instead of refusing them (:func:`blindmatch.io.read_csv`).
     """
+    if not isinstance(policy, Policy):  # the caller's argument: checked, not asserted
+        raise UsageError(f"prepare_party() needs a Policy, not {type(policy).__name__}")
     result = scan(
         sources, policy, keep_records=True, progress=progress, allow_short_rows=allow_short_rows
     )
+    # Internal: scan() returns terms and a policy whenever it was given a policy.
     assert result.terms is not None and result.policy is not None
     return PreparedParty(
         records=result.records,

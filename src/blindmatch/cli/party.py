@@ -128,8 +128,8 @@ def describe_terms(event: PartnerTerms) -> str:
     if any(p.disclosure is Disclosure.COUNTS for p in terms.populations):
         lines.append(
             "  note: 'counts' holds against a partner that follows the protocol; a partner "
-            "that cheats can learn which of its own accounts are in a counts population it "
-            "compares against (protocol_spec.md §8)"
+            "that cheats can learn which of its own accounts are in a counts population of "
+            "ours where we chose counts too (protocol_spec.md §8)"
         )
     return for_terminal("\n".join(lines))
 

@@ -24,7 +24,7 @@ from types import ModuleType
 from typing import Final
 
 from ..errors import CryptoError, UsageError
-from .h2c import _effective_dst, cofactor_multipliers
+from .h2c import _effective_dst
 from .x25519 import POINT_BYTES, Scalar
 
 __all__ = [
@@ -121,16 +121,13 @@ class NativeEngine:
     def hash_blind(
         self, messages: Sequence[bytes], dst: bytes, scalars: Sequence[Scalar]
     ) -> list[bytes]:
-        """``X25519(s, hash_to_curve(m, dst))`` for every message, one blob per scalar,
-        with the cofactor doublings a clamped scalar absorbs left to X25519."""
+        """``X25519(s, hash_to_curve(m, dst))`` for every message, one blob per scalar. The
+        cofactor is cleared in full whatever the scalars (the work must not depend on them)."""
         if not scalars:
             return []
-        doublings, multipliers = cofactor_multipliers([s.to_bytes() for s in scalars])
-        if doublings == 3:
-            multipliers = [s.to_bytes() for s in scalars]
         msgs = [m if type(m) is bytes else bytes(m) for m in messages]
         outputs, zero = self._native.hash_blind(
-            msgs, _dst_prime(dst), doublings, multipliers, self.threads
+            msgs, _dst_prime(dst), [s.to_bytes() for s in scalars], self.threads
         )
         if zero >= 0:
             raise _small_order("own hashed keys", zero)

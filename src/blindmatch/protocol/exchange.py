@@ -18,7 +18,7 @@ This module owns that state and checks the order and shape of the partner's exch
 from __future__ import annotations
 
 from collections import Counter, deque
-from collections.abc import Callable, Generator, Mapping, Sequence
+from collections.abc import Callable, Generator, Sequence
 from dataclasses import dataclass, field
 
 from ..crypto import Scalar, seal_payload, validate_points, wrap_content_key
@@ -36,11 +36,16 @@ from .messages import (
     LaneInfo,
     LaneKind,
     Lanes,
+    Message,
     Returned,
+    Tally,
     check_blinded,
     check_returned,
+    check_returned_unique,
     encode_frame,
     mask_width,
+    refuse_repeats,
+    split_items,
 )
 from .model import MAX_KEYS_PER_ACCOUNT, Disclosure, Record, Terms
 from .randomness import Rng, shuffle, stream_rng
@@ -79,6 +84,10 @@ class Returns:
     digests: bytearray = field(default_factory=bytearray)
     masks: bytearray = field(default_factory=bytearray)
     oprf: bytearray = field(default_factory=bytearray)
+    #: every digest and OPRF point of the stream so far (none may repeat: §6 item 6); emptied
+    #: once the stream is complete
+    seen: set[bytes] = field(default_factory=set)
+    oprf_seen: set[bytes] = field(default_factory=set)
 
 
 @dataclass(slots=True)
@@ -118,6 +127,10 @@ class Exchange:
         self.incoming_plan: list[tuple[LaneKind, LaneKind]] = []
         self._return_plan: list[tuple[LaneKind, LaneKind]] = []
         self._outgoing: dict[tuple[LaneKind, LaneKind], _Outgoing] = {}
+        #: (our lane, partner lane) pairs we count for the partner, not yet sent (§5.5)
+        self._tallies_owed: list[tuple[LaneKind, LaneKind]] = []
+        #: (our lane, partner lane) -> the counts the partner computed for us, when it arrived
+        self.tallies: dict[tuple[LaneKind, LaneKind], tuple[int, ...] | None] = {}
         self.partner_slots = 0
         self.blinded_done = False
         self.phi: Scalar | None = None
@@ -231,6 +244,17 @@ class Exchange:
 
     # -- the partner's lanes --------------------------------------------------------------------
 
+    def receive(self, msg: Message) -> None:
+        """One of the partner's exchange messages (the session checked it is the one due)."""
+        if isinstance(msg, Lanes):
+            self.on_lanes(msg)
+        elif isinstance(msg, Blinded):
+            self.on_blinded(msg)
+        elif isinstance(msg, Returned):
+            self.on_returned(msg)
+        elif isinstance(msg, Tally):
+            self.on_tally(msg)
+
     def on_lanes(self, msg: Lanes) -> None:
         self.partner_slots = msg.slots
         partner = self.partner_terms
@@ -267,9 +291,21 @@ class Exchange:
                 self._outgoing[(own.kind, info.lane)] = _Outgoing()
             self.partner_lanes[info.lane] = lane
             self.partner_order.append(info.lane)
-        # Returns flow in this order on both sides: returning lane, then target lane.
-        self._return_plan = [(own.kind, k) for own in self.lanes for k in self.partner_order]
-        self.incoming_plan = [(k, own.kind) for k in self.partner_order for own in self.lanes]
+        # Returns flow in this order on both sides: returning lane, then target lane; only for
+        # the pairs whose recipient compares (see compares()).
+        self._return_plan = [
+            (own.kind, k) for own in self.lanes for k in self.partner_order if compares(k, own.kind)
+        ]
+        self.incoming_plan = [
+            (k, own.kind) for k in self.partner_order for own in self.lanes if compares(own.kind, k)
+        ]
+        self._tallies_owed = [(own, k) for k, own in self.incoming_plan if not compares(k, own)]
+        self.tallies = {
+            (own.kind, k): None
+            for own in self.lanes
+            for k in self.partner_order
+            if not compares(own.kind, k)
+        }
         for partner_kind, own_kind in self.incoming_plan:
             expected = self.own_lane(own_kind).size
             self.returns[(own_kind, partner_kind)] = Returns(expected=expected)
@@ -283,6 +319,8 @@ class Exchange:
             return "blinded"
         if any(r.received < r.expected for r in self.returns.values()):
             return "returned"
+        if any(t is None for t in self.tallies.values()):
+            return "tally"
         return "nothing more"
 
     def on_blinded(self, msg: Blinded) -> None:
@@ -334,14 +372,10 @@ class Exchange:
         base = lane.received * slots
         for own, blob in zip(self.lanes, outputs, strict=True):
             index = lane.index[own.kind]
-            keys = [blob[at : at + DIGEST_BYTES] for at in range(0, len(blob), DIGEST_BYTES)]
-            before = len(index)
-            if not index.keys().isdisjoint(keys):
-                _raise_repeat(where, keys, index)
+            keys = split_items(blob, DIGEST_BYTES)
+            refuse_repeats(where, "element", keys, index.keys(), "this lane")
             index.update(zip(keys, range(base, base + len(keys)), strict=True))
-            if len(index) != before + len(keys):  # a repeat within this message
-                _raise_repeat(where, keys, {})
-            if own.kind == "records":
+            if own.kind == "records" and compares(msg.lane, "records"):
                 # In order, so the partner can map results to its accounts; OPRF points let it
                 # derive the keys of our sealed fields for the keys it holds, and only those.
                 self._outgoing[("records", msg.lane)].frames.append(
@@ -373,6 +407,9 @@ class Exchange:
         if ("records", kind) in self._outgoing:
             self._outgoing[("records", kind)].complete = True
         if ("counts", kind) not in self._outgoing:
+            return
+        if not compares(kind, "counts"):  # the partner does not compare this pair: we do
+            self._outgoing[("counts", kind)].complete = True
             return
         slots = self.partner_slots
         width = mask_width(len(lane.info.populations))
@@ -414,20 +451,74 @@ class Exchange:
         out.complete = True
 
     def flush_returns(self) -> bytes:
-        """Returned chunks that may go out now, in protocol order (after all our blinded)."""
+        """Returned chunks that may go out now, in protocol order (after all our blinded),
+        then the tallies we owe, each once its lane pair is complete."""
         out = bytearray()
         while self._return_plan:
             pending = self._outgoing[self._return_plan[0]]
             while pending.frames:
                 out += pending.frames.popleft()
             if not pending.complete:
-                break
+                return bytes(out)
             self._return_plan.pop(0)
+        while self._tallies_owed:
+            own_kind, partner_kind = self._tallies_owed[0]
+            lane = self.partner_lanes[partner_kind]
+            if not self._returns_full(own_kind, partner_kind) or lane.received < lane.info.accounts:
+                break
+            tally = Tally(
+                lane="counts", target="records", counts=self._tally(own_kind, partner_kind)
+            )
+            out += encode_frame(tally)
+            self._tallies_owed.pop(0)
         return bytes(out)
+
+    def _tally(self, own_kind: LaneKind, partner_kind: LaneKind) -> tuple[int, ...]:
+        """The partner's counts for a pair only we compare: for each of its populations q and
+        each of ours p, how many of its accounts in q matched some of ours in p."""
+        own, lane = self.own_lane(own_kind), self.partner_lanes[partner_kind]
+        digests = bytes(self.returns[(own_kind, partner_kind)].digests)
+        index = lane.index[own_kind]
+        theirs = lane.info.populations
+        width = mask_width(len(theirs))
+        ours_of: dict[int, set[str]] = {}  # partner account -> our populations it matched
+        for at in range(0, len(digests), DIGEST_BYTES):
+            pos = index.get(digests[at : at + DIGEST_BYTES])
+            if pos is not None:
+                i = at // DIGEST_BYTES // self.slots
+                ours_of.setdefault(pos // self.partner_slots, set()).update(own.populations_of(i))
+        counts = dict.fromkeys(((q, p) for q in theirs for p in own.populations), 0)
+        for j, matched in ours_of.items():
+            mask = int.from_bytes(lane.masks[j * width : (j + 1) * width], "little")
+            for bit, q in enumerate(theirs):
+                if mask >> bit & 1:
+                    for p in matched:
+                        counts[(q, p)] += 1
+        return tuple(counts.values())
 
     @property
     def returns_flushed(self) -> bool:
-        return not self._return_plan
+        return not self._return_plan and not self._tallies_owed
+
+    def on_tally(self, msg: Tally) -> None:
+        key = (msg.target, msg.lane)  # (our lane, the partner's lane)
+        where = f"tally message (lane {msg.lane} for {msg.target})"
+        if self.tallies.get(key, ()) is not None:
+            raise RemoteProtocolError(f"{where}: no tally of this lane pair is owed to us")
+        ours = self.own_lane(msg.target).populations
+        theirs = self.partner_lanes[msg.lane].info.populations
+        if len(msg.counts) != len(ours) * len(theirs):
+            raise RemoteProtocolError(
+                f"{where}: {len(msg.counts)} counts, expected {len(ours)} x {len(theirs)}"
+            )
+        sizes = _sizes_by_population(self.own_lane(msg.target))
+        for n, value in enumerate(msg.counts):
+            name = ours[n // len(theirs)]
+            if value > sizes[name]:
+                raise RemoteProtocolError(
+                    f"{where}: counts {value} of our accounts in {name!r}, which has {sizes[name]}"
+                )
+        self.tallies[key] = msg.counts
 
     # -- our values, returned -------------------------------------------------------------------
 
@@ -452,11 +543,15 @@ class Exchange:
         if msg.oprf:
             where = f"returned message (lane {msg.lane} for {msg.target}, chunk {msg.seq}) oprf"
             validate_points(msg.oprf, msg.count * self.slots, message=where)
+        check_returned_unique(msg, digests_seen=returns.seen, oprf_seen=returns.oprf_seen)
         returns.digests += msg.digests
         returns.masks += msg.masks
         returns.oprf += msg.oprf
         returns.received += msg.count
         returns.chunks += 1
+        if returns.received == returns.expected:
+            returns.seen.clear()
+            returns.oprf_seen.clear()
         done = sum(r.received for r in self.returns.values())
         total = sum(r.expected for r in self.returns.values())
         self._emit(Progress(phase="receive", done=done, total=total))
@@ -464,6 +559,25 @@ class Exchange:
     def _returns_full(self, own_kind: LaneKind, partner_kind: LaneKind) -> bool:
         r = self.returns[(own_kind, partner_kind)]
         return r.received >= r.expected
+
+
+def compares(own: str, partner: str) -> bool:
+    """Whether a party compares the lane pair (its lane ``own``, the partner's ``partner``).
+
+    The party that compares learns the match pattern at the granularity of the *other* side's
+    lane, and a cheater with per-account scalars learns membership against a counts lane (H1,
+    protocol_spec.md §8). So when one side's lane is records and the other's counts, only the
+    side whose partner lane is records (already granted records-level answers) compares, and
+    it sends the other its counts in a ``tally``."""
+    return not (own == "records" and partner == "counts")
+
+
+def _sizes_by_population(lane: OwnLane) -> dict[str, int]:
+    sizes = dict.fromkeys(lane.populations, 0)
+    for i in range(lane.size):
+        for name in lane.populations_of(i):
+            sizes[name] += 1
+    return sizes
 
 
 def _check_declared(where: str, lane: PartnerLane, masks: bytes) -> None:
@@ -481,16 +595,3 @@ def _check_declared(where: str, lane: PartnerLane, masks: bytes) -> None:
                 f"{where}: population {name!r} now holds {seen} accounts, more than the "
                 f"{declared} the partner's terms declared"
             )
-
-
-def _raise_repeat(where: str, keys: Sequence[bytes], earlier: Mapping[bytes, int]) -> None:
-    """Name the first element of a message whose digest was seen before (in ``earlier`` or
-    earlier in the message)."""
-    seen: set[bytes] = set()
-    for n, key in enumerate(keys):
-        if key in earlier or key in seen:
-            raise RemoteProtocolError(
-                f"{where}: element {n} repeats an element sent earlier in this lane"
-            )
-        seen.add(key)
-    raise AssertionError("no repeated element")  # pragma: no cover - callers checked

@@ -49,6 +49,7 @@ from .messages import (
     Lanes,
     Message,
     Returned,
+    Tally,
     decode_message,
     encode_frame,
     encode_message,
@@ -67,6 +68,7 @@ _MESSAGE_INPUTS: dict[type[Message], Input] = {
     Lanes: Input.LANES,
     Blinded: Input.BLINDED,
     Returned: Input.RETURNED,
+    Tally: Input.TALLY,
     Confirm: Input.CONFIRM,
 }
 
@@ -283,12 +285,7 @@ class Session:
         else:
             ex = self._exchange
             assert ex is not None  # the table admits exchange messages only in EXCHANGE
-            if isinstance(msg, Lanes):
-                ex.on_lanes(msg)
-            elif isinstance(msg, Blinded):
-                ex.on_blinded(msg)
-            elif isinstance(msg, Returned):
-                ex.on_returned(msg)
+            ex.receive(msg)
             self._expect = ex.expecting()
             if self._expect == "nothing more":
                 self._expect = "confirm"

@@ -45,9 +45,10 @@ Message file (``blindmatch-<role>-<run>-<NN>.bmx``; integers big-endian)::
 The session's receiver is the CPace initiator and its sender the responder, as over TCP, with
 channel identifier :data:`~.channel.OFFLINE_CHANNEL_ID`; each side's channel nonce is its
 ``run_id``, so CPace's session identifier is ``run_id(initiator) || run_id(responder)``. A
-typical run takes seven messages per side: channel hello; CPace share; key confirmation and
-hello; accept; lanes and blinded values; returned values; the session's confirm. The eighth
-step reads the partner's seventh message and produces the result. No CLOSE record is sent:
+typical run takes eight messages per side: channel hello; CPace share; key confirmation and
+hello; accept; lanes and blinded values; returned values; tallies (when one side's lane is
+records and the other's counts); the session's confirm. The ninth step reads the partner's
+eighth message and produces the result. No CLOSE record is sent:
 the session's confirm ends the run (protocol_spec.md §5.7, §13).
 
 State file (JSON, owner-only): ``format``, ``role``, ``seed`` (hex), ``fingerprint`` (hex),
