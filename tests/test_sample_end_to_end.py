@@ -11,7 +11,8 @@ import pytest
 from blindmatch.accounts import sample
 from blindmatch.accounts.policy import load_policy
 from blindmatch.accounts.prepare import PreparedParty, prepare_party
-from blindmatch.protocol import OverlapResult, PairRun, run_pair
+from blindmatch.driver import PairRun, run_pair
+from blindmatch.protocol import OverlapResult
 
 
 def _prepare(data: str, policy: str) -> PreparedParty:

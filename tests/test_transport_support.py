@@ -7,6 +7,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
+from blindmatch.driver import run_pair
 from blindmatch.protocol import (
     Disclosure,
     OverlapResult,
@@ -15,7 +16,6 @@ from blindmatch.protocol import (
     Role,
     Session,
     Terms,
-    run_pair,
 )
 from blindmatch.protocol.randomness import Rng
 

@@ -5,6 +5,7 @@ The protocol core (:mod:`blindmatch.protocol`) is a sans-I/O state machine; acco
 (:mod:`blindmatch.cli`) sit around it. The names below are the supported public API.
 """
 
+from .driver import run_pair as run_pair
 from .errors import BlindmatchError as BlindmatchError
 from .protocol import Disclosure as Disclosure
 from .protocol import Match as Match
@@ -14,7 +15,6 @@ from .protocol import Record as Record
 from .protocol import Role as Role
 from .protocol import Session as Session
 from .protocol import Terms as Terms
-from .protocol import run_pair as run_pair
 
 __version__ = "0.1.0"
 

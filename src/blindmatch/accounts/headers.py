@@ -19,8 +19,8 @@ from dataclasses import dataclass, field
 from typing import Any, Literal
 
 from ..errors import PolicyError
+from ..io.readers import header_token
 from .keytypes import REGISTRY
-from .readers import header_token
 
 __all__ = [
     "ColumnMap",

@@ -8,7 +8,7 @@ of them reads :data:`REGISTRY` instead; adding a key type is one entry here.
 An entry says:
 
 - ``normalize``: the normalizer of :mod:`~blindmatch.accounts.normalize` for the type;
-- ``header_aliases``: header tokens (see :func:`~blindmatch.accounts.readers.header_token`)
+- ``header_aliases``: header tokens (see :func:`~blindmatch.io.readers.header_token`)
   that name a column of this type, in priority order;
 - ``strength``: ``strong`` when equal keys almost surely mean the same company (a registrable
   domain, a DUNS number, an exact address or identifier), ``weak`` when unrelated companies

@@ -25,7 +25,6 @@ Rules (decisions the protocol relies on):
 
 from __future__ import annotations
 
-import gc
 import importlib
 import os
 from collections.abc import Callable, Mapping, Sequence
@@ -34,6 +33,7 @@ from types import MappingProxyType
 from typing import Any
 
 from ..errors import InputError, PolicyError, UsageError
+from ..io.readers import _DATA_LIKE, Table, open_table
 from ..protocol.model import Disclosure, Record, Terms
 from .diagnostics import REASON_ORDER, Diagnostics, DuplicateSummary, SourceInfo
 from .headers import ColumnMap, find_column, recognize_columns
@@ -41,9 +41,8 @@ from .keytypes import DEFAULT_KEY_TYPES, key_type_info, normalize_key
 from .normalize import Normalized, email_domain
 from .policy import ALL_ACCOUNTS, Policy, PopulationSpec, default_policy
 from .populations import CompiledPopulations, compile_populations
-from .readers import _DATA_LIKE, Table, open_table
 
-__all__ = ["PreparedParty", "ScanResult", "prepare_party", "region_code", "scan"]
+__all__ = ["PreparedParty", "ScanResult", "inspect_sources", "prepare_party", "region_code", "scan"]
 
 Source = Table | str | os.PathLike[str] | Any
 KeyFn = Callable[[str, "str | None"], Normalized]
@@ -69,8 +68,9 @@ class PreparedParty:
 
     @property
     def records_without_keys(self) -> int:
-        """Rows in a shared population that could not take part (no usable key)."""
-        return self.diagnostics.records_without_keys
+        """Rows without a usable key, as :attr:`Diagnostics.rows_without_usable_key` defines
+        them (what run.json and summary.json report)."""
+        return self.diagnostics.rows_without_usable_key
 
 
 @dataclass(frozen=True)
@@ -88,14 +88,22 @@ def prepare_party(
     policy: Policy,
     *,
     progress: Callable[[int], None] | None = None,
+    allow_short_rows: bool = False,
 ) -> PreparedParty:
     """Read the sources and build the records and terms a session runs on.
 
-    ``sources`` are paths (CSV, JSON Lines, Parquet), :class:`~.readers.Table` objects or
+    ``sources`` are paths (CSV, JSON Lines, Parquet), :class:`~blindmatch.io.Table` objects or
     pandas DataFrames. Raises :class:`InputError` for unreadable data and :class:`PolicyError`
     when the policy does not fit the data (unknown column, no column for a key type).
+    ``allow_short_rows`` reads CSV rows with fewer cells than the header as blank-padded
+    instead of refusing them (:func:`blindmatch.io.read_csv`).
     """
-    result = scan(sources, policy, keep_records=True, progress=progress)
+    if not isinstance(policy, Policy):  # the caller's argument: checked, not asserted
+        raise UsageError(f"prepare_party() needs a Policy, not {type(policy).__name__}")
+    result = scan(
+        sources, policy, keep_records=True, progress=progress, allow_short_rows=allow_short_rows
+    )
+    # Internal: scan() returns terms and a policy whenever it was given a policy.
     assert result.terms is not None and result.policy is not None
     return PreparedParty(
         records=result.records,
@@ -103,6 +111,22 @@ def prepare_party(
         diagnostics=result.diagnostics,
         policy=result.policy,
     )
+
+
+def inspect_sources(
+    sources: Sequence[Table | str | os.PathLike[str] | Any],
+    policy: Policy | None = None,
+    *,
+    allow_short_rows: bool = False,
+) -> Diagnostics:
+    """Read the sources and report on them, without preparing anything to send.
+
+    Without a policy, every key type the headers provide is counted and the populations are
+    the defaults (:func:`~blindmatch.accounts.policy.default_policy`), and problems that would
+    stop :func:`prepare_party` (no key column, no lifecycle
+    column) become warnings.
+    """
+    return scan(sources, policy, keep_records=False, allow_short_rows=allow_short_rows).diagnostics
 
 
 # -- phone regions --------------------------------------------------------------------------
@@ -214,6 +238,7 @@ def scan(
     *,
     keep_records: bool,
     progress: Callable[[int], None] | None = None,
+    allow_short_rows: bool = False,
 ) -> ScanResult:
     """The single pass behind :func:`prepare_party` and :func:`inspect_sources`.
 
@@ -222,20 +247,15 @@ def scan(
     items = _as_list(sources)
     if not items:
         raise UsageError("no account sources given")
-    tables = [open_table(s) for s in items]
+    tables = [open_table(s, allow_short_rows=allow_short_rows) for s in items]
     binding = _bind(tables, policy)
     policy = binding.policy
     state = _Pass(binding, policy, keep_records=keep_records, progress=progress)
-    # The pass allocates millions of small objects that all stay alive; the cyclic collector
-    # would rescan them over and over (quadratic time), and they form no cycles.
-    was_enabled = gc.isenabled()
-    gc.disable()
-    try:
-        for t_index, plan in enumerate(binding.plans):
-            state.run(t_index, plan)
-    finally:
-        if was_enabled:
-            gc.enable()
+    # The pass allocates millions of small objects that all stay alive: psi-run pauses the
+    # cyclic collector for the run (cli.main), a process-wide choice the library leaves to
+    # the program that embeds it.
+    for t_index, plan in enumerate(binding.plans):
+        state.run(t_index, plan)
     _check_rows(state.sources, binding.warnings)
     diag = state.report()
     if policy is not None and diag.rows:

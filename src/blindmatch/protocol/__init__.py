@@ -4,11 +4,11 @@ Nothing here opens a socket, reads a file, starts a thread or looks at a clock; 
 files, the command line and process pools live at the edges and call into this package.
 """
 
+from ..crypto.engine import CryptoEngine as CryptoEngine
+from ..crypto.engine import InlineEngine as InlineEngine
 from .agreement import SUITE as SUITE
 from .agreement import Agreement as Agreement
 from .agreement import Role as Role
-from .engine import CryptoEngine as CryptoEngine
-from .engine import InlineEngine as InlineEngine
 from .events import AgreementReached as AgreementReached
 from .events import Event as Event
 from .events import PartnerTerms as PartnerTerms
@@ -20,23 +20,24 @@ from .model import OverlapResult as OverlapResult
 from .model import PopulationTerms as PopulationTerms
 from .model import Record as Record
 from .model import Terms as Terms
-from .pair import PairRun as PairRun
-from .pair import run_pair as run_pair
 from .randomness import seeded_rng as seeded_rng
 from .session import Session as Session
-from .session import State as State
+from .transitions import TRANSITIONS as TRANSITIONS
+from .transitions import Input as Input
+from .transitions import State as State
 
 __all__ = [
     "SUITE",
+    "TRANSITIONS",
     "Agreement",
     "AgreementReached",
     "CryptoEngine",
     "Disclosure",
     "Event",
     "InlineEngine",
+    "Input",
     "Match",
     "OverlapResult",
-    "PairRun",
     "PartnerTerms",
     "PopulationTerms",
     "Progress",
@@ -46,6 +47,5 @@ __all__ = [
     "Session",
     "State",
     "Terms",
-    "run_pair",
     "seeded_rng",
 ]

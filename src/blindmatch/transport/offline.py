@@ -43,9 +43,13 @@ Message file (``blindmatch-<role>-<run>-<NN>.bmx``; integers big-endian)::
     payload  length  channel wire bytes (see :mod:`.channel`), continuing the writer's stream
 
 The session's receiver is the CPace initiator and its sender the responder, as over TCP, with
-channel identifier :data:`~.channel.OFFLINE_CHANNEL_ID`. A typical run takes five messages per
-side: CPace share; key confirmation and hello; accept; lanes and blinded values; returned
-values. The sixth step reads the partner's fifth message and produces the result.
+channel identifier :data:`~.channel.OFFLINE_CHANNEL_ID`; each side's channel nonce is its
+``run_id``, so CPace's session identifier is ``run_id(initiator) || run_id(responder)``. A
+typical run takes eight messages per side: channel hello; CPace share; key confirmation and
+hello; accept; lanes and blinded values; returned values; tallies (when one side's lane is
+records and the other's counts); the session's confirm. The ninth step reads the partner's
+eighth message and produces the result. No CLOSE record is sent:
+the session's confirm ends the run (protocol_spec.md §5.7, §13).
 
 State file (JSON, owner-only): ``format``, ``role``, ``seed`` (hex), ``fingerprint`` (hex),
 ``run_id``, ``partner_run_id``, ``created``, ``expires`` (Unix seconds), ``step`` (our messages
@@ -64,12 +68,14 @@ import os
 import secrets
 import stat
 import struct
+import sys
 import time
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Final
 
+from ..driver import Decide, Rejection, SessionDriver
 from ..errors import (
     AgreementError,
     BlindmatchError,
@@ -78,7 +84,9 @@ from ..errors import (
     TransportTimeoutError,
     UsageError,
 )
+from ..io.atomic import write_private
 from ..protocol import Event, OverlapResult, PartnerTerms, Role, Session, State
+from ..protocol.agreement import Agreement
 from ..protocol.randomness import Rng, stream_rng
 from .channel import OFFLINE_CHANNEL_ID, SecureChannel
 from .pairing import PairingCode
@@ -189,29 +197,6 @@ def read_message(path: str | os.PathLike[str]) -> MessageFile:
 # -- private files -----------------------------------------------------------------------------
 
 
-def _write_private(path: Path, data: bytes) -> None:
-    """Atomically replace ``path`` with ``data``, owner-only (0o600) from the first byte."""
-    tmp = path.with_name(f".{path.name}.{secrets.token_hex(6)}.tmp")
-    flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_NOFOLLOW", 0)
-    fd = os.open(tmp, flags, 0o600)
-    try:
-        with os.fdopen(fd, "wb") as fh:
-            fh.write(data)
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        with contextlib.suppress(OSError):
-            os.unlink(tmp)
-        raise
-    with contextlib.suppress(OSError):  # make the rename durable (POSIX)
-        dir_fd = os.open(path.parent, os.O_RDONLY)
-        try:
-            os.fsync(dir_fd)
-        finally:
-            os.close(dir_fd)
-
-
 def _remove(path: Path) -> None:
     with contextlib.suppress(FileNotFoundError):
         path.unlink()
@@ -257,7 +242,7 @@ class _State:
     consumed: list[_Consumed] = field(default_factory=list)
     partner_sha256: str = hashlib.sha256(b"").hexdigest()
     #: (accepted, reason) once the user decided on the partner's terms
-    decision: tuple[bool, str] | None = None
+    decision: tuple[bool, str, str] | None = None
 
     def to_json(self) -> bytes:
         doc: dict[str, Any] = {
@@ -277,7 +262,11 @@ class _State:
             "decision": (
                 None
                 if self.decision is None
-                else {"accept": self.decision[0], "reason": self.decision[1]}
+                else {
+                    "accept": self.decision[0],
+                    "reason": self.decision[1],
+                    "partner_reason": self.decision[2],
+                }
             ),
         }
         return json.dumps(doc, indent=1).encode("utf-8")
@@ -303,7 +292,13 @@ class _State:
             consumed=[_Consumed(str(c["sha256"]), int(c["length"])) for c in doc["consumed"]],
             partner_sha256=str(doc["partner_sha256"]),
             decision=(
-                None if decision is None else (bool(decision["accept"]), str(decision["reason"]))
+                None
+                if decision is None
+                else (
+                    bool(decision["accept"]),
+                    str(decision["reason"]),
+                    str(decision.get("partner_reason", decision["reason"])),
+                )
             ),
         )
         if len(state.seed) != 32 or len(state.run_id) != _RUN_ID_BYTES:
@@ -315,84 +310,79 @@ class _State:
 
 
 class _Run:
-    """A session and a channel rebuilt from the seed, fed partner messages one at a time."""
+    """A session and a channel rebuilt from the seed, driven one partner message at a time.
+
+    The driver is the same one every transport uses; what is particular here is that the
+    partner's messages are replayed (events are shown only for new ones, and the user's
+    decision on the partner's terms is taken from the state once it was made)."""
 
     def __init__(self, party: OfflineParty, state: _State, *, live: bool, fresh: bool) -> None:
         self.party = party
-        self.session = party._make_session(stream_rng(state.seed, b"offline session"))
+        session = party._make_session(stream_rng(state.seed, b"offline session"))
         if fresh:
-            state.role = self.session.role
-        elif self.session.role is not state.role:
+            state.role = session.role
+        elif session.role is not state.role:
             raise UsageError(
-                f"make_session built a {self.session.role.value} session, but this offline run "
+                f"make_session built a {session.role.value} session, but this offline run "
                 f"is the {state.role.value}"
             )
-        self.channel = SecureChannel(
-            side=_side(state.role),
-            code=party._code,
-            channel_id=OFFLINE_CHANNEL_ID,
-            rng=stream_rng(state.seed, b"offline pake"),
-        )
+        self.session = session
         self.decision = state.decision
         self.live = live
         self.out = bytearray()
-        self.session.start()
+        self.driver = SessionDriver(
+            session,
+            channel=SecureChannel(
+                side=_side(state.role),
+                code=party._code,
+                channel_id=OFFLINE_CHANNEL_ID,
+                # The run identifier is our channel nonce, so CPace's sid is both run ids.
+                nonce=state.run_id,
+                rng=stream_rng(state.seed, b"offline pake"),
+            ),
+            decide=self._decide,
+            on_event=self._on_event,
+            close_when_done=False,
+        )
         self.pump()
 
+    @property
+    def established(self) -> bool:
+        return self.driver.channel is not None and self.driver.channel.established
+
     def feed(self, payload: bytes, name: str) -> None:
-        channel = self.channel
-        channel.receive_data(payload)
-        if channel.pending:
-            raise TransportError(
-                f"{name} ends inside a channel record ({channel.pending} bytes): it was not "
-                f"written by blindmatch"
-            )
-        app = channel.next_app_data()
-        if app:
-            self.session.receive_data(app)
+        self.driver.incoming(payload, boundary=name)
         self.pump()
 
     def pump(self) -> None:
-        """Move everything the session has to say into the channel (deterministically)."""
-        session = self.session
-        while True:
-            self.events()
-            data = session.data_to_send()
-            if not data:
-                break
-            self.channel.send(data)
-        self.events()
-        self.out += self.channel.data_to_send()
+        """Move everything the session has to say onto our stream (deterministically)."""
+        self.out += self.driver.outgoing(limit=sys.maxsize)
 
     def flush_abort(self) -> None:
         """After a session error: the session queued an abort; put it on the wire."""
-        with contextlib.suppress(BlindmatchError):
-            data = self.session.data_to_send()
-            if data:
-                self.channel.send(data)
-        self.out += self.channel.data_to_send()
+        self.out += self.driver.farewell()
 
-    def events(self) -> None:
-        session = self.session
+    def _on_event(self, event: Event) -> None:
         on_event = self.party._on_event
-        while (event := session.next_event()) is not None:
-            if self.live and on_event is not None:
-                on_event(event)
-            if isinstance(event, PartnerTerms) and session.state is State.AWAIT_DECISION:
-                if self.decision is None:
-                    decide = self.party._decide
-                    if decide is None:
-                        raise UsageError(
-                            "the partner's terms need a decision: pass decide=... or make the "
-                            "Session with auto_accept=True"
-                        )
-                    reason = decide(event)
-                    self.decision = (True, "") if reason is None else (False, reason)
-                accepted, reason = self.decision
-                if accepted:
-                    session.accept()
-                else:
-                    session.reject(reason)
+        if self.live and on_event is not None:
+            on_event(event)
+
+    def _decide(self, event: PartnerTerms) -> Rejection | None:
+        if self.decision is None:
+            decide = self.party._decide
+            if decide is None:
+                raise UsageError(
+                    "the partner's terms need a decision: pass decide=... or make the "
+                    "Session with auto_accept=True"
+                )
+            reason = decide(event)
+            if isinstance(reason, str):
+                reason = Rejection(reason, reason)
+            self.decision = (
+                (True, "", "") if reason is None else (False, reason.ours, reason.theirs)
+            )
+        accepted, ours, theirs = self.decision
+        return None if accepted else Rejection(ours, theirs)
 
 
 # -- the party ---------------------------------------------------------------------------------
@@ -423,7 +413,7 @@ class OfflineParty:
         code: PairingCode,
         fingerprint: bytes,
         out_dir: str | os.PathLike[str] | None = None,
-        decide: Callable[[PartnerTerms], str | None] | None = None,
+        decide: Decide | None = None,
         on_event: Callable[[Event], None] | None = None,
         lifetime: float = DEFAULT_LIFETIME,
         now: Callable[[], float] = time.time,
@@ -439,6 +429,8 @@ class OfflineParty:
         self._now = now
         #: what we learned, once the run completed
         self.result: OverlapResult | None = None
+        #: The finished session's agreement (both sides derive the same shared values from it).
+        self.agreement: Agreement | None = None
         self.done = False
 
     def __repr__(self) -> str:
@@ -512,7 +504,7 @@ class OfflineParty:
                 path = self._write_message(state, run.out, total)
                 self._delete()
                 raise type(exc)(f"{exc}; send {path.name} to the partner so it knows") from exc
-            if not run.channel.established:
+            if not run.established:
                 # A failed pairing (wrong code) ends the run on both sides: keep no seed.
                 self._delete()
             # Otherwise (a forged record, a missing decision) the file is refused and the
@@ -535,23 +527,29 @@ class OfflineParty:
                 f"we rejected the partner's terms ({reason}); send {abort.name} to the partner "
                 f"so it knows"
             )
-        if session.state is State.DONE:
+        quiet = run.driver.quiet_failure
+        if session.state is State.DONE or quiet is not None:
+            # A defect found while computing our result (protocol_spec.md §5.5) ends the run
+            # exactly as a success does on disk: the same last message, no abort file.
             self.result = session.result
+            self.agreement = session.agreement
             self.done = True
             last = self._write_message(state, run.out, total) if new_bytes else None
             self._delete()
+            if quiet is not None:
+                raise quiet
             return last
 
         if used:
             blob = partner_data + b"".join(m.payload for m in used)
-            _write_private(self.partner_path, blob)
+            write_private(self.partner_path, blob)
             state.partner_sha256 = hashlib.sha256(blob).hexdigest()
         if new_bytes:
             state.sent.append(len(run.out))
             state.sent_sha256 = hashlib.sha256(run.out).hexdigest()
         # The state (which pins the partner messages we answer) is durable before the answer
         # exists anywhere: no crash can let a different partner message get another answer.
-        _write_private(self.state_path, state.to_json())
+        write_private(self.state_path, state.to_json())
         if new_bytes:
             return self._write_message(state, run.out, total, step=len(state.sent))
         self._ensure_latest(state, run.out)
@@ -679,7 +677,7 @@ class OfflineParty:
             payload=bytes(out[start:]),
         )
         self.out_dir.mkdir(parents=True, exist_ok=True)
-        _write_private(path, data)
+        write_private(path, data)
         return path
 
     def _ensure_latest(self, state: _State, out: bytearray) -> None:
@@ -699,7 +697,7 @@ class OfflineParty:
             payload=bytes(out[begin : state.sent[-1]]),
         )
         self.out_dir.mkdir(parents=True, exist_ok=True)
-        _write_private(path, data)
+        write_private(path, data)
 
     def _delete(self) -> None:
         _remove(self.state_path)

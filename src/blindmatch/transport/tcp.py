@@ -40,18 +40,16 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Final
 
+from ..driver import ChannelSecured, Decide, OnEvent, SessionDriver, Timeouts, run_blocking
 from ..errors import (
-    AgreementError,
     AuthenticationError,
-    BlindmatchError,
     InputError,
     PeerGoneError,
-    ProtocolError,
     TransportError,
     TransportTimeoutError,
     UsageError,
 )
-from ..protocol import Event, OverlapResult, PartnerTerms, Session, State
+from ..protocol import Event, OverlapResult, Session
 from .channel import TCP_CHANNEL_ID, SecureChannel
 from .pairing import PairingCode
 from .pake import Side
@@ -61,23 +59,16 @@ __all__ = [
     "Connected",
     "Decide",
     "OnEvent",
+    "SocketTransport",
     "TlsContexts",
     "make_tls_contexts",
     "run_connector",
     "run_listener",
 ]
 
-#: ``decide(terms)`` returns None to accept the partner's terms, or a reason to reject them.
-Decide = Callable[[PartnerTerms], str | None]
-OnEvent = Callable[[Event], None]
-
-#: Pull more from the session only while less than this waits for the network.
-HIGH_WATER: Final = 1 << 20
 _RECV_BYTES: Final = 256 * 1024
 _SEND_BYTES: Final = 256 * 1024
 _CONNECT_RETRY_INTERVAL: Final = 0.1
-#: How long, at most, we linger at the end to let our last bytes reach the partner.
-_CLOSE_GRACE: Final = 2.0
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -85,13 +76,6 @@ class Connected(Event):
     """A connection to the partner is up (TLS included, if used); authentication follows."""
 
     address: str
-
-
-@dataclass(frozen=True, slots=True, kw_only=True)
-class ChannelSecured(Event):
-    """The partner is authenticated: ``pairing code``, ``TLS`` or ``TLS + pairing code``."""
-
-    method: str
 
 
 # -- TLS ---------------------------------------------------------------------------------------
@@ -234,218 +218,89 @@ class _Conn:
             raise _tls_error(exc) from exc
 
 
-def _session_awaits(session: Session) -> str:
-    """Which partner message the session waits for ("blinded"), for timeout messages."""
-    return session.waiting_for
+class SocketTransport:
+    """A :class:`~blindmatch.driver.Transport` over one connected socket, plain or TLS.
 
+    ``send`` keeps reading into a buffer while it waits to write: both sides may send megabytes
+    at once, and two writers that stop reading would deadlock on full TCP buffers."""
 
-class _Pump:
-    """Moves bytes between one socket, one channel and one session until both ends close."""
+    def __init__(self, sock: socket.socket) -> None:
+        self.conn = _Conn(sock)
+        self._inbox = bytearray()
+        self._eof = False
 
-    def __init__(
-        self,
-        conn: _Conn,
-        session: Session,
-        channel: SecureChannel,
-        *,
-        timeout: float,
-        on_event: OnEvent | None,
-        decide: Decide | None,
-        method: str,
-    ) -> None:
-        self.conn = conn
-        self.session = session
-        self.channel = channel
-        self.timeout = timeout
-        self.on_event = on_event
-        self.decide = decide
-        self.method = method
-        self.out = bytearray()
-        self.last_progress = time.monotonic()
-        self.secured_reported = False
-        self.rejected: str | None = None
-        self.eof = False
+    def __repr__(self) -> str:
+        return f"SocketTransport(tls={self.conn.tls}, eof={self._eof})"
 
-    # -- the loop -------------------------------------------------------------------------------
-
-    def run(self) -> OverlapResult:
-        if self.session.state is State.START:
-            self.session.start()
-        while True:
-            # Our own work (hashing a chunk, the user deciding) is not the partner's silence:
-            # it does not count against the timeout of the next wait.
-            began = time.monotonic()
-            self._events()
-            self._produce()
-            self.last_progress += time.monotonic() - began
-            if self.rejected is not None and (not self.out or self.eof):
-                raise AgreementError(
-                    f"we rejected the partner's terms ({self.rejected}); the partner was told"
-                )
-            done = self.session.state is State.DONE
-            if done and (self.eof or (self.channel.peer_closed and not self.out)):
-                break
-            self._wait_and_move()
-        result = self.session.result
-        assert result is not None
-        return result
-
-    def _emit(self, event: Event) -> None:
-        if self.on_event is not None:
-            self.on_event(event)
-
-    def _events(self) -> None:
-        if not self.secured_reported and self.channel.established:
-            self.secured_reported = True
-            self._emit(ChannelSecured(method=self.method))
-        session = self.session
-        while (event := session.next_event()) is not None:
-            self._emit(event)
-            if isinstance(event, PartnerTerms) and session.state is State.AWAIT_DECISION:
-                if self.decide is None:
-                    raise UsageError(
-                        "the partner's terms need a decision: pass decide=... or create the "
-                        "Session with auto_accept=True"
-                    )
-                reason = self.decide(event)
-                if reason is None:
-                    session.accept()
-                else:
-                    session.reject(reason)
-                    self.rejected = reason
-
-    def _produce(self) -> None:
-        session = self.session
-        while len(self.out) < HIGH_WATER:
-            data = session.data_to_send()
-            self._events()
-            if not data:
-                break
-            self.channel.send(data)
-            self.out += self.channel.data_to_send()
-        if (session.done or session.state is State.CLOSED) and not self.channel.closed:
-            self.channel.close()
-        self.out += self.channel.data_to_send()
-
-    def _wait_and_move(self) -> None:
+    def send(self, data: bytes, *, timeout: float) -> None:
         conn = self.conn
-        readable = writable = False
-        if conn.pending():
-            readable = True
-        else:
-            remaining = self.last_progress + self.timeout - time.monotonic()
+        view = memoryview(data)
+        at = 0
+        last_progress = time.monotonic()
+        while at < len(data) and not self._eof:
+            remaining = last_progress + timeout - time.monotonic()
             if remaining <= 0:
-                raise self._timeout_error()
-            want_write = bool(self.out) and not conn.send_wants_read
-            r, w, _ = select.select(
-                [] if self.eof else [conn.sock], [conn.sock] if want_write else [], [], remaining
-            )
-            readable, writable = bool(r), bool(w)
-            if not (readable or writable):
-                if self.eof:  # nothing more can come: the loop would only spin
-                    raise self._timeout_error()
-                return
-        if writable:
-            sent = conn.send(bytes(self.out[:_SEND_BYTES]))
-            if sent < 0:
-                self._on_eof()
-                self.out.clear()
-            elif sent:
-                del self.out[:sent]
-                self.last_progress = time.monotonic()
-        if readable and not self.eof:
-            data = conn.recv()
-            if data is None:
-                return
-            if not data:
-                self._on_eof()
-                return
-            self._feed(data)
-            self.last_progress = time.monotonic()  # after our work on it, see run()
+                raise TransportTimeoutError("the partner stopped taking our data")
+            if conn.pending():
+                self._read()
+            reads = [conn.sock] if not self._eof else []
+            writes = [] if conn.send_wants_read else [conn.sock]
+            r, w, _ = select.select(reads, writes, [], remaining)
+            if r:
+                self._read()
+            if w or (r and conn.send_wants_read):
+                sent = conn.send(bytes(view[at : at + _SEND_BYTES]))
+                if sent < 0:
+                    self._eof = True  # the partner is gone: receive() reports it in order
+                elif sent:
+                    at += sent
+                    last_progress = time.monotonic()
 
-    def _feed(self, data: bytes) -> None:
-        if self.rejected is not None:
-            # We said no: whatever the partner sent meanwhile (its own decision, or more if it
-            # had accepted) is moot; the session is closed and must not see it.
+    def receive(self, *, timeout: float) -> bytes | None:
+        if self._inbox:
+            data = bytes(self._inbox)
+            self._inbox.clear()
+            return data
+        if self._eof:
+            return b""
+        conn = self.conn
+        give_up = time.monotonic() + timeout
+        while True:
+            if not conn.pending():
+                remaining = give_up - time.monotonic()
+                r, _, _ = select.select([conn.sock], [], [], max(remaining, 0.0))
+                if not r and remaining <= 0:
+                    return None
+                if not r:
+                    continue
+            got = conn.recv()
+            if got is not None:
+                if not got:
+                    self._eof = True
+                return got
+            if give_up - time.monotonic() <= 0:
+                return None
+
+    def _read(self) -> None:
+        data = self.conn.recv()
+        if data is None:
             return
-        channel = self.channel
-        channel.receive_data(data)
-        app = channel.next_app_data()
-        if app:
-            self.session.receive_data(app)
-        self._events()
-        if channel.peer_closed and self.session.state not in (State.DONE, State.CLOSED):
-            self._session_gone(None)
+        if not data:
+            self._eof = True
+        self._inbox += data
 
-    def _on_eof(self) -> None:
-        """The partner's stream ended: fine once we are done, an error naming the step before."""
-        self.eof = True
-        if self.rejected is not None:
-            return  # run() reports our rejection, the reason the session ended
-        try:
-            self.channel.receive_eof()
-        except PeerGoneError as gone:
-            if not self.channel.established:
-                raise
-            if self.session.state is not State.DONE:
-                self._session_gone(gone)
-            # Done: everything we needed arrived authenticated; only the partner's goodbye
-            # is missing. Our result stands.
-            return
-        if self.session.state is not State.DONE:
-            self._session_gone(None)
-
-    def _session_gone(self, cause: BaseException | None) -> None:
-        try:
-            self.session.receive_eof()
-        except ProtocolError as exc:
-            raise PeerGoneError(f"connection to the partner lost: {exc}") from (cause or exc)
-        raise PeerGoneError("connection to the partner lost before the session finished") from cause
-
-    def _awaiting(self) -> str:
-        if not self.channel.established:
-            return self.channel.awaiting
-        if self.session.state is State.DONE:
-            return "close record"
-        return f"{_session_awaits(self.session)} message"
-
-    def _timeout_error(self) -> TransportTimeoutError:
-        stuck = ", and it stopped taking ours," if self.out and not self.eof else ""
-        return TransportTimeoutError(
-            f"no data from the partner for {self.timeout:g} s{stuck} while waiting for its "
-            f"{self._awaiting()}"
-        )
-
-    # -- the end --------------------------------------------------------------------------------
-
-    def salvage(self) -> None:
-        """After an error: queue what tells the partner why, then close gracefully."""
-        try:
-            if self.session.state in (State.ERROR, State.CLOSED):
-                data = self.session.data_to_send()
-                if data:
-                    self.channel.send(data)
-            self.channel.close()
-        except BlindmatchError:
-            pass
-        self.out += self.channel.data_to_send()
-        self.close()
-
-    def close(self) -> None:
-        """Deliver what is left, shut our side, and drain until the partner closes too.
+    def close(self, *, grace: float) -> None:
+        """Shut our side, then drain until the partner closes too (at most ``grace`` s).
 
         Closing a socket with unread input makes the kernel send a reset, which can destroy
         our own last bytes before the partner reads them; draining first avoids that.
         """
         sock = self.conn.sock
-        deadline = time.monotonic() + min(self.timeout, _CLOSE_GRACE)
+        deadline = time.monotonic() + grace
         try:
-            if self.out and not self.eof:
-                sock.settimeout(max(0.01, deadline - time.monotonic()))
-                sock.sendall(bytes(self.out))
-            self.out.clear()
+            sock.setblocking(True)
             sock.shutdown(socket.SHUT_WR)
-            while not self.eof:
+            while not self._eof:
                 left = deadline - time.monotonic()
                 if left <= 0:
                     break
@@ -457,6 +312,9 @@ class _Pump:
         finally:
             sock.close()
 
+    def abort(self) -> None:
+        self.conn.sock.close()
+
 
 def _drive(
     sock: socket.socket,
@@ -464,38 +322,21 @@ def _drive(
     *,
     side: Side,
     code: PairingCode | None,
-    timeout: float,
+    timeouts: Timeouts,
     on_event: OnEvent | None,
     decide: Decide | None,
 ) -> OverlapResult:
     tls = isinstance(sock, ssl.SSLSocket)
     method = " + ".join(m for m, on in (("TLS", tls), ("pairing code", code is not None)) if on)
-    channel = SecureChannel(side=side, code=code, channel_id=TCP_CHANNEL_ID)
-    pump = _Pump(
-        _Conn(sock),
+    driver = SessionDriver(
         session,
-        channel,
-        timeout=timeout,
-        on_event=on_event,
+        channel=SecureChannel(side=side, code=code, channel_id=TCP_CHANNEL_ID),
         decide=decide,
+        on_event=on_event,
+        timeouts=timeouts,
         method=method,
     )
-    try:
-        result = pump.run()
-    except KeyboardInterrupt:
-        sock.close()
-        raise
-    except BlindmatchError:
-        pump.salvage()
-        raise
-    except OSError as exc:
-        pump.salvage()
-        raise PeerGoneError(f"connection to the partner failed: {_reason(exc)}") from exc
-    except BaseException:
-        pump.salvage()
-        raise
-    pump.close()
-    return result
+    return run_blocking(driver, SocketTransport(sock))
 
 
 def _check_args(
@@ -524,6 +365,7 @@ def _start(
     server_hostname: str | None,
     address: str,
     timeout: float,
+    deadline: float | None,
     on_event: OnEvent | None,
     decide: Decide | None,
 ) -> OverlapResult:
@@ -542,8 +384,9 @@ def _start(
     except BaseException:
         sock.close()
         raise
+    timeouts = Timeouts(idle=timeout, session=deadline)
     return _drive(
-        sock, session, side=side, code=code, timeout=timeout, on_event=on_event, decide=decide
+        sock, session, side=side, code=code, timeouts=timeouts, on_event=on_event, decide=decide
     )
 
 
@@ -555,6 +398,7 @@ def run_listener(
     code: PairingCode | None,
     ssl_context: ssl.SSLContext | None = None,
     timeout: float,
+    deadline: float | None = None,
     on_event: OnEvent | None = None,
     decide: Decide | None = None,
     bound: Callable[[int], None] | None = None,
@@ -564,6 +408,7 @@ def run_listener(
     :param code: the pairing code we printed for the partner (None only with TLS).
     :param ssl_context: ``make_tls_contexts(...).server`` for mutual TLS.
     :param timeout: seconds any single wait may last without progress (the accept included).
+    :param deadline: seconds the whole session may last once connected (None: no limit).
     :param on_event: receives the session's events and :class:`Connected`,
         :class:`ChannelSecured`.
     :param decide: called with :class:`~blindmatch.protocol.PartnerTerms` unless the session
@@ -601,6 +446,7 @@ def run_listener(
         server_hostname=None,
         address=_hostport(str(peer[0]), int(peer[1])),
         timeout=timeout,
+        deadline=deadline,
         on_event=on_event,
         decide=decide,
     )
@@ -614,6 +460,7 @@ def run_connector(
     code: PairingCode | None,
     ssl_context: ssl.SSLContext | None = None,
     timeout: float,
+    deadline: float | None = None,
     on_event: OnEvent | None = None,
     decide: Decide | None = None,
     connect_retry: float = 10.0,
@@ -652,6 +499,7 @@ def run_connector(
         server_hostname=host,
         address=where,
         timeout=timeout,
+        deadline=deadline,
         on_event=on_event,
         decide=decide,
     )

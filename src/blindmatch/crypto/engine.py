@@ -1,11 +1,13 @@
-"""The seam between the protocol and the elliptic-curve work.
+"""The engine interface: the one seam between the protocol and the elliptic-curve work.
 
 Almost all of a session's cost is hash-to-curve and X25519 over arrays of elements. The session
 hands that work to a :class:`CryptoEngine` as whole batches (concatenated 32-byte points in,
 one output blob per scalar out), never one call per record. :class:`InlineEngine` does it in the
 calling thread; :class:`blindmatch.parallel.PoolEngine` spreads it over a
 ``concurrent.futures.Executor``. Both produce identical bytes, so results never depend on the
-number of workers.
+number of workers. A native engine (C) or a cluster engine implements the same
+:class:`CryptoEngine` and must return the same bytes; the test suite checks engines against
+:class:`InlineEngine`, the reference.
 """
 
 from __future__ import annotations
@@ -14,42 +16,44 @@ import hashlib
 from collections.abc import Iterable, Iterator, Sequence
 from typing import Protocol
 
-from ..crypto import Scalar, blind_many, hash_to_curve_many
-from ..crypto.h2c import cofactor_multipliers, hash_to_curve_premultiplied
+from .elligator import elligator2_map
+from .h2c import hash_to_curve_many
+from .suite import SUITE
+from .x25519 import Scalar, blind_many
 
 __all__ = [
     "CryptoEngine",
     "InlineEngine",
     "blind_batch",
     "blind_digest_batch",
+    "default_engine",
     "digest_points",
     "hash_blind_batch",
+    "split_points",
 ]
 
-POINT = 32
-DIGEST = 16
+POINT = SUITE.point_bytes
+DIGEST = SUITE.digest_bytes
 
 
 def split_points(blob: bytes) -> list[bytes]:
+    """Concatenated 32-byte points, one by one."""
     return [blob[i : i + POINT] for i in range(0, len(blob), POINT)]
 
 
 def hash_blind_batch(
     messages: Sequence[bytes], dst: bytes, scalars: Sequence[Scalar]
 ) -> list[bytes]:
-    """hash_to_curve every message, then X25519 each point with every scalar.
+    """hash_to_curve every message, then X25519 each point with every scalar: exactly
+    ``X25519(s, hash_to_curve(m, dst))``.
 
-    The bytes are exactly ``X25519(s, hash_to_curve(m, dst))``; the cofactor doublings
-    that a clamped scalar can absorb are left to X25519 (:func:`cofactor_multipliers`).
+    The cofactor is cleared in full for every scalar. (Folding some of its doublings into the
+    scalars, as an earlier version did, worked for about half of all scalars per doubling
+    saved, so the work done told about two bits of the secret scalars: issue 15.)
     """
     if not scalars:
         return []
-    doublings, multipliers = cofactor_multipliers([s.to_bytes() for s in scalars])
-    if doublings == 3:
-        points = hash_to_curve_many(messages, dst)
-    else:
-        points = hash_to_curve_premultiplied(messages, dst, doublings)
-        scalars = [Scalar(m) for m in multipliers]
+    points = hash_to_curve_many(messages, dst)
     return [b"".join(blind_many(s, points, message="own hashed keys")) for s in scalars]
 
 
@@ -111,10 +115,24 @@ class CryptoEngine(Protocol):
 
     def blind(self, points: bytes, scalars: Sequence[Scalar], *, message: str) -> list[bytes]: ...
 
+    def blind_digests(
+        self,
+        points: bytes,
+        scalars: Sequence[Scalar],
+        *,
+        message: str,
+        digest_prefix: bytes,
+        raw: Sequence[bool],
+    ) -> list[bytes]:
+        """:func:`blind_digest_batch`: digests unless ``raw[i]``."""
+        ...
 
-#: Engines may also offer ``blind_digests(points, scalars, *, message, digest_prefix, raw)``
-#: with the meaning of :func:`blind_digest_batch`; the session uses it when present and
-#: digests the output of ``blind`` itself otherwise.
+    def elligator2_map(self, u: bytes) -> bytes:
+        """One Elligator 2 map, in constant time: the u-coordinate (32 bytes) for the 32-byte
+        ``u`` read as RFC 7748's decodeUCoordinate (CPace's generator, draft-irtf-cfrg-cpace-21
+        §8.2). Its input derives from the pairing code, so a native engine must not branch on
+        it; :func:`blindmatch.crypto.elligator.elligator2_map` is the Python formulation."""
+        ...
 
 
 class InlineEngine:
@@ -147,5 +165,18 @@ class InlineEngine:
             points, scalars, message=message, digest_prefix=digest_prefix, raw=raw
         )
 
+    def elligator2_map(self, u: bytes) -> bytes:
+        return elligator2_map(u)
+
     def __repr__(self) -> str:
         return "InlineEngine()"
+
+
+def default_engine() -> CryptoEngine:
+    """The engine a session uses when given none: the C one (``NativeEngine``, threads, GIL
+    released) where it is built, unless ``BLINDMATCH_ENGINE=python``; else InlineEngine."""
+    from . import native
+
+    if native.engine_preference() == "native":
+        return native.NativeEngine()
+    return InlineEngine()
