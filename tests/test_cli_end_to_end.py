@@ -352,15 +352,18 @@ def test_a_closed_stdout_is_not_reported_as_an_internal_error(tmp_path: Path) ->
     assert (out / "northwind" / "summary.json").exists()
 
 
-def test_wrong_pairing_code_fails_on_both_sides_and_writes_nothing(tmp_path: Path) -> None:
+def test_wrong_pairing_code_fails_the_guesser_and_writes_nothing(tmp_path: Path) -> None:
+    """The receiver with a wrong code stops (exit 5); the listening sender logs the failed
+    pairing and waits on (a stranger's guess must not end its run) until its timeout."""
     files = _write_inputs(tmp_path, "records", "records")
     nw_out, gx_out = tmp_path / "nw-out", tmp_path / "gx-out"
-    sender = _sender(files, nw_out)
+    sender = _sender(files, nw_out, "--timeout", "3")
     receiver = _receiver(files, gx_out, sender.wait_port(), code=WRONG)
     rc_r, _, err_r = receiver.finish()
     rc_s, _, err_s = sender.finish()
-    assert (rc_s, rc_r) == (5, 5), err_s + err_r
-    assert "pairing code" in err_s and "pairing code" in err_r
+    assert (rc_s, rc_r) == (6, 5), err_s + err_r
+    assert "failed the pairing code" in err_s and "[failed pairings: 1]" in err_s
+    assert "pairing code does not match" in err_r
     assert not nw_out.exists() and not gx_out.exists()
     assert WRONG not in err_s + err_r and CODE not in err_s + err_r
 

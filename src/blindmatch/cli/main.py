@@ -172,6 +172,13 @@ def _party_arguments(parser: argparse.ArgumentParser, *, network: bool) -> None:
             help="seconds to wait for the partner at any step (default 120)",
         )
         parser.add_argument(
+            "--deadline",
+            type=float,
+            default=None,
+            help="seconds the whole run may last, waiting for the partner included "
+            "(default: no limit)",
+        )
+        parser.add_argument(
             "--connect-retry",
             type=float,
             default=10.0,

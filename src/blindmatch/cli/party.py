@@ -166,6 +166,27 @@ def _finish(
     return 0
 
 
+def network_events(bars: ProgressBars) -> Callable[[Event], None]:
+    """Progress to the bars; each connection a listener turned away, as one line on stderr
+    (always: it is what an operator looks for when a partner cannot get in)."""
+    from ..transport import Dropped
+
+    def on_event(event: Event) -> None:
+        if isinstance(event, Dropped):
+            guesses = f" [failed pairings: {event.guesses}]" if event.guesses else ""
+            print(
+                for_terminal(
+                    f"psi-run: dropped a connection from {event.address}: {event.reason}{guesses}"
+                ),
+                file=sys.stderr,
+                flush=True,
+            )
+        else:
+            bars(event)
+
+    return on_event
+
+
 def run_online(args: argparse.Namespace) -> int:
     from ..transport import PairingCode, make_tls_contexts, run_connector, run_listener
 
@@ -210,7 +231,13 @@ def run_online(args: argparse.Namespace) -> int:
     engine = make_engine(len(prepared.records), args.workers)
     session = Session(role=role, terms=prepared.terms, records=prepared.records, engine=engine)
     decide = make_decider(prepared.policy, assume_yes=args.yes, quiet=args.quiet)
-    common = {"code": code, "timeout": args.timeout, "on_event": bars, "decide": decide}
+    common = {
+        "code": code,
+        "timeout": args.timeout,
+        "deadline": args.deadline,
+        "on_event": network_events(bars),
+        "decide": decide,
+    }
     try:
         if role is Role.SENDER:
             host, port = args.listen

@@ -23,9 +23,12 @@ from .offline import read_message as read_message
 from .pairing import PairingCode as PairingCode
 from .pake import CPace as CPace
 from .pake import Side as Side
+from .tcp import MAX_GUESSES as MAX_GUESSES
+from .tcp import MAX_UNAUTHENTICATED as MAX_UNAUTHENTICATED
 from .tcp import ChannelSecured as ChannelSecured
 from .tcp import Connected as Connected
 from .tcp import Decide as Decide
+from .tcp import Dropped as Dropped
 from .tcp import OnEvent as OnEvent
 from .tcp import TlsContexts as TlsContexts
 from .tcp import make_tls_contexts as make_tls_contexts
@@ -34,13 +37,16 @@ from .tcp import run_listener as run_listener
 
 __all__ = [
     "DEFAULT_LIFETIME",
+    "MAX_GUESSES",
     "MAX_PLAINTEXT",
+    "MAX_UNAUTHENTICATED",
     "OFFLINE_CHANNEL_ID",
     "TCP_CHANNEL_ID",
     "CPace",
     "ChannelSecured",
     "Connected",
     "Decide",
+    "Dropped",
     "MessageFile",
     "OfflineParty",
     "OnEvent",
