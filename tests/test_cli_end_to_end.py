@@ -471,6 +471,7 @@ def _offline(files: dict[str, Path], side: str, tmp: Path, *incoming: Path) -> t
         [sys.executable, "-m", "blindmatch.cli.main", "offline", "--role", side,
          "--input", str(files[data]), "--policy", str(files[policy]), "--state",
          str(tmp / f"{side}.state"), "--out-dir", str(tmp / f"{side}-out"), "--code", CODE,
+         "--outbox", str(tmp / f"{side}-outbox"),
          "--yes", "--quiet", *map(str, incoming)],
         capture_output=True, text=True, stdin=subprocess.DEVNULL, timeout=120,
     )  # fmt: skip
@@ -495,7 +496,7 @@ def test_offline_round_trip_equals_online_result(tmp_path: Path) -> None:
             rc, log = _offline(files, side, tmp_path, *got[side])
             logs += log
             assert rc == 0, log
-            for new in _new_files(tmp_path / f"{side}-out", seen[side]):
+            for new in _new_files(tmp_path / f"{side}-outbox", seen[side]):
                 got[other].append(new)
         if all((tmp_path / f"{s}-out" / "summary.json").exists() for s in got):
             break

@@ -21,6 +21,7 @@ from test_transport_support import (
 from blindmatch.errors import (
     AgreementError,
     AuthenticationError,
+    InputError,
     PeerAbortedError,
     TransportError,
     TransportTimeoutError,
@@ -304,11 +305,11 @@ def test_damaged_missing_and_foreign_files_are_refused_without_harm(tmp_path: Pa
     data = bytearray(r1.read_bytes())
     data[-1] ^= 1
     damaged.write_bytes(bytes(data))
-    with pytest.raises(TransportError, match="damaged"):
+    with pytest.raises(InputError, match="damaged"):
         s.step([damaged])
     truncated = tmp_path / "truncated.bmx"
     truncated.write_bytes(r1.read_bytes()[:-3])
-    with pytest.raises(TransportError, match="truncated"):
+    with pytest.raises(InputError, match="truncated"):
         s.step([truncated])
     with pytest.raises(TransportError, match="message 1 is missing"):
         s.step([r2])
@@ -320,7 +321,7 @@ def test_damaged_missing_and_foreign_files_are_refused_without_harm(tmp_path: Pa
         s.step([stranger])
     not_ours = tmp_path / "notes.bmx"
     not_ours.write_bytes(b"hello, this is not a message file")
-    with pytest.raises(TransportError, match="not a blindmatch message file"):
+    with pytest.raises(InputError, match="not a blindmatch message file"):
         s.step([not_ours])
     # None of that hurt the run.
     _exchange(s, r, [s1, s2], [r1, r2])

@@ -102,10 +102,12 @@ def _address(text: str) -> tuple[str, int]:
 
 
 def _party_arguments(parser: argparse.ArgumentParser, *, network: bool) -> None:
+    # Offline, `--new-code` needs none of the run's arguments: run_offline checks them.
+    required = network
     parser.add_argument(
         "--role",
         choices=["sender", "receiver"],
-        required=True,
+        required=required,
         help="sender listens, receiver connects (offline: just a side name)",
     )
     parser.add_argument(
@@ -113,7 +115,7 @@ def _party_arguments(parser: argparse.ArgumentParser, *, network: bool) -> None:
         "-i",
         action="append",
         type=Path,
-        required=True,
+        required=required,
         help="CRM export: CSV, JSON Lines or Parquet (repeatable)",
     )
     parser.add_argument(
@@ -124,7 +126,7 @@ def _party_arguments(parser: argparse.ArgumentParser, *, network: bool) -> None:
         "--out-dir",
         "-o",
         type=Path,
-        required=True,
+        required=required,
         help="where summary.json, matches.csv and run.json go",
     )
     parser.add_argument("--matches-format", choices=["csv", "jsonl", "parquet"], default="csv")
@@ -191,8 +193,46 @@ def _party_arguments(parser: argparse.ArgumentParser, *, network: bool) -> None:
         parser.add_argument(
             "--state",
             type=Path,
-            required=True,
             help="local state file (owner-only; deleted when the run completes)",
+        )
+        parser.add_argument(
+            "--outbox",
+            type=Path,
+            help="where our message files for the partner go (default: blindmatch-outbox "
+            "next to the state file)",
+        )
+        parser.add_argument(
+            "--mailbox",
+            metavar="URL",
+            help="run every step automatically through this shared folder or bucket (local "
+            "path, sftp://user@host/path, s3://, gs://, az://; needs blindmatch[mailbox])",
+        )
+        parser.add_argument(
+            "--mailbox-option",
+            action="append",
+            default=[],
+            metavar="KEY=VALUE",
+            help="a storage option for the mailbox (e.g. key_filename=~/.ssh/id_ed25519); "
+            "repeatable",
+        )
+        parser.add_argument(
+            "--poll",
+            type=float,
+            default=2.0,
+            help="mailbox: seconds between looks for the partner's messages (default 2)",
+        )
+        parser.add_argument(
+            "--timeout",
+            type=float,
+            default=3600.0,
+            help="mailbox: give up after this many seconds without a new message from the "
+            "partner (default 3600; the run stays resumable)",
+        )
+        parser.add_argument(
+            "--deadline",
+            type=float,
+            default=None,
+            help="mailbox: seconds the whole run may last (default: no limit)",
         )
         parser.add_argument(
             "--code",

@@ -289,23 +289,63 @@ def _fingerprint(args: argparse.Namespace, policy_text: str) -> bytes:
     return h.digest()
 
 
+def _offline_args(args: argparse.Namespace) -> None:
+    """The arguments an offline run needs (``--new-code`` alone needs none of them)."""
+    missing = [
+        flag
+        for flag, value in (
+            ("--role", args.role),
+            ("--input", args.input),
+            ("--out-dir", args.out_dir),
+            ("--state", args.state),
+        )
+        if not value
+    ]
+    if missing:
+        raise UsageError(f"an offline run needs {', '.join(missing)}")
+    if args.mailbox and args.partner_files:
+        raise UsageError(
+            "with --mailbox the partner's messages come from the mailbox: pass no message files"
+        )
+
+
+def _storage_options(pairs: list[str]) -> dict[str, str]:
+    options = {}
+    for pair in pairs:
+        key, sep, value = pair.partition("=")
+        if not sep or not key.strip():
+            raise UsageError(f"--mailbox-option expects KEY=VALUE, got {key.strip()!r}")
+        options[key.strip()] = os.path.expanduser(value)
+    return options
+
+
 def run_offline(args: argparse.Namespace) -> int:
     from ..transport import OfflineParty, PairingCode
 
     if args.new_code:
         print(PairingCode.generate().reveal())
         return 0
+    _offline_args(args)
     if args.code:
         code = PairingCode.parse(args.code)
     elif os.environ.get(CODE_VARIABLE) or sys.stdin.isatty():
         code = ask_code()
     else:
         raise UsageError(
-            "offline runs need the pairing code: one side runs `psi-run offline --new-code "
-            f"...` and tells the other by phone; give it at the prompt or in {CODE_VARIABLE}"
+            "offline runs need the pairing code: one side runs `psi-run offline --new-code` "
+            f"and tells the other by phone; give it at the prompt or in {CODE_VARIABLE}"
         )
     role = Role(args.role)
     check_out_dir(args.out_dir)
+    outbox = args.outbox or Path(args.state).parent / "blindmatch-outbox"
+    if outbox.resolve() == Path(args.out_dir).resolve():
+        raise UsageError("--outbox must not be --out-dir: message files are not results")
+    mailbox = None
+    if args.mailbox:
+        from ..transport.mailbox import Mailbox
+
+        # Reach the mailbox before the (possibly long) preparation.
+        mailbox = Mailbox(args.mailbox, **_storage_options(args.mailbox_option))
     bars = ProgressBars(quiet=args.quiet)
     prepared, policy_text = prepare(args, bars)
 
@@ -326,25 +366,53 @@ def run_offline(args: argparse.Namespace) -> int:
         make_session=make_session,
         code=code,
         fingerprint=_fingerprint(args, policy_text),
-        out_dir=args.out_dir,
+        out_dir=outbox,
         decide=make_decider(prepared.policy, assume_yes=args.yes, quiet=args.quiet),
         on_event=on_event,
     )
-    written = party.step(list(args.partner_files))
-    bars.close()
-    if written is not None:
-        print(
-            f"Send {written} to your partner. When their next file arrives, run this command "
-            f"again with it added.",
-            file=sys.stderr,
-        )
-    if party.result is not None:
-        info = RunInfo(
-            role=role.value,
-            policy_text=policy_text,
-            inputs=list(args.input),
-            transport="offline",
-            run_id=hashlib.sha256(str(args.state).encode()).hexdigest()[:16],
-        )
-        return _finish(args, prepared, info, party.result)
-    return 0
+    if mailbox is not None:
+        from ..transport.mailbox import run_mailbox
+
+        def on_wait(what: str) -> None:
+            if not args.quiet:
+                print(f"psi-run: {what}", file=sys.stderr, flush=True)
+
+        try:
+            result = run_mailbox(
+                party,
+                mailbox,
+                role=role,
+                inbox=Path(str(args.state) + ".inbox"),
+                poll=args.poll,
+                timeout=args.timeout,
+                deadline=args.deadline,
+                on_wait=on_wait,
+            )
+        finally:
+            bars.close()
+    else:
+        written = party.step(list(args.partner_files))
+        bars.close()
+        if party.result is None and written is not None:
+            print(
+                f"Send {written} to your partner. When their next file arrives, run this "
+                f"command again with it added.",
+                file=sys.stderr,
+            )
+        elif written is not None:
+            print(
+                f"Send {written} to your partner: it is the last message they need. This side "
+                f"is complete.",
+                file=sys.stderr,
+            )
+        if party.result is None:
+            return 0
+        result = party.result
+    info = RunInfo(
+        role=role.value,
+        policy_text=policy_text,
+        inputs=list(args.input),
+        transport="mailbox" if mailbox is not None else "offline",
+        run_id=hashlib.sha256(str(args.state).encode()).hexdigest()[:16],
+    )
+    return _finish(args, prepared, info, result)

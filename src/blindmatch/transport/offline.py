@@ -75,6 +75,7 @@ from ..driver import SessionDriver
 from ..errors import (
     AgreementError,
     BlindmatchError,
+    InputError,
     PeerAbortedError,
     TransportError,
     TransportTimeoutError,
@@ -140,9 +141,12 @@ def encode_message(
 
 
 def read_message(path: str | os.PathLike[str]) -> MessageFile:
-    """Parse and check a ``.bmx`` file. Raises TransportError naming the file if it is bad."""
+    """Parse and check a ``.bmx`` file.
+
+    Raises :class:`~blindmatch.errors.InputError` naming the file and what is wrong with it:
+    a message file handed to us is an input, and its damage is not the network's fault."""
     path = Path(path)
-    name = path.name
+    where = str(path)
     try:
         # Only regular files: reading a FIFO or a device would block or never end. The
         # header is checked against the file's size before the payload is read, so a header
@@ -151,31 +155,36 @@ def read_message(path: str | os.PathLike[str]) -> MessageFile:
         with os.fdopen(fd, "rb") as fh:
             info = os.fstat(fh.fileno())
             if not stat.S_ISREG(info.st_mode):
-                raise TransportError(f"{name} is not a regular file, so not a message file")
+                raise InputError("not a regular file, so not a message file", file=where)
             head = fh.read(HEADER_BYTES)
             if len(head) < HEADER_BYTES or head[:4] != MAGIC:
-                raise TransportError(f"{name} is not a blindmatch message file (.bmx, {MAGIC!r})")
+                raise InputError(
+                    f"not a blindmatch message file (.bmx files start with {MAGIC!r})", file=where
+                )
             magic, role_code, step, run_id, peer_run_id, length = _FIELDS.unpack_from(head)
             if role_code not in _CODE_ROLES or step < 1:
-                raise TransportError(f"{name} has a malformed header")
+                raise InputError(
+                    f"the message header is malformed (role {role_code}, step {step})", file=where
+                )
             if info.st_size != HEADER_BYTES + length:
-                raise TransportError(
-                    f"{name} is truncated or has extra bytes: its header announces {length} "
-                    f"payload bytes, the file holds {info.st_size - HEADER_BYTES}; ask the "
-                    f"partner to send it again"
+                raise InputError(
+                    f"the message file is truncated or has extra bytes: its header announces "
+                    f"{length} payload bytes, the file holds {info.st_size - HEADER_BYTES}; ask "
+                    f"the partner to send it again",
+                    file=where,
                 )
             data = head + fh.read(length + 1)
     except OSError as exc:
-        if isinstance(exc, TransportError):
-            raise
-        raise TransportError(f"cannot read the message file {name}: {exc.strerror}") from exc
+        raise InputError(f"cannot read the message file: {exc.strerror}", file=where) from exc
     if len(data) != HEADER_BYTES + length:
-        raise TransportError(f"{name} changed while it was being read; read it again")
+        raise InputError("the message file changed while it was being read", file=where)
     payload = data[HEADER_BYTES:]
     checksum = data[_FIELDS.size : HEADER_BYTES]
     if hashlib.sha256(data[: _FIELDS.size] + payload).digest() != checksum:
-        raise TransportError(
-            f"{name} is damaged (its checksum does not match); ask the partner to send it again"
+        raise InputError(
+            "the message file is damaged (its SHA-256 checksum does not match its contents); "
+            "ask the partner to send it again",
+            file=where,
         )
     return MessageFile(
         path=path,
@@ -439,6 +448,19 @@ class OfflineParty:
     def partner_path(self) -> Path:
         """Where the partner's payloads are kept between steps."""
         return self.state_path.with_name(self.state_path.name + ".partner")
+
+    def belongs(self, message: MessageFile) -> bool:
+        """Whether a partner message can belong to this run (for a shared mailbox, where
+        other runs' files may lie around): it is from the partner's run we know, or, before we
+        know it, answers nobody yet or us."""
+        state = self._load()
+        if state is None:
+            return message.peer_run_id == _NO_RUN and message.step == 1
+        if message.role is state.role:
+            return False
+        if state.partner_run_id is not None:
+            return message.run_id == state.partner_run_id
+        return message.peer_run_id in (_NO_RUN, state.run_id)
 
     def _message_path(self, state_role: Role, run_id: bytes, step: int) -> Path:
         return self.out_dir / f"blindmatch-{state_role.value}-{run_id.hex()[:8]}-{step:02d}.bmx"
