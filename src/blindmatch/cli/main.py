@@ -186,6 +186,24 @@ def _party_arguments(parser: argparse.ArgumentParser, *, network: bool) -> None:
             default=10.0,
             help="receiver: keep retrying a refused connection this long (default 10)",
         )
+        parser.add_argument(
+            "--wormhole",
+            action="store_true",
+            help="both sides connect out through magic-wormhole's servers (no open port "
+            "needed; needs blindmatch[wormhole])",
+        )
+        parser.add_argument(
+            "--wormhole-server",
+            metavar="URL",
+            help="--wormhole: the mailbox server (default: the public "
+            "ws://relay.magic-wormhole.io:4000/v1)",
+        )
+        parser.add_argument(
+            "--wormhole-transit",
+            metavar="HINT",
+            help="--wormhole: the transit relay, tcp:HOST:PORT (default: the public "
+            "tcp:transit.magic-wormhole.io:4001)",
+        )
         parser.add_argument("--tls-cert", type=Path, help="use TLS: our certificate (PEM)")
         parser.add_argument("--tls-key", type=Path, help="use TLS: our private key (PEM)")
         parser.add_argument("--tls-ca", type=Path, help="use TLS: CA that signed the partner's")

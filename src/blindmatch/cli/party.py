@@ -191,8 +191,18 @@ def run_online(args: argparse.Namespace) -> int:
     from ..transport import PairingCode, make_tls_contexts, run_connector, run_listener
 
     role = Role(args.role)
-    if role is Role.RECEIVER and args.connect is None:
-        raise UsageError("the receiver needs --connect HOST:PORT (the sender's address)")
+    if args.wormhole:
+        if args.connect is not None or any((args.tls_cert, args.tls_key, args.tls_ca)):
+            raise UsageError(
+                "--wormhole connects both sides through the wormhole servers: it takes no "
+                "--connect and no TLS (the pairing code authenticates the partner)"
+            )
+    elif args.wormhole_server or args.wormhole_transit:
+        raise UsageError("--wormhole-server and --wormhole-transit need --wormhole")
+    elif role is Role.RECEIVER and args.connect is None:
+        raise UsageError(
+            "the receiver needs --connect HOST:PORT (the sender's address), or --wormhole"
+        )
     if role is Role.SENDER and args.connect is not None:
         raise UsageError("the sender listens (--listen HOST:PORT); --connect is the receiver's")
     check_out_dir(args.out_dir)
@@ -225,7 +235,7 @@ def run_online(args: argparse.Namespace) -> int:
         role=role.value,
         policy_text=policy_text,
         inputs=list(args.input),
-        transport="tls" if tls else "pake",
+        transport="wormhole" if args.wormhole else "tls" if tls else "pake",
         run_id=secrets.token_hex(8),
     )
     engine = make_engine(len(prepared.records), args.workers)
@@ -238,24 +248,40 @@ def run_online(args: argparse.Namespace) -> int:
         "on_event": network_events(bars),
         "decide": decide,
     }
+
+    def show() -> None:
+        if code is None or not show_code:
+            return
+        if args.code_file is not None:
+            write_secret(args.code_file, code.reveal() + "\n")
+            print(f"Pairing code written to {args.code_file}.", file=sys.stderr, flush=True)
+        else:
+            print(
+                f"Pairing code for your partner: {code.reveal()}  (valid for this run only)",
+                file=sys.stderr,
+                flush=True,
+            )
+
     try:
-        if role is Role.SENDER:
+        if args.wormhole:
+            from ..transport.wormhole import PUBLIC_MAILBOX, PUBLIC_TRANSIT, run_wormhole
+
+            assert code is not None  # no TLS with --wormhole
+            server = args.wormhole_server or PUBLIC_MAILBOX
+            show()
+            print(f"Meeting the partner through {server}.", file=sys.stderr, flush=True)
+            result = run_wormhole(
+                session,
+                mailbox=server,
+                transit=args.wormhole_transit or PUBLIC_TRANSIT,
+                **common,
+            )
+        elif role is Role.SENDER:
             host, port = args.listen
 
             def bound(actual: int) -> None:
                 print(f"Listening on {host}:{actual}.", file=sys.stderr, flush=True)
-                if code is None or not show_code:
-                    return
-                if args.code_file is not None:
-                    write_secret(args.code_file, code.reveal() + "\n")
-                    print(f"Pairing code written to {args.code_file}.", file=sys.stderr, flush=True)
-                else:
-                    print(
-                        f"Pairing code for your partner: {code.reveal()}  "
-                        "(valid for this run only)",
-                        file=sys.stderr,
-                        flush=True,
-                    )
+                show()
 
             result = run_listener(
                 session, host=host, port=port, ssl_context=tls.server if tls else None,

@@ -72,6 +72,7 @@ __all__ = [
     "MAX_PLAINTEXT",
     "OFFLINE_CHANNEL_ID",
     "TCP_CHANNEL_ID",
+    "WORMHOLE_CHANNEL_ID",
     "RecordType",
     "SecureChannel",
 ]
@@ -88,6 +89,7 @@ _MAX_SEQ: Final = 2**64 - 1
 #: CPace channel identifiers (CI): a handshake made for one transport fails on the other.
 TCP_CHANNEL_ID: Final = b"blindmatch/1 tcp"
 OFFLINE_CHANNEL_ID: Final = b"blindmatch/1 offline"
+WORMHOLE_CHANNEL_ID: Final = b"blindmatch/1 wormhole"
 
 _KEY_LABELS: Final = {
     Side.INITIATOR: b"blindmatch/1 channel initiator to responder",

@@ -66,6 +66,7 @@ __all__ = [
     "Side",
     "calculate_generator",
     "generator_string",
+    "hkdf_sha256",
     "prefix_free_cat",
     "prepend_len",
 ]
@@ -160,8 +161,9 @@ def _x25519(scalar: bytes, point: bytes) -> bytes | None:
     return None if out == _ZERO_POINT else out
 
 
-def _hkdf(ikm: bytes, info: bytes, length: int = 32) -> bytes:
-    """HKDF-SHA256 (RFC 5869) with an empty salt: ISK is already uniform."""
+def hkdf_sha256(ikm: bytes, info: bytes, length: int = 32) -> bytes:
+    """HKDF-SHA256 (RFC 5869) with an empty salt (ISK is already uniform; a pairing code is
+    its own secret, which no salt would strengthen)."""
     return HKDF(algorithm=hashes.SHA256(), length=length, salt=None, info=info).derive(ikm)
 
 
@@ -254,7 +256,7 @@ class CPace:
 
     def derive_key(self, label: bytes, length: int = 32) -> bytes:
         """A key for ``label`` from ISK (HKDF-SHA256, RFC 5869), as the draft recommends."""
-        return _hkdf(self.isk, label, length)
+        return hkdf_sha256(self.isk, label, length)
 
     def _tag(self, side: Side) -> bytes:
         key = self.derive_key(b"blindmatch/1 cpace confirm " + side.value.encode("ascii"))
