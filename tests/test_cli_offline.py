@@ -23,6 +23,7 @@ def _psi(*args: str) -> subprocess.CompletedProcess[str]:
 
 def _side(files: dict[str, Path], tmp: Path, side: str, *extra: str) -> list[str]:
     data, policy = ("nw", "nw_policy") if side == "sender" else ("gx", "gx_policy")
+    (tmp / side).mkdir(exist_ok=True)
     return ["--role", side, "--input", str(files[data]), "--policy", str(files[policy]),
             "--state", str(tmp / side / "state"), "--out-dir", str(tmp / f"{side}-results"),
             "--code", CODE, "--yes", "--quiet", *extra]  # fmt: skip

@@ -17,21 +17,17 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from blindmatch.accounts import outputs
 from blindmatch.accounts.outputs import (
-    DANGEROUS_PREFIXES,
-    AtomicOutputSet,
-    atomic_write,
-    atomic_writer,
     match_columns,
-    neutralize_cell,
-    restore_cell,
     summary_dict,
     write_matches,
     write_overlap_csv,
     write_overlap_json,
 )
 from blindmatch.errors import UsageError
+from blindmatch.io import writers
+from blindmatch.io.atomic import AtomicOutputSet, atomic_write, atomic_writer
+from blindmatch.io.writers import DANGEROUS_PREFIXES, neutralize_cell, restore_cell
 from blindmatch.protocol.model import Disclosure, Match, OverlapResult
 
 posix_only = pytest.mark.skipif(os.name != "posix", reason="POSIX file modes")
@@ -420,7 +416,7 @@ def test_neutralized_cells_survive_csv_and_are_inert(row: list[str]) -> None:
     assert [restore_cell(c) for c in read] == row
     for cell in read:
         if _dangerous(cell):  # only plain numbers may start like a formula
-            assert outputs._NUMBER.fullmatch(cell), cell
+            assert writers._NUMBER.fullmatch(cell), cell
 
 
 @settings(max_examples=40, deadline=None)
@@ -447,7 +443,7 @@ def test_matches_csv_round_trips_any_partner_value(
     for i, (a, b) in enumerate(values):
         restored = [restore_cell(c) for c in rows[i + 1]]
         assert restored == [f"id{i}", "Customers", population, "domain", a, b, "@label", "=run"]
-        assert not any(_dangerous(c) and not outputs._NUMBER.fullmatch(c) for c in rows[i + 1])
+        assert not any(_dangerous(c) and not writers._NUMBER.fullmatch(c) for c in rows[i + 1])
 
 
 # -- writers ---------------------------------------------------------------------------------

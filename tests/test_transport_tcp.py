@@ -510,3 +510,38 @@ def test_tls_files_that_do_not_load_are_named(tmp_path: Path, pki: dict[str, Pat
     missing = tmp_path / "missing.crt"
     with pytest.raises(ValueError, match="missing.crt"):
         make_tls_contexts(missing, pki["server_key"], pki["ca"])
+
+
+def test_each_side_reads_a_policy_rejection_from_its_own_side() -> None:
+    """The receiver's policy requires a population the sender does not share: the receiver
+    reads why *it* rejected, the sender reads that *its* terms were rejected and why, both
+    worded from the reader's side (issue: the sender used to read the receiver's wording)."""
+    from blindmatch.accounts.policy import Policy
+    from blindmatch.cli.party import make_decider
+
+    policy = Policy.from_toml_text(
+        'label = "Globex"\n'
+        '[keys]\nuse = ["domain"]\n'
+        '[populations.Customers]\nwhere = { Type = "Customer" }\ndisclosure = "counts"\n'
+        '[partner]\nrequire_populations = ["Partners"]\nmin_disclosure = "records"\n'
+    )
+    decide = make_decider(policy, assume_yes=True, quiet=True)
+    l_out, c_out = _both(
+        listener=sender(auto_accept=False),
+        connector=receiver(auto_accept=False),
+        listener_kwargs={"decide": lambda t: None},
+        connector_kwargs={"decide": decide},
+    )
+    assert isinstance(c_out.error, AgreementError)
+    ours = str(c_out.error)
+    assert ours.startswith(
+        "we rejected the partner's terms (the partner shares no population named 'Partners'"
+    )
+    assert "the partner discloses only 'counts' for population 'Prospects'" in ours
+    assert isinstance(l_out.error, PeerAbortedError)
+    theirs = str(l_out.error)
+    assert theirs.startswith(
+        "the partner rejected our terms: we share no population named "
+        "'Partners', which the partner requires"
+    )
+    assert "we disclose only 'counts' for population 'Prospects'; the partner requires" in theirs

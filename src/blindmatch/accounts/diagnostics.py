@@ -11,20 +11,19 @@ pasted into a ticket.
 
 from __future__ import annotations
 
-import os
-from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from .readers import Table, describe_source
+from ..io.readers import describe_source
 
 if TYPE_CHECKING:
-    from .policy import Policy
+    pass
 
-__all__ = ["Diagnostics", "DuplicateSummary", "SourceInfo", "inspect_sources"]
+__all__ = ["Diagnostics", "DuplicateSummary", "SourceInfo"]
 
 #: Why a row has no usable key, most actionable first. ``no-column``: the source has no
-#: column for any key type in use (only reported by :func:`inspect_sources`).
+#: column for any key type in use (only reported by
+#: :func:`~blindmatch.accounts.prepare.inspect_sources`).
 REASON_ORDER: tuple[str, ...] = ("invalid", "junk", "free-mail", "blank", "no-column")
 
 
@@ -223,19 +222,3 @@ def _examples(dup: DuplicateSummary) -> str:
         return ""
     shown = "; ".join(", ".join(group) for group in dup.examples[:3])
     return f", e.g. rows {shown}"
-
-
-def inspect_sources(
-    sources: Sequence[Table | str | os.PathLike[str] | Any],
-    policy: Policy | None = None,
-) -> Diagnostics:
-    """Read the sources and report on them, without preparing anything to send.
-
-    Without a policy, every key type the headers provide is counted and the populations are
-    the defaults (:func:`~blindmatch.accounts.policy.default_policy`), and problems that would
-    stop :func:`~blindmatch.accounts.prepare.prepare_party` (no key column, no lifecycle
-    column) become warnings.
-    """
-    from .prepare import scan  # noqa: PLC0415 - prepare imports this module
-
-    return scan(sources, policy, keep_records=False).diagnostics

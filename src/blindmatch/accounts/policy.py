@@ -41,6 +41,7 @@ to the key types the data has columns for. Both are counts-only.
 
 from __future__ import annotations
 
+import dataclasses
 import difflib
 import re
 import sys
@@ -62,6 +63,7 @@ from pydantic import (
 from pydantic_core import PydanticCustomError
 
 from ..errors import PolicyError
+from ..io.readers import header_token
 from ..protocol.model import (
     KEY_TYPE_PATTERN,
     MAX_FIELDS,
@@ -75,7 +77,6 @@ from ..protocol.model import (
 )
 from .headers import BUILTIN_KEY_TYPES, ColumnMap
 from .normalize import PROFILE, profile_fingerprint
-from .readers import header_token
 
 if sys.version_info >= (3, 11):
     import tomllib
@@ -146,6 +147,15 @@ class PartnerSpec(_Section):
     require_populations: tuple[StrictStr, ...] = ()
     min_disclosure: Disclosure | None = None
     max_partner_populations: StrictInt | None = None
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class Objection:
+    """One reason to reject the partner's terms, worded for each side: ``ours`` for our user,
+    ``theirs`` for the partner's (sent in the abort, where "we" is the partner)."""
+
+    ours: str
+    theirs: str
 
 
 class Policy(_Section):
@@ -283,40 +293,62 @@ class Policy(_Section):
         Also flags what would make a session pointless or impossible: a different
         normalization profile, or no key type in common.
         """
-        reasons: list[str] = []
+        return [o.ours for o in self.objections(partner)]
+
+    def objections(self, partner: Terms) -> list[Objection]:
+        """:meth:`accepts`, each reason worded for us and for the partner (its own side)."""
+        found: list[Objection] = []
         if partner.normalization != self.normalization:
-            reasons.append(
-                f"the partner normalizes keys with {partner.normalization!r}, we use "
-                f"{self.normalization!r}"
+            found.append(
+                Objection(
+                    f"the partner normalizes keys with {partner.normalization!r}, we use "
+                    f"{self.normalization!r}",
+                    f"we normalize keys with {partner.normalization!r}, the partner uses "
+                    f"{self.normalization!r}",
+                )
             )
         common = [k for k in self.key_types if k in partner.key_types]
         if not common:
-            reasons.append(
-                f"no key type in common: we offer {', '.join(self.key_types)}, the partner "
-                f"offers {', '.join(partner.key_types)}"
+            ours, theirs = ", ".join(self.key_types), ", ".join(partner.key_types)
+            found.append(
+                Objection(
+                    f"no key type in common: we offer {ours}, the partner offers {theirs}",
+                    f"no key type in common: we offer {theirs}, the partner offers {ours}",
+                )
             )
         offered = {p.name.casefold(): p for p in partner.populations}
         shown = ", ".join(repr(p.name) for p in partner.populations) or "none"
         for name in self.partner.require_populations:
             if name.casefold() not in offered:
-                reasons.append(
-                    f"the partner shares no population named {name!r} (it shares: {shown})"
+                found.append(
+                    Objection(
+                        f"the partner shares no population named {name!r} (it shares: {shown})",
+                        f"we share no population named {name!r}, which the partner requires "
+                        f"(we share: {shown})",
+                    )
                 )
         floor = self.partner.min_disclosure
         if floor is not None:
             for pop in partner.populations:
                 if _RANK[pop.disclosure] < _RANK[floor]:
-                    reasons.append(
-                        f"the partner discloses only {pop.disclosure.value!r} for population "
-                        f"{pop.name!r}; we require at least {floor.value!r}"
+                    found.append(
+                        Objection(
+                            f"the partner discloses only {pop.disclosure.value!r} for "
+                            f"population {pop.name!r}; we require at least {floor.value!r}",
+                            f"we disclose only {pop.disclosure.value!r} for population "
+                            f"{pop.name!r}; the partner requires at least {floor.value!r}",
+                        )
                     )
         most = self.partner.max_partner_populations
         if most is not None and len(partner.populations) > most:
-            reasons.append(
-                f"the partner shares {len(partner.populations)} populations; we accept at most "
-                f"{most}"
+            n = len(partner.populations)
+            found.append(
+                Objection(
+                    f"the partner shares {n} populations; we accept at most {most}",
+                    f"we share {n} populations; the partner accepts at most {most}",
+                )
             )
-        return reasons
+        return found
 
     # -- writing --------------------------------------------------------------------------
 

@@ -101,6 +101,14 @@ def _address(text: str) -> tuple[str, int]:
     return host.strip("[]") or "127.0.0.1", int(port)
 
 
+def _short_rows_argument(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--allow-short-rows",
+        action="store_true",
+        help="read CSV rows with fewer cells than the header as blank-padded (default: refuse)",
+    )
+
+
 def _party_arguments(parser: argparse.ArgumentParser, *, network: bool) -> None:
     # Offline, `--new-code` needs none of the run's arguments: run_offline checks them.
     required = network
@@ -130,6 +138,7 @@ def _party_arguments(parser: argparse.ArgumentParser, *, network: bool) -> None:
         help="where summary.json, matches.csv and run.json go",
     )
     parser.add_argument("--matches-format", choices=["csv", "jsonl", "parquet"], default="csv")
+    _short_rows_argument(parser)
     parser.add_argument("--json", action="store_true", help="print the summary as JSON")
     parser.add_argument("--quiet", "-q", action="store_true", help="no progress bars")
     parser.add_argument(
@@ -296,6 +305,7 @@ def build_parser() -> argparse.ArgumentParser:
     inspect.add_argument("files", nargs="+", type=Path)
     inspect.add_argument("--policy", "-p", type=Path)
     inspect.add_argument("--json", action="store_true")
+    _short_rows_argument(inspect)
 
     run = sub.add_parser(
         "run",
@@ -397,11 +407,11 @@ def _interrupt(signum: int, frame: object) -> None:
 
 
 def _inspect(args: argparse.Namespace) -> int:
-    from ..accounts.diagnostics import inspect_sources
     from ..accounts.policy import load_policy
+    from ..accounts.prepare import inspect_sources
 
     policy = load_policy(args.policy) if args.policy else None
-    report = inspect_sources(list(args.files), policy)
+    report = inspect_sources(list(args.files), policy, allow_short_rows=args.allow_short_rows)
     if args.json:
         print(json.dumps(report.to_dict(), indent=2, ensure_ascii=False))
     else:

@@ -12,16 +12,16 @@ import dataclasses
 import getpass
 import hashlib
 import os
-import secrets
 import sys
 from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from ..accounts.outputs import atomic_write
 from ..accounts.policy import Policy, load_policy
 from ..accounts.prepare import PreparedParty, prepare_party
-from ..errors import UsageError
+from ..driver import Decide, Rejection
+from ..errors import BlindmatchError, UsageError
+from ..io.atomic import write_private
 from ..protocol import (
     CryptoEngine,
     Event,
@@ -36,8 +36,10 @@ from .report import (
     ProgressBars,
     RunInfo,
     check_out_dir,
+    check_output_file,
     for_terminal,
     render_matrix,
+    shared_run_id,
     summary_json,
     write_outputs,
 )
@@ -66,7 +68,10 @@ def prepare(
         policy = Policy.from_dict({"label": args.label}, source="<default policy>")
         text = policy.to_toml()
     prepared = prepare_party(
-        list(args.input), policy, progress=bars.rows if bars is not None else None
+        list(args.input),
+        policy,
+        progress=bars.rows if bars is not None else None,
+        allow_short_rows=args.allow_short_rows,
     )
     if bars is not None:
         bars.rows(prepared.diagnostics.rows)  # progress comes every 16,384 rows: the rest
@@ -93,7 +98,7 @@ def ask_code() -> PairingCode:
 
 def write_secret(path: Path, text: str) -> None:
     """An owner-only file (0o600), written atomically."""
-    atomic_write(path, text, private=True)
+    write_private(path, text)
 
 
 def make_engine(records: int, workers: int | None) -> CryptoEngine:
@@ -116,15 +121,16 @@ def describe_terms(event: PartnerTerms) -> str:
     return for_terminal("\n".join(lines))
 
 
-def make_decider(
-    policy: Policy, *, assume_yes: bool, quiet: bool
-) -> Callable[[PartnerTerms], str | None]:
-    """Apply the policy's [partner] rules, then ask the user (or take --yes)."""
+def make_decider(policy: Policy, *, assume_yes: bool, quiet: bool) -> Decide:
+    """Apply the policy's [partner] rules, then ask the user (or take --yes). A rejection is
+    worded twice: for our user, and for the partner's (who reads it from its own side)."""
 
-    def decide(event: PartnerTerms) -> str | None:
-        reasons = policy.accepts(event.terms)
-        if reasons:
-            return "; ".join(reasons)
+    def decide(event: PartnerTerms) -> Rejection | None:
+        objections = policy.objections(event.terms)
+        if objections:
+            return Rejection(
+                "; ".join(o.ours for o in objections), "; ".join(o.theirs for o in objections)
+            )
         if event.agreement.tables_differ:
             # Always shown, even with --quiet: it can explain a surprising miss later.
             print(
@@ -138,11 +144,15 @@ def make_decider(
         if assume_yes:
             return None
         if not sys.stdin.isatty():
-            return (
-                "our side did not confirm the terms (run with --yes to accept them without asking)"
+            return Rejection(
+                "our side did not confirm the terms (run with --yes to accept them without asking)",
+                "the partner did not confirm our terms (it runs without a terminal to ask and "
+                "without --yes)",
             )
         answer = input("Accept these terms and start? [y/N] ").strip().lower()
-        return None if answer in ("y", "yes") else "declined by the user"
+        if answer in ("y", "yes"):
+            return None
+        return Rejection("declined by the user", "the partner's user declined our terms")
 
     return decide
 
@@ -156,7 +166,15 @@ def _finish(
     result = dataclasses.replace(result, records_without_keys=prepared.records_without_keys)
     info.records_in = prepared.diagnostics.rows
     info.records_without_keys = prepared.records_without_keys
-    written = write_outputs(args.out_dir, result, info, matches_format=args.matches_format)
+    try:
+        written = write_outputs(args.out_dir, result, info, matches_format=args.matches_format)
+    except OSError as exc:  # checked before the session, but a disk can fill up since
+        if isinstance(exc, BlindmatchError):
+            raise
+        raise UsageError(
+            f"cannot write the results into {args.out_dir}: {exc.strerror or exc}; "
+            "nothing was written"
+        ) from None
     if args.json:
         print(summary_json(result, info.run_id))
     else:
@@ -206,6 +224,8 @@ def run_online(args: argparse.Namespace) -> int:
     if role is Role.SENDER and args.connect is not None:
         raise UsageError("the sender listens (--listen HOST:PORT); --connect is the receiver's")
     check_out_dir(args.out_dir)
+    if args.code_file is not None:
+        check_output_file(args.code_file, "--code-file")
     tls = None
     if any((args.tls_cert, args.tls_key, args.tls_ca)):
         if not all((args.tls_cert, args.tls_key, args.tls_ca)):
@@ -236,7 +256,6 @@ def run_online(args: argparse.Namespace) -> int:
         policy_text=policy_text,
         inputs=list(args.input),
         transport="wormhole" if args.wormhole else "tls" if tls else "pake",
-        run_id=secrets.token_hex(8),
     )
     engine = make_engine(len(prepared.records), args.workers)
     session = Session(role=role, terms=prepared.terms, records=prepared.records, engine=engine)
@@ -302,6 +321,7 @@ def run_online(args: argparse.Namespace) -> int:
             # The code is for this run only; once it is over, the file is only a leftover.
             with contextlib.suppress(FileNotFoundError):
                 Path(args.code_file).unlink()
+    info.run_id = shared_run_id(session.agreement)
     return _finish(args, prepared, info, result)
 
 
@@ -363,6 +383,7 @@ def run_offline(args: argparse.Namespace) -> int:
         )
     role = Role(args.role)
     check_out_dir(args.out_dir)
+    check_output_file(args.state, "--state")
     outbox = args.outbox or Path(args.state).parent / "blindmatch-outbox"
     if outbox.resolve() == Path(args.out_dir).resolve():
         raise UsageError("--outbox must not be --out-dir: message files are not results")
@@ -439,6 +460,6 @@ def run_offline(args: argparse.Namespace) -> int:
         policy_text=policy_text,
         inputs=list(args.input),
         transport="mailbox" if mailbox is not None else "offline",
-        run_id=hashlib.sha256(str(args.state).encode()).hexdigest()[:16],
+        run_id=shared_run_id(party.agreement),
     )
     return _finish(args, prepared, info, result)

@@ -21,6 +21,7 @@ from .core import ChannelSecured as ChannelSecured
 from .core import Decide as Decide
 from .core import Handshake as Handshake
 from .core import OnEvent as OnEvent
+from .core import Rejection as Rejection
 from .core import SessionDriver as SessionDriver
 from .core import Timeouts as Timeouts
 from .memory import PairRun as PairRun
@@ -35,6 +36,7 @@ __all__ = [
     "Handshake",
     "OnEvent",
     "PairRun",
+    "Rejection",
     "SessionDriver",
     "StreamTransport",
     "Timeouts",

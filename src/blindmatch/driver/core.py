@@ -48,12 +48,24 @@ __all__ = [
     "Decide",
     "Handshake",
     "OnEvent",
+    "Rejection",
     "SessionDriver",
     "Timeouts",
 ]
 
-#: ``decide(event)`` returns None to accept the partner's terms, or a reason to reject them.
-Decide = Callable[[PartnerTerms], str | None]
+
+@dataclass(frozen=True, slots=True)
+class Rejection:
+    """A reason to reject the partner's terms, worded for each side: ``ours`` for our user,
+    ``theirs`` for the partner's, sent in the abort (where "we" is the partner)."""
+
+    ours: str
+    theirs: str
+
+
+#: ``decide(event)`` returns None to accept the partner's terms, or a reason to reject them
+#: (one text for both sides, or a :class:`Rejection` worded for each).
+Decide = Callable[[PartnerTerms], "str | Rejection | None"]
 OnEvent = Callable[[Event], None]
 
 #: Pull more from the session only while less than this waits for the network.
@@ -389,8 +401,10 @@ class SessionDriver:
                 if reason is None:
                     session.accept()
                 else:
-                    session.reject(reason)
-                    self.rejected = reason
+                    if isinstance(reason, str):
+                        reason = Rejection(reason, reason)
+                    session.reject(reason.theirs)
+                    self.rejected = reason.ours
 
     def _session_gone(self, cause: BaseException | None) -> None:
         try:

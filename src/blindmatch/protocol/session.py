@@ -25,6 +25,7 @@ from __future__ import annotations
 from collections import deque
 from collections.abc import Generator, Sequence
 
+from ..crypto.engine import CryptoEngine, InlineEngine
 from ..errors import (
     AgreementError,
     BlindmatchError,
@@ -35,7 +36,6 @@ from ..errors import (
     RemoteProtocolError,
 )
 from .agreement import SUITE, Agreement, Role, combine
-from .engine import CryptoEngine, InlineEngine
 from .events import AgreementReached, Event, PartnerTerms, ResultReady
 from .exchange import Exchange
 from .matching import compute_result
@@ -251,6 +251,8 @@ class Session:
         if isinstance(msg, Abort):
             # The reason is the partner's text, shown to our user: no control characters.
             reason = "".join(c if c.isprintable() else "?" for c in msg.reason)
+            if msg.code == "rejected":
+                raise PeerAbortedError(f"the partner rejected our terms: {reason}")
             raise PeerAbortedError(f"the partner stopped the session ({msg.code}): {reason}")
         if msg.t != self._expect:
             raise RemoteProtocolError(

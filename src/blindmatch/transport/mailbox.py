@@ -37,6 +37,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Final
 
 from ..errors import TransportError, TransportTimeoutError, UsageError
+from ..io.atomic import write_private
 from ..protocol import OverlapResult, Role
 from .offline import DEFAULT_LIFETIME, OfflineParty, read_message
 
@@ -114,17 +115,13 @@ class Mailbox:
 
     def get(self, name: str, local: Path) -> None:
         """Download ``name`` to ``local`` (atomically, owner-only)."""
-        tmp = local.with_name(f".{local.name}.{secrets.token_hex(6)}")
         try:
-            self.fs.get_file(self._path(name), str(tmp))
-            os.chmod(tmp, 0o600)
-            os.replace(tmp, local)
+            data = self.fs.cat_file(self._path(name))
         except Exception as exc:  # noqa: BLE001
-            with contextlib.suppress(OSError):
-                tmp.unlink()
             raise TransportError(
                 f"cannot get {name} from the mailbox {_shown(self.url)}: {_why(exc)}"
             ) from exc
+        write_private(local, data)
 
     def remove(self, name: str) -> None:
         with contextlib.suppress(FileNotFoundError):

@@ -71,7 +71,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Final
 
-from ..driver import SessionDriver
+from ..driver import Decide, Rejection, SessionDriver
 from ..errors import (
     AgreementError,
     BlindmatchError,
@@ -81,7 +81,9 @@ from ..errors import (
     TransportTimeoutError,
     UsageError,
 )
+from ..io.atomic import write_private
 from ..protocol import Event, OverlapResult, PartnerTerms, Role, Session, State
+from ..protocol.agreement import Agreement
 from ..protocol.randomness import Rng, stream_rng
 from .channel import OFFLINE_CHANNEL_ID, SecureChannel
 from .pairing import PairingCode
@@ -200,29 +202,6 @@ def read_message(path: str | os.PathLike[str]) -> MessageFile:
 # -- private files -----------------------------------------------------------------------------
 
 
-def _write_private(path: Path, data: bytes) -> None:
-    """Atomically replace ``path`` with ``data``, owner-only (0o600) from the first byte."""
-    tmp = path.with_name(f".{path.name}.{secrets.token_hex(6)}.tmp")
-    flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_NOFOLLOW", 0)
-    fd = os.open(tmp, flags, 0o600)
-    try:
-        with os.fdopen(fd, "wb") as fh:
-            fh.write(data)
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        with contextlib.suppress(OSError):
-            os.unlink(tmp)
-        raise
-    with contextlib.suppress(OSError):  # make the rename durable (POSIX)
-        dir_fd = os.open(path.parent, os.O_RDONLY)
-        try:
-            os.fsync(dir_fd)
-        finally:
-            os.close(dir_fd)
-
-
 def _remove(path: Path) -> None:
     with contextlib.suppress(FileNotFoundError):
         path.unlink()
@@ -268,7 +247,7 @@ class _State:
     consumed: list[_Consumed] = field(default_factory=list)
     partner_sha256: str = hashlib.sha256(b"").hexdigest()
     #: (accepted, reason) once the user decided on the partner's terms
-    decision: tuple[bool, str] | None = None
+    decision: tuple[bool, str, str] | None = None
 
     def to_json(self) -> bytes:
         doc: dict[str, Any] = {
@@ -288,7 +267,11 @@ class _State:
             "decision": (
                 None
                 if self.decision is None
-                else {"accept": self.decision[0], "reason": self.decision[1]}
+                else {
+                    "accept": self.decision[0],
+                    "reason": self.decision[1],
+                    "partner_reason": self.decision[2],
+                }
             ),
         }
         return json.dumps(doc, indent=1).encode("utf-8")
@@ -314,7 +297,13 @@ class _State:
             consumed=[_Consumed(str(c["sha256"]), int(c["length"])) for c in doc["consumed"]],
             partner_sha256=str(doc["partner_sha256"]),
             decision=(
-                None if decision is None else (bool(decision["accept"]), str(decision["reason"]))
+                None
+                if decision is None
+                else (
+                    bool(decision["accept"]),
+                    str(decision["reason"]),
+                    str(decision.get("partner_reason", decision["reason"])),
+                )
             ),
         )
         if len(state.seed) != 32 or len(state.run_id) != _RUN_ID_BYTES:
@@ -381,7 +370,7 @@ class _Run:
         if self.live and on_event is not None:
             on_event(event)
 
-    def _decide(self, event: PartnerTerms) -> str | None:
+    def _decide(self, event: PartnerTerms) -> Rejection | None:
         if self.decision is None:
             decide = self.party._decide
             if decide is None:
@@ -390,9 +379,13 @@ class _Run:
                     "Session with auto_accept=True"
                 )
             reason = decide(event)
-            self.decision = (True, "") if reason is None else (False, reason)
-        accepted, reason = self.decision
-        return None if accepted else reason
+            if isinstance(reason, str):
+                reason = Rejection(reason, reason)
+            self.decision = (
+                (True, "", "") if reason is None else (False, reason.ours, reason.theirs)
+            )
+        accepted, ours, theirs = self.decision
+        return None if accepted else Rejection(ours, theirs)
 
 
 # -- the party ---------------------------------------------------------------------------------
@@ -423,7 +416,7 @@ class OfflineParty:
         code: PairingCode,
         fingerprint: bytes,
         out_dir: str | os.PathLike[str] | None = None,
-        decide: Callable[[PartnerTerms], str | None] | None = None,
+        decide: Decide | None = None,
         on_event: Callable[[Event], None] | None = None,
         lifetime: float = DEFAULT_LIFETIME,
         now: Callable[[], float] = time.time,
@@ -439,6 +432,8 @@ class OfflineParty:
         self._now = now
         #: what we learned, once the run completed
         self.result: OverlapResult | None = None
+        #: The finished session's agreement (both sides derive the same shared values from it).
+        self.agreement: Agreement | None = None
         self.done = False
 
     def __repr__(self) -> str:
@@ -550,6 +545,7 @@ class OfflineParty:
             )
         if session.state is State.DONE:
             self.result = session.result
+            self.agreement = session.agreement
             self.done = True
             last = self._write_message(state, run.out, total) if new_bytes else None
             self._delete()
@@ -557,14 +553,14 @@ class OfflineParty:
 
         if used:
             blob = partner_data + b"".join(m.payload for m in used)
-            _write_private(self.partner_path, blob)
+            write_private(self.partner_path, blob)
             state.partner_sha256 = hashlib.sha256(blob).hexdigest()
         if new_bytes:
             state.sent.append(len(run.out))
             state.sent_sha256 = hashlib.sha256(run.out).hexdigest()
         # The state (which pins the partner messages we answer) is durable before the answer
         # exists anywhere: no crash can let a different partner message get another answer.
-        _write_private(self.state_path, state.to_json())
+        write_private(self.state_path, state.to_json())
         if new_bytes:
             return self._write_message(state, run.out, total, step=len(state.sent))
         self._ensure_latest(state, run.out)
@@ -692,7 +688,7 @@ class OfflineParty:
             payload=bytes(out[start:]),
         )
         self.out_dir.mkdir(parents=True, exist_ok=True)
-        _write_private(path, data)
+        write_private(path, data)
         return path
 
     def _ensure_latest(self, state: _State, out: bytearray) -> None:
@@ -712,7 +708,7 @@ class OfflineParty:
             payload=bytes(out[begin : state.sent[-1]]),
         )
         self.out_dir.mkdir(parents=True, exist_ok=True)
-        _write_private(path, data)
+        write_private(path, data)
 
     def _delete(self) -> None:
         _remove(self.state_path)

@@ -39,6 +39,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, Final
 
+from ..crypto import hkdf_sha256
 from ..driver import Decide, OnEvent, SessionDriver, Timeouts, run_blocking
 from ..errors import (
     AuthenticationError,
@@ -50,7 +51,7 @@ from ..errors import (
 from ..protocol import Event, OverlapResult, Role, Session
 from .channel import WORMHOLE_CHANNEL_ID, SecureChannel
 from .pairing import PairingCode
-from .pake import Side, hkdf_sha256
+from .pake import Side
 
 __all__ = [
     "APPID",
