@@ -8,14 +8,20 @@ after all of it must complete its session with the in-memory result.
 
 from __future__ import annotations
 
+import json
 import random
 import socket
 import ssl
 import threading
 import time
+from pathlib import Path
 from typing import Any
 
 import pytest
+from test_cli_end_to_end import CODE as CODE_TEXT
+from test_cli_end_to_end import GLOBEX_LEARNS, NORTHWIND_LEARNS, _write_inputs
+from test_cli_end_to_end import _receiver as _cli_receiver
+from test_cli_end_to_end import _sender as _cli_sender
 from test_transport_support import Outcome, expected, in_thread, receiver, sender
 
 from blindmatch.errors import AuthenticationError, TransportTimeoutError
@@ -240,3 +246,30 @@ def test_the_whole_run_deadline_cuts_waiting_and_pairing() -> None:
     assert isinstance(l_out.error, TransportTimeoutError), l_out.error
     assert "within the deadline" in str(l_out.error)
     assert time.monotonic() - start < 3.5
+
+
+def test_psi_run_sender_logs_each_stray_connection_and_then_completes(tmp_path: Path) -> None:
+    files = _write_inputs(tmp_path, "records", "counts")
+    nw_out, gx_out = tmp_path / "nw-out", tmp_path / "gx-out"
+    sender_proc = _cli_sender(files, nw_out, "--json")
+    port = sender_proc.wait_port()
+    socket.create_connection((HOST, port)).close()
+    junk = [b"GET / HTTP/1.1\r\nHost: partner\r\n\r\n", _client_hello(), bytes(range(256)) * 4]
+    held = [_send_and_hold(port, data) for data in junk]
+    try:
+        deadline = time.monotonic() + JOIN
+        while sum("dropped a connection" in line for line in sender_proc.err_lines) < 4:
+            assert time.monotonic() < deadline, "".join(sender_proc.err_lines)
+            time.sleep(0.05)
+    finally:
+        for sock in held:
+            sock.close()
+    receiver_proc = _cli_receiver(files, gx_out, port, "--json")
+    rc_r, out_r, err_r = receiver_proc.finish()
+    rc_s, out_s, err_s = sender_proc.finish()
+    assert (rc_s, rc_r) == (0, 0), err_s + err_r
+    assert json.loads(out_s)["counts"] == NORTHWIND_LEARNS
+    assert json.loads(out_r)["counts"] == GLOBEX_LEARNS
+    dropped = [line for line in err_s.splitlines() if "dropped a connection" in line]
+    assert len(dropped) == 4, dropped  # one line each, nothing more
+    assert CODE_TEXT not in err_s
