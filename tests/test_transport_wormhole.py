@@ -123,6 +123,12 @@ def test_the_wormhole_code_is_derived_one_way_from_the_pairing_code() -> None:
     assert derived != wormhole_code(PairingCode.generate(seeded_rng(b"another code")))
 
 
+def test_the_spec_carries_the_wormhole_code_vector() -> None:
+    derived = wormhole_code(PairingCode.parse("10000-00000-00009"))
+    spec = (Path(__file__).parent.parent / "protocol_spec.md").read_text(encoding="utf-8")
+    assert "`10000-00000-00009`" in spec and f"`{derived}`" in spec.replace("\n", "")
+
+
 @pytest.mark.parametrize("direct", [False, True], ids=["relay only", "direct allowed"])
 def test_a_session_through_the_wormhole_gives_the_in_memory_result(
     servers: Servers, direct: bool
@@ -169,9 +175,10 @@ def test_two_processes_through_the_wormhole_match_a_tcp_run(
     (rc_r, tcp_gx, err_r), (rc_s, tcp_nw, err_s) = tcp_r.finish(), tcp_s.finish()
     assert (rc_s, rc_r) == (0, 0), err_s + err_r
     # through the wormhole: the sender shows no port, both take the code from the environment
-    wormhole = ["--wormhole", "--wormhole-server", servers.mailbox,
-                "--wormhole-transit", servers.transit, "--json"]  # fmt: skip
+    wormhole = ["--wormhole", "--wormhole-server", servers.mailbox, "--wormhole-transit",
+                servers.transit, "--wormhole-relay-only", "--json"]  # fmt: skip
     env = {"BLINDMATCH_PAIRING_CODE": CODE}
+    before = _relayed_bytes(servers.usage_db)
     common = ["--yes", "--quiet", "--timeout", "30", *wormhole]
     s = Party(
         ["--role", "sender", "--input", str(files["nw"]), "--policy", str(files["nw_policy"]),
@@ -183,6 +190,10 @@ def test_two_processes_through_the_wormhole_match_a_tcp_run(
     )  # fmt: skip
     (rc_r, wh_gx, err_r), (rc_s, wh_nw, err_s) = r.finish(JOIN), s.finish(JOIN)
     assert (rc_s, rc_r) == (0, 0), err_s + err_r
+    give_up = time.monotonic() + 10  # the relay logs a connection's bytes when it ends
+    while _relayed_bytes(servers.usage_db) <= before and time.monotonic() < give_up:
+        time.sleep(0.1)
+    assert _relayed_bytes(servers.usage_db) > before
     assert CODE not in err_s + err_r + wh_nw + wh_gx
     for tcp, wh in ((tcp_nw, wh_nw), (tcp_gx, wh_gx)):
         a, b = json.loads(tcp), json.loads(wh)

@@ -4,7 +4,9 @@
     psi-run inspect FILE [--policy P]             what a file would contribute, locally
     psi-run --role sender   --input F --policy P --out-dir D [--listen HOST:PORT]
     psi-run --role receiver --input F --policy P --out-dir D --connect HOST:PORT --code CODE
+    psi-run --role sender|receiver ... --wormhole   both connect out through magic-wormhole
     psi-run offline --role R --input F --policy P --state S --out-dir D [PARTNER_FILE ...]
+    psi-run offline ... --mailbox URL              the offline steps through shared storage
 
 The argument parsing and error reporting live here; the session runs through the same
 sans-I/O core as the library, with sockets or message files at the edge.
@@ -212,6 +214,12 @@ def _party_arguments(parser: argparse.ArgumentParser, *, network: bool) -> None:
             metavar="HINT",
             help="--wormhole: the transit relay, tcp:HOST:PORT (default: the public "
             "tcp:transit.magic-wormhole.io:4001)",
+        )
+        parser.add_argument(
+            "--wormhole-relay-only",
+            action="store_true",
+            help="--wormhole: offer no direct connection, only the transit relay (the partner "
+            "then never learns our IP addresses)",
         )
         parser.add_argument("--tls-cert", type=Path, help="use TLS: our certificate (PEM)")
         parser.add_argument("--tls-key", type=Path, help="use TLS: our private key (PEM)")

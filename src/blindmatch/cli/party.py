@@ -215,8 +215,10 @@ def run_online(args: argparse.Namespace) -> int:
                 "--wormhole connects both sides through the wormhole servers: it takes no "
                 "--connect and no TLS (the pairing code authenticates the partner)"
             )
-    elif args.wormhole_server or args.wormhole_transit:
-        raise UsageError("--wormhole-server and --wormhole-transit need --wormhole")
+    elif args.wormhole_server or args.wormhole_transit or args.wormhole_relay_only:
+        raise UsageError(
+            "--wormhole-server, --wormhole-transit and --wormhole-relay-only need --wormhole"
+        )
     elif role is Role.RECEIVER and args.connect is None:
         raise UsageError(
             "the receiver needs --connect HOST:PORT (the sender's address), or --wormhole"
@@ -293,6 +295,7 @@ def run_online(args: argparse.Namespace) -> int:
                 session,
                 mailbox=server,
                 transit=args.wormhole_transit or PUBLIC_TRANSIT,
+                direct=not args.wormhole_relay_only,
                 **common,
             )
         elif role is Role.SENDER:
