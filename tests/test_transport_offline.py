@@ -376,3 +376,42 @@ def test_a_late_message_without_a_run_is_refused(tmp_path: Path) -> None:
     with pytest.raises(UsageError, match="no offline run .* message 2"):
         fresh.step([r1, r2])
     assert not fresh.state_path.exists()
+
+
+def test_a_party_that_holds_its_run_skips_replays_but_not_after_a_refused_file(
+    tmp_path: Path,
+) -> None:
+    built: list[int] = []
+
+    def counted(rng: Rng) -> Session:
+        built.append(1)
+        return sender(rng)
+
+    s = OfflineParty(
+        tmp_path / "s" / "state.json",
+        make_session=counted,
+        code=CODE,
+        fingerprint=b"inputs",
+        hold_run=True,
+    )
+    r = _party(tmp_path, "r", receiver)
+    s1, r1 = s.step(), r.step()
+    assert s1 and r1
+    s2, r2 = s.step([r1]), r.step([s1])
+    assert s2 and r2 and len(built) == 1  # the second step went on from the held run
+    msg = read_message(r2)
+    forged = tmp_path / "forged2.bmx"
+    forged.write_bytes(
+        encode_message(
+            role=msg.role,
+            step=msg.step,
+            run_id=msg.run_id,
+            peer_run_id=msg.peer_run_id,
+            payload=msg.payload[:-1] + bytes([msg.payload[-1] ^ 1]),
+        )
+    )
+    with pytest.raises(AuthenticationError):
+        s.step([r1, forged])
+    _exchange(s, r, [s1, s2], [r1, r2])
+    assert len(built) == 2  # the half-fed run was dropped: one replay, then held again
+    assert (s.result, r.result) == expected()

@@ -419,6 +419,7 @@ def run_offline(args: argparse.Namespace) -> int:
         out_dir=outbox,
         decide=make_decider(prepared.policy, assume_yes=args.yes, quiet=args.quiet),
         on_event=on_event,
+        hold_run=mailbox is not None,
     )
     if mailbox is not None:
         from ..transport.mailbox import run_mailbox

@@ -388,6 +388,17 @@ class _Run:
         return None if accepted else Rejection(ours, theirs)
 
 
+def _held_key(state: _State) -> tuple[object, ...]:
+    """What identifies the point a run reached: a held run is used only for the same state."""
+    return (
+        state.run_id,
+        state.sent_sha256,
+        len(state.consumed),
+        state.partner_sha256,
+        state.decision,
+    )
+
+
 # -- the party ---------------------------------------------------------------------------------
 
 
@@ -406,6 +417,10 @@ class OfflineParty:
     :param on_event: receives the session events produced by new partner messages.
     :param lifetime: seconds from the first step after which the run is refused and deleted.
     :param now: the clock (Unix seconds), replaceable in tests.
+    :param hold_run: keep the live session between steps of this object instead of replaying
+        it from the seed each time (a mailbox run steps many times in one process; the replay
+        costs as much as every step before it). Off by default: a replay also checks that
+        ``make_session`` is deterministic, which a held run does not re-check.
     """
 
     def __init__(
@@ -420,6 +435,7 @@ class OfflineParty:
         on_event: Callable[[Event], None] | None = None,
         lifetime: float = DEFAULT_LIFETIME,
         now: Callable[[], float] = time.time,
+        hold_run: bool = False,
     ) -> None:
         self.state_path = Path(state_path)
         self.out_dir = Path(out_dir) if out_dir is not None else self.state_path.parent
@@ -432,6 +448,8 @@ class OfflineParty:
         self._now = now
         #: what we learned, once the run completed
         self.result: OverlapResult | None = None
+        self._held: tuple[tuple[object, ...], _Run] | None = None
+        self._hold_run = hold_run
         #: The finished session's agreement (both sides derive the same shared values from it).
         self.agreement: Agreement | None = None
         self.done = False
@@ -475,6 +493,12 @@ class OfflineParty:
             return self._step(files)
 
     def _step(self, files: list[MessageFile]) -> Path | None:
+        # A party that stays alive between steps (a mailbox run) keeps its live run instead of
+        # replaying it; it is taken here and handed back only by a step that ends cleanly
+        # (a refused file may leave it half-fed).
+        held, self._held = self._held, None
+        if not self._hold_run:
+            held = None
         state = self._load()
         if state is None:
             late = [f for f in files if f.step > 1]
@@ -500,7 +524,10 @@ class OfflineParty:
             # Check the files before the (possibly long) replay.
             new = self._select_new(state, files)
             partner_data = self._load_partner(state)
-            run = self._replay(state, partner_data)
+            if held is not None and held[0] == _held_key(state):
+                run = held[1]  # this object's own run, exactly where the saved state is
+            else:
+                run = self._replay(state, partner_data)
         total = state.sent[-1] if state.sent else 0
 
         run.live = True
@@ -561,6 +588,7 @@ class OfflineParty:
         # The state (which pins the partner messages we answer) is durable before the answer
         # exists anywhere: no crash can let a different partner message get another answer.
         write_private(self.state_path, state.to_json())
+        self._held = (_held_key(state), run)
         if new_bytes:
             return self._write_message(state, run.out, total, step=len(state.sent))
         self._ensure_latest(state, run.out)
