@@ -45,7 +45,8 @@ from .report import (
 )
 
 if TYPE_CHECKING:
-    from ..transport import PairingCode
+    from ..transport import OfflineParty, PairingCode
+    from ..transport.mailbox import Mailbox
 
 __all__ = ["describe_terms", "make_decider", "make_engine", "prepare", "run_offline", "run_online"]
 
@@ -399,13 +400,17 @@ def run_offline(args: argparse.Namespace) -> int:
     bars = ProgressBars(quiet=args.quiet)
     prepared, policy_text = prepare(args, bars)
 
+    # The engine's output does not depend on it (PoolEngine equals InlineEngine), so the
+    # replays stay deterministic; a large run gets every core, as online.
+    engine = make_engine(len(prepared.records), args.workers)
+
     def make_session(rng: Rng) -> Session:
         return Session(
             role=role,
             terms=prepared.terms,
             records=prepared.records,
             rng=rng,
-            engine=InlineEngine(),
+            engine=engine,
         )
 
     def on_event(event: Event) -> None:
@@ -421,6 +426,32 @@ def run_offline(args: argparse.Namespace) -> int:
         on_event=on_event,
         hold_run=mailbox is not None,
     )
+    try:
+        result = _offline_steps(args, party, role, mailbox, bars)
+    finally:
+        close = getattr(engine, "close", None)
+        if close is not None:
+            close()
+    if result is None:
+        return 0
+    info = RunInfo(
+        role=role.value,
+        policy_text=policy_text,
+        inputs=list(args.input),
+        transport="mailbox" if mailbox is not None else "offline",
+        run_id=shared_run_id(party.agreement),
+    )
+    return _finish(args, prepared, info, result)
+
+
+def _offline_steps(
+    args: argparse.Namespace,
+    party: OfflineParty,
+    role: Role,
+    mailbox: Mailbox | None,
+    bars: ProgressBars,
+) -> OverlapResult | None:
+    """Run every step through the mailbox, or this one step by hand: the result, or None."""
     if mailbox is not None:
         from ..transport.mailbox import run_mailbox
 
@@ -429,7 +460,7 @@ def run_offline(args: argparse.Namespace) -> int:
                 print(f"psi-run: {what}", file=sys.stderr, flush=True)
 
         try:
-            result = run_mailbox(
+            return run_mailbox(
                 party,
                 mailbox,
                 role=role,
@@ -441,29 +472,18 @@ def run_offline(args: argparse.Namespace) -> int:
             )
         finally:
             bars.close()
-    else:
-        written = party.step(list(args.partner_files))
-        bars.close()
-        if party.result is None and written is not None:
-            print(
-                f"Send {written} to your partner. When their next file arrives, run this "
-                f"command again with it added.",
-                file=sys.stderr,
-            )
-        elif written is not None:
-            print(
-                f"Send {written} to your partner: it is the last message they need. This side "
-                f"is complete.",
-                file=sys.stderr,
-            )
-        if party.result is None:
-            return 0
-        result = party.result
-    info = RunInfo(
-        role=role.value,
-        policy_text=policy_text,
-        inputs=list(args.input),
-        transport="mailbox" if mailbox is not None else "offline",
-        run_id=shared_run_id(party.agreement),
-    )
-    return _finish(args, prepared, info, result)
+    written = party.step(list(args.partner_files))
+    bars.close()
+    if party.result is None and written is not None:
+        print(
+            f"Send {written} to your partner. When their next file arrives, run this command "
+            f"again with it added.",
+            file=sys.stderr,
+        )
+    elif written is not None:
+        print(
+            f"Send {written} to your partner: it is the last message they need. This side is "
+            f"complete.",
+            file=sys.stderr,
+        )
+    return party.result
