@@ -188,8 +188,8 @@ def _party_arguments(parser: argparse.ArgumentParser, *, network: bool) -> None:
             "--deadline",
             type=float,
             default=None,
-            help="seconds the whole run may last, waiting for the partner included "
-            "(default: no limit)",
+            help="seconds the whole run may last, a listener's or the wormhole's wait for the "
+            "partner included (default: no limit)",
         )
         parser.add_argument(
             "--connect-retry",

@@ -520,7 +520,7 @@ class _Candidate:
         self.handshake = Handshake(channel, timeouts=timeouts)
         self.tls_done = not isinstance(sock, ssl.SSLSocket)
         self.tls_wants_write = False
-        self.out = bytearray()
+        self.out = bytearray(self.handshake.outgoing() if self.tls_done else b"")  # our SHARE
         self.conn = _Conn(sock)
 
     def fileno(self) -> int:

@@ -35,6 +35,7 @@ import functools
 import json
 import queue
 import threading
+import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, Final
@@ -305,13 +306,14 @@ def run_wormhole(
 
     :param code: the pairing code both sides share (the sender generated it).
     :param timeout: seconds to wait for the partner to appear, and for any single wait after.
-    :param deadline: seconds the whole session may last once connected (None: no limit).
+    :param deadline: seconds the whole run may last, the rendezvous included (None: no limit).
     :param mailbox: the mailbox server's WebSocket URL (default: the public one).
     :param transit: the transit relay hint, ``tcp:HOST:PORT`` (default: the public one).
     :param direct: also offer direct connections (False: through the relay only).
     """
     if not timeout > 0:
         raise UsageError(f"timeout must be a positive number of seconds, not {timeout!r}")
+    started = time.monotonic()
     reactor = _reactor()
     try:
         meet = functools.partial(
@@ -323,7 +325,9 @@ def run_wormhole(
             transit=transit,
             direct=direct,
         )
-        connection = _call(reactor, meet, timeout=timeout)
+        connection = _call(
+            reactor, meet, timeout=timeout if deadline is None else min(timeout, deadline)
+        )
     except Exception as exc:  # noqa: BLE001 - every wormhole failure is named below
         raise _wormhole_error(exc, timeout) from exc
     route = str(connection.describe())
@@ -336,6 +340,10 @@ def run_wormhole(
         channel=SecureChannel(side=side, code=code, channel_id=WORMHOLE_CHANNEL_ID),
         decide=decide,
         on_event=on_event,
-        timeouts=Timeouts(idle=timeout, handshake=timeout, session=deadline),
+        timeouts=Timeouts(
+            idle=timeout,
+            handshake=timeout,
+            session=None if deadline is None else max(started + deadline - time.monotonic(), 1e-3),
+        ),
     )
     return run_blocking(driver, WormholeTransport(reactor, connection, route))
