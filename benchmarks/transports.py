@@ -97,19 +97,20 @@ class Servers:
     """Wormhole mailbox server, transit relay and an SFTP server, on loopback."""
 
     def __init__(self, folder: Path) -> None:
-        twistd = str(Path(sys.executable).with_name("twistd"))
+        # twistd from this interpreter, wherever pip put its scripts
+        twistd = [sys.executable, "-c", "from twisted.scripts.twistd import run; run()"]
         self.mailbox_port, self.transit_port = _free_port(), _free_port()
         self.sftp_root = folder / "sftp-root"
         self.sftp_root.mkdir()
         self.procs = [
             subprocess.Popen(
-                [twistd, "--nodaemon", "--pidfile=", "wormhole-mailbox",
+                [*twistd, "--nodaemon", "--pidfile=", "wormhole-mailbox",
                  f"--port=tcp:{self.mailbox_port}:interface=127.0.0.1",
                  f"--channel-db={folder / 'mailbox.sqlite'}"],
                 cwd=folder, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
             ),
             subprocess.Popen(
-                [twistd, "--nodaemon", "--pidfile=", "transitrelay",
+                [*twistd, "--nodaemon", "--pidfile=", "transitrelay",
                  f"--port=tcp:{self.transit_port}:interface=127.0.0.1"],
                 cwd=folder, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
             ),

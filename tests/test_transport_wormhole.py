@@ -66,18 +66,19 @@ def _wait_listening(port: int, proc: subprocess.Popen[bytes], what: str) -> None
 @pytest.fixture(scope="module")
 def servers(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Servers]:
     folder = tmp_path_factory.mktemp("wormhole-servers")
-    twistd = str(Path(sys.executable).with_name("twistd"))
+    # twistd from this interpreter, wherever pip put its scripts
+    twistd = [sys.executable, "-c", "from twisted.scripts.twistd import run; run()"]
     mailbox_port, transit_port = _free_port(), _free_port()
     usage = folder / "transit-usage.sqlite"
     procs = [
         subprocess.Popen(
-            [twistd, "--nodaemon", "--pidfile=", "wormhole-mailbox",
+            [*twistd, "--nodaemon", "--pidfile=", "wormhole-mailbox",
              f"--port=tcp:{mailbox_port}:interface=127.0.0.1",
              f"--channel-db={folder / 'mailbox.sqlite'}"],
             cwd=folder, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
         ),
         subprocess.Popen(
-            [twistd, "--nodaemon", "--pidfile=", "transitrelay",
+            [*twistd, "--nodaemon", "--pidfile=", "transitrelay",
              f"--port=tcp:{transit_port}:interface=127.0.0.1", f"--usage-db={usage}"],
             cwd=folder, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
         ),
