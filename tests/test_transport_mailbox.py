@@ -208,3 +208,23 @@ def test_two_processes_through_an_sftp_server(
     assert (root / "exchange").is_dir()  # the messages went through the server's folder
     left = list((root / "exchange").glob("blindmatch-*.bmx"))
     assert len(left) <= 1, left
+
+
+def test_both_sides_creating_the_sftp_folder_at_once_is_no_error(
+    sftp_server: tuple[int, Path],
+) -> None:
+    """fsspec's SFTP makedirs checks, then creates: a partner in between made it fail."""
+    port, root = sftp_server
+    for attempt in range(3):
+        url = f"sftp://partner@127.0.0.1:{port}/race-{attempt}/box"
+        barrier = threading.Barrier(6)
+
+        def open_box(url: str = url, barrier: threading.Barrier = barrier) -> Mailbox:
+            barrier.wait()
+            return Mailbox(url, password="mailbox-password")
+
+        outs = [in_thread(open_box) for _ in range(6)]
+        for thread, out in outs:
+            thread.join(JOIN)
+            assert out.error is None, out.error
+        assert (root / f"race-{attempt}" / "box").is_dir()

@@ -72,10 +72,26 @@ class Mailbox:
             raise UsageError(f"cannot use the mailbox {_shown(url)}: {exc}") from exc
         self.fs: AbstractFileSystem = fs
         self.root = str(root).rstrip("/") or "/"
+        # Both sides start at once: the partner may make a folder of the path between the
+        # backend's check and its mkdir (fsspec's SFTP then fails with "exists"); once that
+        # folder exists, trying again goes past it.
+        for attempt in range(4):
+            try:
+                self.fs.makedirs(self.root, exist_ok=True)
+                break
+            except Exception as exc:  # noqa: BLE001 - any backend's failure, reported by name
+                if self._is_folder():
+                    break
+                if attempt == 3:
+                    raise TransportError(
+                        f"cannot reach the mailbox {_shown(url)}: {_why(exc)}"
+                    ) from exc
+
+    def _is_folder(self) -> bool:
         try:
-            self.fs.makedirs(self.root, exist_ok=True)
-        except Exception as exc:  # noqa: BLE001 - any backend's failure, reported by name
-            raise TransportError(f"cannot reach the mailbox {_shown(url)}: {_why(exc)}") from exc
+            return bool(self.fs.isdir(self.root))
+        except Exception:  # noqa: BLE001
+            return False
 
     def __repr__(self) -> str:
         return f"Mailbox({_shown(self.url)!r})"
