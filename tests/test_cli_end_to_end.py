@@ -586,6 +586,33 @@ def test_inspect_reports_locally(tmp_path: Path) -> None:
     assert report["rows"] == 5
 
 
+def test_inspect_and_run_json_count_rows_without_a_key_alike(tmp_path: Path) -> None:
+    """inspect counted 217 rows without a key on the Northwind sample where run.json said 172:
+    both now show the one definition, which the sample's ground truth (computed without
+    blindmatch) also follows."""
+    from blindmatch.accounts import sample
+
+    rc, _, err = Party(["demo", "--quiet", "--out-dir", str(tmp_path / "demo")]).finish(120)
+    assert rc == 0, err
+    files = {"northwind": ("northwind_salesforce.csv", "northwind_policy.toml"),
+             "globex": ("globex_hubspot.csv", "globex_policy.toml")}  # fmt: skip
+    for side, (data, policy) in files.items():
+        truth = sample.expected()["parties"][side]["rows_without_keys"]
+        run = json.loads((tmp_path / "demo" / side / "run.json").read_text())
+        summary = json.loads((tmp_path / "demo" / side / "summary.json").read_text())
+        with sample.path(data) as data_path, sample.path(policy) as policy_path:
+            base = [sys.executable, "-m", "blindmatch.cli.main", "inspect", str(data_path),
+                    "--policy", str(policy_path)]  # fmt: skip
+            as_json = subprocess.run([*base, "--json"], capture_output=True, text=True, timeout=60)
+            as_text = subprocess.run(base, capture_output=True, text=True, timeout=60)
+        assert as_json.returncode == 0 and as_text.returncode == 0, as_json.stderr
+        report = json.loads(as_json.stdout)
+        assert report["rows_without_usable_key"] == truth
+        assert f"Rows without a usable key: {truth:,} " in as_text.stdout
+        assert run["counts"]["records_without_keys"] == truth
+        assert summary["records_without_keys"] == truth
+
+
 def test_short_rows_are_refused_unless_allowed(tmp_path: Path) -> None:
     files = _write_inputs(tmp_path, "counts", "counts")
     with files["nw"].open("a", encoding="utf-8") as f:

@@ -36,16 +36,19 @@ from blindmatch.errors import (
     TransportError,
 )
 from blindmatch.protocol import Role, seeded_rng
+from blindmatch.protocol.agreement import PROTOCOL_VERSION
 from blindmatch.protocol.messages import (
     CHUNK_POINTS,
     MAX_FRAME,
     Abort,
     Accept,
     Blinded,
+    Confirm,
     FrameDecoder,
     Hello,
     Lanes,
     Returned,
+    Tally,
     check_blinded,
     decode_message,
     encode_message,
@@ -63,7 +66,7 @@ from blindmatch.transport import (
 from blindmatch.transport.offline import HEADER_BYTES, MAGIC
 from blindmatch.transport.offline import encode_message as encode_file
 
-MESSAGE_TYPES = (Hello, Accept, Abort, Lanes, Blinded, Returned)
+MESSAGE_TYPES = (Hello, Accept, Abort, Lanes, Blinded, Returned, Tally, Confirm)
 FUZZ = settings(max_examples=250, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 
 
@@ -88,7 +91,7 @@ def _decode(body: bytes) -> object | None:
         _check_text(exc)
         return None
     assert isinstance(message, MESSAGE_TYPES)
-    assert message.v == 1
+    assert message.v == PROTOCOL_VERSION
     return message
 
 
@@ -228,8 +231,8 @@ def test_hello_terms_are_strictly_typed_on_the_wire() -> None:
         ({"v": True, "t": "accept", "agreement": b"a" * 32}, "version of type bool"),
         ({"v": 1.0, "t": "accept", "agreement": b"a" * 32}, "version of type float"),
         ({"v": 2**64 - 1, "t": "accept"}, "protocol version 18446744073709551615"),
-        ({"v": 1, "t": "accept", "agreement": b"a" * 32, "\x1b]0;pwn\x07" * 300: 1}, "?]0;pwn?"),
-        ({"v": 1, "t": "abort", "code": "x\u202e", "reason": "r"}, "field code"),
+        ({"v": 2, "t": "accept", "agreement": b"a" * 32, "\x1b]0;pwn\x07" * 300: 1}, "?]0;pwn?"),
+        ({"v": 2, "t": "abort", "code": "x\u202e", "reason": "r"}, "field code"),
     ],
     ids=[
         "dict-type",
@@ -410,11 +413,12 @@ def _channel(side: Side = Side.RESPONDER) -> SecureChannel:
 
 @functools.cache
 def _initiator_wire() -> bytes:
-    """What the initiator sends in a whole run: SHARE, CONFIRM, DATA records, CLOSE."""
+    """What the initiator sends in a whole run: HELLO, SHARE, CONFIRM, DATA records, CLOSE."""
     a, b = _channel(Side.INITIATOR), _channel(Side.RESPONDER)
     a.send(b"first application bytes")  # held until the keys exist
-    wire = a.data_to_send()  # SHARE
-    a.receive_data(b.data_to_send())  # the responder's SHARE: CONFIRM and DATA follow
+    wire = a.data_to_send()  # HELLO
+    b.receive_data(wire)
+    a.receive_data(b.data_to_send())  # the responder's HELLO and SHARE: SHARE, CONFIRM, DATA
     a.send(b"x" * 70_000)  # two more DATA records
     a.close()
     return wire + a.data_to_send()
@@ -468,9 +472,13 @@ def test_channel_mutated_stream(data: st.DataObject, eof: bool) -> None:
     _feed_channel(chunks, eof=eof)
 
 
-@pytest.mark.parametrize("rtype", [0x01, 0x02, 0x03, 0x04, 0x7F])
+@pytest.mark.parametrize("rtype", [0x01, 0x02, 0x03, 0x04, 0x05, 0x7F])
 def test_channel_headers_announcing_4_gib_fail_before_buffering(rtype: int) -> None:
-    for prefix in (b"", _initiator_wire()[: 5 + 57]):  # during pairing, and after the SHARE
+    wire = _initiator_wire()
+    hello_end = 5 + int.from_bytes(wire[1:5], "big")
+    share_end = hello_end + 5 + int.from_bytes(wire[hello_end + 1 : hello_end + 5], "big")
+    # before the hello, during pairing, and after the SHARE
+    for prefix in (b"", wire[:hello_end], wire[:share_end]):
         channel = _channel()
         with pytest.raises((RemoteProtocolError, AuthenticationError)):
             channel.receive_data(prefix + bytes([rtype]) + b"\xff\xff\xff\xff")

@@ -34,6 +34,7 @@ from blindmatch.errors import (
     AuthenticationError,
     PeerAbortedError,
     PeerGoneError,
+    RemoteProtocolError,
     TransportError,
     TransportTimeoutError,
     UsageError,
@@ -294,8 +295,8 @@ def test_nothing_of_the_session_crosses_the_network_in_clear(code: PairingCode) 
 
 
 STEP = re.compile(
-    r"during pairing, before its pairing (message|confirmation)"
-    r"|while waiting for its (hello|accept|lanes|blinded|returned) message"
+    r"during pairing, before its (channel hello|pairing message|pairing confirmation)"
+    r"|while waiting for its (hello|accept|lanes|blinded|returned|tally|confirm) message"
 )
 
 
@@ -303,7 +304,7 @@ STEP = re.compile(
 def test_the_partner_vanishing_after_each_record_names_the_step(cut: int) -> None:
     l_out, c_out, proxy = _through_proxy(cut, listener_kwargs={"timeout": 2.0})
     dropped = proxy.dropped
-    if dropped in (RecordType.SHARE, RecordType.CONFIRM):
+    if dropped in (RecordType.HELLO, RecordType.SHARE, RecordType.CONFIRM):
         # Cut before it proved the code: to the listener, a stranger it drops and waits on.
         assert isinstance(l_out.error, TransportTimeoutError), l_out.error
         assert [type(e) for e in l_out.events] == [Dropped]
@@ -320,13 +321,13 @@ def test_the_partner_vanishing_after_each_record_names_the_step(cut: int) -> Non
 # -- silence -----------------------------------------------------------------------------------
 
 
-def test_a_silent_listener_times_out_naming_the_pairing_message() -> None:
+def test_a_silent_listener_times_out_naming_the_channel_hello() -> None:
     with socket.create_server((HOST, 0)) as server:
         port = server.getsockname()[1]
         start = time.monotonic()
         with pytest.raises(
             TransportTimeoutError,
-            match=r"(no data|did not complete the handshake) .*0\.5 s .*pairing message",
+            match=r"(no data|did not complete the handshake) .*0\.5 s .*channel hello",
         ):
             run_connector(receiver(), host=HOST, port=port, code=CODE, timeout=0.5)
         assert time.monotonic() - start < 4
@@ -348,7 +349,8 @@ def test_a_partner_silent_after_pairing_times_out_naming_the_session_step() -> N
         sock.sendall(channel.data_to_send())
         while not channel.established:
             channel.receive_data(sock.recv(65536))
-        sock.sendall(channel.data_to_send())  # our confirmation; then nothing
+            sock.sendall(channel.data_to_send())  # our share, then our confirmation
+        sock.sendall(channel.data_to_send())  # (nothing left); then silence
         thread.join(JOIN)
     assert isinstance(out.error, TransportTimeoutError)
     assert "no data from the partner for 0.5 s while waiting for its hello message" in str(
@@ -545,3 +547,30 @@ def test_each_side_reads_a_policy_rejection_from_its_own_side() -> None:
         "'Partners', which the partner requires"
     )
     assert "we disclose only 'counts' for population 'Prospects'; the partner requires" in theirs
+
+
+def test_a_cheating_sealer_sees_a_tampered_run_end_exactly_like_an_honest_one(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Selective failure through the transport (issue: a quiet failure used to close the
+    connection at once). The listener seals fields that do not open; the connector finds it
+    only while computing its result. On the wire the listener sees what an honest run shows
+    it: the connector's confirm, its close record, the end of stream, and its own result."""
+    from test_hostile_support import forge_payloads, new_pair, party_terms
+
+    quiet = party_terms("Victim", reveal=False)
+
+    def run() -> tuple[Outcome, Outcome]:
+        cheater, victim = new_pair(receiver_terms=quiet, start=False)
+        return _both(listener=cheater, connector=victim)
+
+    honest_l, honest_c = run()
+    assert honest_l.error is None and honest_c.error is None
+    forge_payloads(monkeypatch, b"\x00\x00\x00\x05\xc1\xc1\xc1\xc1\xc1" + bytes(119))
+    l_out, c_out = run()
+    assert isinstance(c_out.error, RemoteProtocolError), c_out.error
+    assert "payload" in str(c_out.error)
+    assert l_out.error is None, l_out.error
+    assert l_out.value == honest_l.value  # the cheater's own result, as in the honest run
+    kinds = [type(e).__name__ for e in l_out.events]
+    assert kinds == [type(e).__name__ for e in honest_l.events]

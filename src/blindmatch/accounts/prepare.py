@@ -67,8 +67,9 @@ class PreparedParty:
 
     @property
     def records_without_keys(self) -> int:
-        """Rows in a shared population that could not take part (no usable key)."""
-        return self.diagnostics.records_without_keys
+        """Rows without a usable key, as :attr:`Diagnostics.rows_without_usable_key` defines
+        them (what run.json and summary.json report)."""
+        return self.diagnostics.rows_without_usable_key
 
 
 @dataclass(frozen=True)

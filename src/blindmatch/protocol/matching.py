@@ -66,6 +66,9 @@ def compute_result(ex: Exchange) -> OverlapResult:
     found: dict[int, dict[int, _PartnerHit]] = {}
     #: partner account -> its opened fields (opened once, whichever of our lanes matched it)
     payloads: dict[int, tuple[Mapping[str, str], ...]] = {}
+    #: defects of the partner's sealed data; matching runs to the end regardless, so that
+    #: the time it takes does not depend on where (or whether) a defect sits
+    defects: list[RemoteProtocolError] = []
     for partner_kind, own_kind in ex.incoming_plan:
         lane = ex.partner_lanes[partner_kind]
         returned = ex.returns[(own_kind, partner_kind)]
@@ -77,7 +80,12 @@ def compute_result(ex: Exchange) -> OverlapResult:
         if partner_kind == "counts":
             _tally_counts(ex, own_kind, lane, returned, where, counts)
         else:
-            _collect_records(ex, own_kind, lane, returned, where, counts, found, payloads)
+            _collect_records(ex, own_kind, lane, returned, where, counts, found, payloads, defects)
+    for (own_kind, partner_kind), tally in ex.tallies.items():
+        _add_tally(ex, own_kind, partner_kind, tally, counts)
+    if defects:
+        more = f" (and {len(defects) - 1} more defects)" if len(defects) > 1 else ""
+        raise RemoteProtocolError(f"{defects[0]}{more}")
     return OverlapResult(
         our_label=ex.terms.label,
         partner_label=partner.label,
@@ -149,6 +157,7 @@ def _collect_records(
     counts: dict[str, dict[str, int]],
     found: dict[int, dict[int, _PartnerHit]],
     payloads: dict[int, tuple[Mapping[str, str], ...]],
+    defects: list[RemoteProtocolError],
 ) -> None:
     """In order: which of our accounts matched which partner account, and its fields."""
     slots, partner_slots = ex.slots, ex.partner_slots
@@ -169,7 +178,12 @@ def _collect_records(
         for s, j, t in hits:
             pops = their_names[their_masks[j * their_width : (j + 1) * their_width]]
             if j not in payloads:
-                payloads[j] = _partner_fields(ex, lane, returned, own_kind, i, s, j, t, pops)
+                try:
+                    fields = _partner_fields(ex, lane, returned, own_kind, i, s, j, t, pops)
+                except RemoteProtocolError as defect:
+                    defects.append(defect)
+                    fields = ()
+                payloads[j] = fields
             key = own.slot_keys[i][s]
             assert key is not None  # dummies are random points: they match nothing
             for r in own.records_of(i):
@@ -181,6 +195,21 @@ def _collect_records(
         for p in own.populations_of(i):
             for q in matched_theirs:
                 counts[p][q] += 1
+
+
+def _add_tally(
+    ex: Exchange,
+    own_kind: LaneKind,
+    partner_kind: LaneKind,
+    tally: tuple[int, ...] | None,
+    counts: dict[str, dict[str, int]],
+) -> None:
+    """Counts of a lane pair only the partner compares (§5.5), as its tally gave them."""
+    assert tally is not None  # the session computes the result only after every tally
+    ours = ex.own_lane(own_kind).populations
+    theirs = ex.partner_lanes[partner_kind].info.populations
+    for n, value in enumerate(tally):
+        counts[ours[n // len(theirs)]][theirs[n % len(theirs)]] += value
 
 
 def _our_sizes(ex: Exchange, ours: list[str]) -> dict[str, int]:

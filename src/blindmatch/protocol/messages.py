@@ -27,12 +27,14 @@ __all__ = [
     "Abort",
     "Accept",
     "Blinded",
+    "Confirm",
     "FrameDecoder",
     "Hello",
     "LaneInfo",
     "Lanes",
     "Message",
     "Returned",
+    "Tally",
     "decode_message",
     "encode_frame",
     "encode_message",
@@ -58,7 +60,7 @@ Count = Annotated[int, Field(ge=1, le=MAX_ACCOUNTS)]
 class _Wire(BaseModel):
     model_config = ConfigDict(strict=True, frozen=True, extra="forbid")
 
-    v: Literal[1] = PROTOCOL_VERSION
+    v: Literal[2] = PROTOCOL_VERSION
 
     def to_wire(self) -> dict[str, Any]:
         """The msgpack map, keys in declaration order (the spec's byte-exact layout)."""
@@ -156,6 +158,31 @@ class Returned(_Wire):
     oprf: bytes = b""
 
 
+class Tally(_Wire):
+    """Counts computed for the partner, for a lane pair only this party compares (§5.5):
+    ``lane`` is the sender's counts lane, ``target`` the recipient's records lane. ``counts``
+    is row-major: for each population of the target lane (recipient's), for each population of
+    ``lane`` (sender's), how many of the recipient's accounts in the first matched some of the
+    sender's in the second."""
+
+    t: Literal["tally"] = "tally"
+    lane: Literal["counts"]
+    target: Literal["records"]
+    counts: Annotated[
+        tuple[Annotated[int, Field(ge=0, le=MAX_ACCOUNTS)], ...],
+        Field(max_length=MAX_POPULATIONS * MAX_POPULATIONS),
+    ]
+
+
+class Confirm(_Wire):
+    """'This is the whole session as I saw it': SHA-256 over every frame both parties sent
+    before their confirms (protocol_spec.md §5.7). Results are released only once the
+    partner's confirm equals ours."""
+
+    t: Literal["confirm"] = "confirm"
+    transcript: Bytes32
+
+
 class _WirePopulation(BaseModel):
     """A population as the wire carries it: exact msgpack types, every key present."""
 
@@ -164,6 +191,7 @@ class _WirePopulation(BaseModel):
     name: str
     disclosure: Literal["counts", "records"]
     fields: tuple[str, ...]
+    size: int
 
 
 class _WireTerms(BaseModel):
@@ -182,7 +210,7 @@ class _WireTerms(BaseModel):
     payload_bytes: int
 
 
-Message: TypeAlias = Hello | Accept | Abort | Lanes | Blinded | Returned
+Message: TypeAlias = Hello | Accept | Abort | Lanes | Blinded | Returned | Tally | Confirm
 _TYPES: dict[str, type[_Wire]] = {
     "hello": Hello,
     "accept": Accept,
@@ -190,6 +218,8 @@ _TYPES: dict[str, type[_Wire]] = {
     "lanes": Lanes,
     "blinded": Blinded,
     "returned": Returned,
+    "tally": Tally,
+    "confirm": Confirm,
 }
 
 
@@ -227,7 +257,7 @@ def decode_message(body: bytes) -> Message:
         shown = repr(_printable(kind, 32)) if isinstance(kind, str) else _type_name(kind)
         raise RemoteProtocolError(f"unknown message type {shown}")
     version = raw.get("v")
-    # Strictly the integer 1: msgpack's true and 1.0 compare equal to 1 in Python.
+    # Strictly the integer: msgpack's true and 1.0 compare equal to 1 in Python.
     if type(version) is not int or version != PROTOCOL_VERSION:
         shown = str(version)[:24] if type(version) is int else _type_name(version)
         raise RemoteProtocolError(

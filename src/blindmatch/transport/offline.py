@@ -43,9 +43,13 @@ Message file (``blindmatch-<role>-<run>-<NN>.bmx``; integers big-endian)::
     payload  length  channel wire bytes (see :mod:`.channel`), continuing the writer's stream
 
 The session's receiver is the CPace initiator and its sender the responder, as over TCP, with
-channel identifier :data:`~.channel.OFFLINE_CHANNEL_ID`. A typical run takes five messages per
-side: CPace share; key confirmation and hello; accept; lanes and blinded values; returned
-values. The sixth step reads the partner's fifth message and produces the result.
+channel identifier :data:`~.channel.OFFLINE_CHANNEL_ID`; each side's channel nonce is its
+``run_id``, so CPace's session identifier is ``run_id(initiator) || run_id(responder)``. A
+typical run takes eight messages per side: channel hello; CPace share; key confirmation and
+hello; accept; lanes and blinded values; returned values; tallies (when one side's lane is
+records and the other's counts); the session's confirm. The ninth step reads the partner's
+eighth message and produces the result. No CLOSE record is sent:
+the session's confirm ends the run (protocol_spec.md §5.7, §13).
 
 State file (JSON, owner-only): ``format``, ``role``, ``seed`` (hex), ``fingerprint`` (hex),
 ``run_id``, ``partner_run_id``, ``created``, ``expires`` (Unix seconds), ``step`` (our messages
@@ -341,6 +345,8 @@ class _Run:
                 side=_side(state.role),
                 code=party._code,
                 channel_id=OFFLINE_CHANNEL_ID,
+                # The run identifier is our channel nonce, so CPace's sid is both run ids.
+                nonce=state.run_id,
                 rng=stream_rng(state.seed, b"offline pake"),
             ),
             decide=self._decide,
@@ -570,12 +576,17 @@ class OfflineParty:
                 f"we rejected the partner's terms ({reason}); send {abort.name} to the partner "
                 f"so it knows"
             )
-        if session.state is State.DONE:
+        quiet = run.driver.quiet_failure
+        if session.state is State.DONE or quiet is not None:
+            # A defect found while computing our result (protocol_spec.md §5.5) ends the run
+            # exactly as a success does on disk: the same last message, no abort file.
             self.result = session.result
             self.agreement = session.agreement
             self.done = True
             last = self._write_message(state, run.out, total) if new_bytes else None
             self._delete()
+            if quiet is not None:
+                raise quiet
             return last
 
         if used:

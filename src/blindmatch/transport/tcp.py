@@ -36,6 +36,7 @@ then close without a TCP reset. Ctrl-C closes the socket at once and re-raises.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import select
 import socket
@@ -530,6 +531,17 @@ class _Candidate:
     def wants_write(self) -> bool:
         return self.tls_wants_write or (self.tls_done and bool(self.out))
 
+    def farewell(self) -> None:
+        """Before the close, one try (never a wait) to send what the channel still holds: a
+        partner who typed a wrong code then reads "pairing code does not match" from our
+        CONFIRM rather than a cut connection."""
+        if not self.tls_done:
+            return
+        with contextlib.suppress(BlindmatchError, OSError):
+            self.out += self.handshake.outgoing()
+            if self.out:
+                self.conn.send(bytes(self.out))
+
     def step(self, readable: bool, writable: bool) -> None:
         """Advance TLS, then move pairing bytes; raises what makes the connection a stranger."""
         if not self.tls_done:
@@ -665,6 +677,7 @@ class _Vetting:
 
     def _drop(self, c: _Candidate, exc: BaseException) -> None:
         self.candidates.remove(c)
+        c.farewell()
         c.sock.close()
         reason = str(exc) if isinstance(exc, BlindmatchError) else _reason(exc)
         if isinstance(exc, PeerGoneError) and not c.tls_done:
@@ -672,7 +685,7 @@ class _Vetting:
         elif (
             isinstance(exc, PeerGoneError)
             and not c.channel.pending
-            and c.channel.awaiting == ("pairing message")
+            and c.channel.awaiting == "channel hello"
         ):
             reason = "it closed the connection without sending anything we understand"
         if c.handshake.guessed:
