@@ -8,9 +8,11 @@ results of a direct TCP run.
 
 from __future__ import annotations
 
+import copyreg
 import csv
 import json
 import os
+import pickle
 import socket
 import sqlite3
 import subprocess
@@ -24,6 +26,7 @@ import pytest
 from test_cli_end_to_end import CODE, Party, _receiver, _sender, _write_inputs
 from test_transport_support import expected, in_thread, receiver, sender
 
+from blindmatch.crypto import Scalar
 from blindmatch.errors import TransportTimeoutError
 from blindmatch.protocol import seeded_rng
 from blindmatch.transport import ChannelSecured, PairingCode
@@ -205,3 +208,18 @@ def test_two_processes_through_the_wormhole_match_a_tcp_run(
     run = json.loads((tmp_path / "wh-nw" / "run.json").read_text(encoding="utf-8"))
     assert run.get("transport") == "wormhole", run
     assert os.environ.get("BLINDMATCH_PAIRING_CODE") is None  # nothing leaked into this process
+
+
+def test_using_the_wormhole_leaves_the_process_pickling_alone(servers: Servers) -> None:
+    """Twisted's import registers picklers process-wide; they broke classmethod reducers."""
+    before = dict(copyreg.dispatch_table)
+    code = PairingCode.generate()
+    options = {"code": code, "timeout": 20.0, "mailbox": servers.mailbox,
+               "transit": servers.transit, "direct": False}  # fmt: skip
+    thread, s_out = in_thread(lambda: run_wormhole(sender(), **options))
+    run_wormhole(receiver(), **options)
+    thread.join(JOIN)
+    assert s_out.error is None, s_out.error
+    assert dict(copyreg.dispatch_table) == before
+    scalar = Scalar.generate(seeded_rng(b"pickle after the wormhole"))
+    assert pickle.loads(pickle.dumps(scalar)).to_bytes() == scalar.to_bytes()

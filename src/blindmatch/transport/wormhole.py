@@ -31,6 +31,7 @@ from __future__ import annotations
 
 import concurrent.futures
 import contextlib
+import copyreg
 import functools
 import json
 import queue
@@ -105,12 +106,23 @@ _reactor_thread: threading.Thread | None = None
 def _reactor() -> Any:
     """Twisted's reactor, running in a daemon thread of its own (started once per process)."""
     global _reactor_thread
+    # Importing Twisted registers its own picklers for methods, functions and modules in
+    # copyreg (twisted.persisted.styles), for the whole process: afterwards a classmethod
+    # reducer, such as our Scalar's, no longer unpickles. Nothing here pickles through them, so
+    # the process's table is put back as it was once everything we use is imported.
+    saved = dict(copyreg.dispatch_table)
     try:
+        import twisted.persisted.styles  # noqa: F401 - imported here, under the guard
+        import wormhole  # type: ignore[import-untyped]  # noqa: F401
+        import wormhole.transit  # type: ignore[import-untyped]  # noqa: F401
         from twisted.internet import reactor as installed
     except ImportError as exc:  # pragma: no cover - the extra is installed in tests
         raise UsageError(
             "--wormhole needs magic-wormhole: pip install 'blindmatch[wormhole]'"
         ) from exc
+    finally:
+        copyreg.dispatch_table.clear()
+        copyreg.dispatch_table.update(saved)
     reactor: Any = installed
     with _reactor_lock:
         if _reactor_thread is None:
@@ -245,8 +257,8 @@ def _rendezvous(
 ) -> Any:
     """In the reactor thread: meet the partner and return a Deferred transit connection."""
     from twisted.internet import defer
-    from wormhole import create  # type: ignore[import-untyped]
-    from wormhole.transit import TransitReceiver, TransitSender  # type: ignore[import-untyped]
+    from wormhole import create
+    from wormhole.transit import TransitReceiver, TransitSender
 
     @defer.inlineCallbacks
     def meet() -> Any:
