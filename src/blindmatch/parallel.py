@@ -247,7 +247,7 @@ class PoolEngine:
         """``task(part_of_points, first, *args)`` over the parts of ``points`` (``first``: the
         index of the part's first point), joined; queues more of our own hashing behind the
         parts before waiting for them."""
-        assert self._executor is not None
+        assert self._executor is not None  # internal: callers checked it
         n = len(points) // POINT
         futures = [
             self._executor.submit(task, points[start * POINT : stop * POINT], start, *args)

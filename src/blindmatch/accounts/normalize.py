@@ -20,7 +20,8 @@ no usable key), so diagnostics can count rows without a key and say why:
 - ``"invalid"``: something that should have been a key but is malformed, or is longer than
   :data:`MAX_INPUT_CHARS`.
 
-Key types (:func:`normalize_key` dispatches on them):
+Key types (the registry in :mod:`~blindmatch.accounts.keytypes` lists them, with their header
+aliases and strength, and its ``normalize_key`` dispatches on them):
 
 - ``domain``: a website or domain, reduced to its registrable domain with the Public Suffix
   List (ICANN *and* private section, so ``acme.github.io`` stays whole), in IDNA A-label form.
@@ -66,19 +67,16 @@ from publicsuffixlist import PSLFILE, PublicSuffixList
 from ..errors import UsageError
 
 __all__ = [
-    "KEY_TYPES",
     "MAX_INPUT_CHARS",
     "PROFILE",
     "REASONS",
     "Normalized",
     "Reason",
-    "check_key_type",
     "email_domain",
     "normalize_custom",
     "normalize_domain",
     "normalize_duns",
     "normalize_email",
-    "normalize_key",
     "normalize_name",
     "normalize_phone",
     "profile_data",
@@ -92,9 +90,6 @@ MAX_INPUT_CHARS: Final = 2000
 
 Reason = Literal["blank", "junk", "free-mail", "invalid"]
 REASONS: Final[tuple[Reason, ...]] = ("blank", "junk", "free-mail", "invalid")
-
-#: The built-in key types; custom exact keys are ``custom:<name>`` on top of these.
-KEY_TYPES: Final = ("domain", "name", "email", "phone", "duns")
 
 _CACHE_SIZE: Final = 1 << 16
 
@@ -682,48 +677,7 @@ def _normalize_custom(raw: str) -> Normalized:
 
 
 # ---------------------------------------------------------------------------------------------
-# Dispatch and profile identity
-
-# Must accept exactly what blindmatch.protocol.model.KEY_TYPE_PATTERN accepts after "custom:".
-_CUSTOM_KEY_TYPE: Final = re.compile(r"custom:[a-z0-9][a-z0-9_.-]{0,47}")
-
-
-def check_key_type(key_type: str) -> str:
-    """Return ``key_type`` if this profile knows it, else raise ``UsageError``."""
-    if key_type in KEY_TYPES or (
-        isinstance(key_type, str) and _CUSTOM_KEY_TYPE.fullmatch(key_type)
-    ):
-        return key_type
-    raise UsageError(
-        f"unknown key type {key_type!r}: expected one of {', '.join(KEY_TYPES)} "
-        "or custom:<name> (lowercase letters, digits, '_', '.', '-')"
-    )
-
-
-def normalize_key(
-    key_type: str,
-    raw: str | None,
-    *,
-    region: str | None = None,
-    gmail_rules: bool = False,
-) -> Normalized:
-    """Normalize ``raw`` as a key of ``key_type`` (see :data:`KEY_TYPES`, ``custom:<name>``).
-
-    ``region`` applies to phone numbers, ``gmail_rules`` to email addresses. Raises
-    ``UsageError`` on an unknown key type or phone region, never on the value.
-    """
-    if key_type == "domain":
-        return normalize_domain(raw)
-    if key_type == "name":
-        return normalize_name(raw)
-    if key_type == "email":
-        return normalize_email(raw, gmail_rules=gmail_rules)
-    if key_type == "phone":
-        return normalize_phone(raw, region=region)
-    if key_type == "duns":
-        return normalize_duns(raw)
-    check_key_type(key_type)
-    return normalize_custom(raw)
+# Profile identity
 
 
 def _digest(items: object) -> str:

@@ -37,8 +37,9 @@ from ..io.readers import _DATA_LIKE, Table, open_table
 from ..protocol.model import Disclosure, Record, Terms
 from .diagnostics import REASON_ORDER, Diagnostics, DuplicateSummary, SourceInfo
 from .headers import ColumnMap, find_column, recognize_columns
-from .normalize import Normalized, email_domain, normalize_key
-from .policy import ALL_ACCOUNTS, DEFAULT_KEY_TYPES, Policy, PopulationSpec, default_policy
+from .keytypes import DEFAULT_KEY_TYPES, key_type_info, normalize_key
+from .normalize import Normalized, email_domain
+from .policy import ALL_ACCOUNTS, Policy, PopulationSpec, default_policy
 from .populations import CompiledPopulations, compile_populations
 
 __all__ = ["PreparedParty", "ScanResult", "inspect_sources", "prepare_party", "region_code", "scan"]
@@ -97,9 +98,12 @@ def prepare_party(
     ``allow_short_rows`` reads CSV rows with fewer cells than the header as blank-padded
     instead of refusing them (:func:`blindmatch.io.read_csv`).
     """
+    if not isinstance(policy, Policy):  # the caller's argument: checked, not asserted
+        raise UsageError(f"prepare_party() needs a Policy, not {type(policy).__name__}")
     result = scan(
         sources, policy, keep_records=True, progress=progress, allow_short_rows=allow_short_rows
     )
+    # Internal: scan() returns terms and a policy whenever it was given a policy.
     assert result.terms is not None and result.policy is not None
     return PreparedParty(
         records=result.records,
@@ -201,11 +205,8 @@ def _key_fn(key_type: str, via: str, gmail_rules: bool) -> KeyFn:
         return lambda raw, region: (
             email_domain(raw) if "@" in raw and "/" not in raw else normalize_key("domain", raw)
         )
-    if key_type == "phone":
-        return lambda raw, region: normalize_key("phone", raw, region=region)
-    if key_type == "email":
-        return lambda raw, region: normalize_key("email", raw, gmail_rules=gmail_rules)
-    return lambda raw, region: normalize_key(key_type, raw)
+    normalize = key_type_info(key_type).normalize
+    return lambda raw, region: normalize(raw, region, gmail_rules)
 
 
 @dataclass
@@ -228,14 +229,7 @@ def _as_list(sources: Sequence[Source] | Source) -> list[Source]:
 
 
 def _looked_for(key_type: str) -> str:
-    hints = {
-        "domain": "Website, Domain, Company Domain Name, Website URL or an e-mail column",
-        "duns": "D-U-N-S Number, DUNS Number or D&B DUNS",
-        "name": "Account Name, Company name or Name",
-        "email": "Email",
-        "phone": "Phone or Phone Number",
-    }
-    return hints.get(key_type, "a column mapped under [columns]")
+    return key_type_info(key_type).looked_for
 
 
 def scan(

@@ -283,6 +283,20 @@ def _party_arguments(parser: argparse.ArgumentParser, *, network: bool) -> None:
         )
 
 
+def _version_text() -> str:
+    """The version and the engine that would run (and its CPU path), for bug reports."""
+    from ..crypto import native
+
+    try:
+        engine = native.engine_preference()
+    except UsageError as exc:
+        return f"blindmatch {__version__}\nengine: none ({exc})"
+    if engine == "native":
+        return f"blindmatch {__version__}\nengine: native (C, {native.cpu_path()} field arithmetic)"
+    reason = f"{native.ENGINE_VARIABLE}=python" if native.available() else "C extension not built"
+    return f"blindmatch {__version__}\nengine: python ({reason})"
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="psi-run",
@@ -291,7 +305,7 @@ def build_parser() -> argparse.ArgumentParser:
         epilog=EPILOG,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    parser.add_argument("--version", action="version", version=f"blindmatch {__version__}")
+    parser.add_argument("--version", action="version", version=_version_text())
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
 
     demo = sub.add_parser(

@@ -104,6 +104,12 @@ def write_secret(path: Path, text: str) -> None:
 
 
 def make_engine(records: int, workers: int | None) -> CryptoEngine:
+    """The native engine (C threads, no pool to start) unless BLINDMATCH_ENGINE=python or it
+    is not built; else a process pool for large inputs and this thread for small ones."""
+    from ..crypto import native
+
+    if native.engine_preference() == "native":
+        return native.NativeEngine(threads=workers)
     if workers == 1 or records < POOL_THRESHOLD:
         return InlineEngine()
     from ..parallel import PoolEngine

@@ -26,6 +26,7 @@ __all__ = [
     "InlineEngine",
     "blind_batch",
     "blind_digest_batch",
+    "default_engine",
     "digest_points",
     "hash_blind_batch",
     "split_points",
@@ -169,3 +170,13 @@ class InlineEngine:
 
     def __repr__(self) -> str:
         return "InlineEngine()"
+
+
+def default_engine() -> CryptoEngine:
+    """The engine a session uses when given none: the C one (``NativeEngine``, threads, GIL
+    released) where it is built, unless ``BLINDMATCH_ENGINE=python``; else InlineEngine."""
+    from . import native
+
+    if native.engine_preference() == "native":
+        return native.NativeEngine()
+    return InlineEngine()

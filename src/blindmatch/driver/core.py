@@ -25,6 +25,7 @@ argument, so tests can drive time.
 
 from __future__ import annotations
 
+import functools
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -192,27 +193,33 @@ class SessionDriver:
             # in with its confirmation; it is fed after our hello is out (see outgoing()).
             self._adopted = self.channel is not None and self.channel.established
 
-    def outgoing(self, limit: int = HIGH_WATER) -> bytes:
+    def outgoing(self, limit: int = HIGH_WATER, *, queued_first: bool = False) -> bytes:
         """Wire bytes to send now: the session's (sealed), computed up to about ``limit``.
 
         Computing a chunk of our blinded values happens here, so a transport calls this only
-        when the bytes it holds have gone out."""
+        when the bytes it holds have gone out. ``queued_first``: if the session has frames
+        queued (our accept, our lanes), return just those, so they reach the partner, which
+        may be waiting on them, before we spend a while computing."""
         self.start()
         session = self.session
         out = bytearray()
         self._events()
         self.more_to_send = False
+        compute = not queued_first
         while True:
-            data = self._session_call(session.data_to_send)
+            data = self._session_call(functools.partial(session.data_to_send, compute=compute))
             self._events()
             if not data:
-                break
+                if compute:
+                    break
+                compute = True
+                continue
             if self.channel is None:
                 out += data
             else:
                 self.channel.send(data)
                 out += self.channel.data_to_send()
-            if len(out) >= limit:
+            if len(out) >= limit or not compute:
                 self.more_to_send = True
                 break
         if self.channel is not None:

@@ -18,7 +18,7 @@ This module owns that state and checks the order and shape of the partner's exch
 from __future__ import annotations
 
 from collections import Counter, deque
-from collections.abc import Callable, Generator, Mapping, Sequence
+from collections.abc import Callable, Generator, Sequence
 from dataclasses import dataclass, field
 
 from ..crypto import Scalar, seal_payload, validate_points, wrap_content_key
@@ -41,8 +41,11 @@ from .messages import (
     Tally,
     check_blinded,
     check_returned,
+    check_returned_unique,
     encode_frame,
     mask_width,
+    refuse_repeats,
+    split_items,
 )
 from .model import MAX_KEYS_PER_ACCOUNT, Disclosure, Record, Terms
 from .randomness import Rng, shuffle, stream_rng
@@ -81,6 +84,10 @@ class Returns:
     digests: bytearray = field(default_factory=bytearray)
     masks: bytearray = field(default_factory=bytearray)
     oprf: bytearray = field(default_factory=bytearray)
+    #: every digest and OPRF point of the stream so far (none may repeat: §6 item 6); emptied
+    #: once the stream is complete
+    seen: set[bytes] = field(default_factory=set)
+    oprf_seen: set[bytes] = field(default_factory=set)
 
 
 @dataclass(slots=True)
@@ -365,13 +372,9 @@ class Exchange:
         base = lane.received * slots
         for own, blob in zip(self.lanes, outputs, strict=True):
             index = lane.index[own.kind]
-            keys = [blob[at : at + DIGEST_BYTES] for at in range(0, len(blob), DIGEST_BYTES)]
-            before = len(index)
-            if not index.keys().isdisjoint(keys):
-                _raise_repeat(where, keys, index)
+            keys = split_items(blob, DIGEST_BYTES)
+            refuse_repeats(where, "element", keys, index.keys(), "this lane")
             index.update(zip(keys, range(base, base + len(keys)), strict=True))
-            if len(index) != before + len(keys):  # a repeat within this message
-                _raise_repeat(where, keys, {})
             if own.kind == "records" and compares(msg.lane, "records"):
                 # In order, so the partner can map results to its accounts; OPRF points let it
                 # derive the keys of our sealed fields for the keys it holds, and only those.
@@ -540,11 +543,15 @@ class Exchange:
         if msg.oprf:
             where = f"returned message (lane {msg.lane} for {msg.target}, chunk {msg.seq}) oprf"
             validate_points(msg.oprf, msg.count * self.slots, message=where)
+        check_returned_unique(msg, digests_seen=returns.seen, oprf_seen=returns.oprf_seen)
         returns.digests += msg.digests
         returns.masks += msg.masks
         returns.oprf += msg.oprf
         returns.received += msg.count
         returns.chunks += 1
+        if returns.received == returns.expected:
+            returns.seen.clear()
+            returns.oprf_seen.clear()
         done = sum(r.received for r in self.returns.values())
         total = sum(r.expected for r in self.returns.values())
         self._emit(Progress(phase="receive", done=done, total=total))
@@ -588,16 +595,3 @@ def _check_declared(where: str, lane: PartnerLane, masks: bytes) -> None:
                 f"{where}: population {name!r} now holds {seen} accounts, more than the "
                 f"{declared} the partner's terms declared"
             )
-
-
-def _raise_repeat(where: str, keys: Sequence[bytes], earlier: Mapping[bytes, int]) -> None:
-    """Name the first element of a message whose digest was seen before (in ``earlier`` or
-    earlier in the message)."""
-    seen: set[bytes] = set()
-    for n, key in enumerate(keys):
-        if key in earlier or key in seen:
-            raise RemoteProtocolError(
-                f"{where}: element {n} repeats an element sent earlier in this lane"
-            )
-        seen.add(key)
-    raise AssertionError("no repeated element")  # pragma: no cover - callers checked

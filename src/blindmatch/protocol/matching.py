@@ -176,6 +176,10 @@ def _collect_records(
             at = j * their_width
             matched_theirs |= their_names[their_masks[at : at + their_width]]
         for s, j, t in hits:
+            key = own.slot_keys[i][s]
+            if key is None:  # a dummy is a random point: the partner moved a matching value
+                defects.append(_dummy_hit(own_kind, lane.info.lane, i, j))
+                continue
             pops = their_names[their_masks[j * their_width : (j + 1) * their_width]]
             if j not in payloads:
                 try:
@@ -184,8 +188,6 @@ def _collect_records(
                     defects.append(defect)
                     fields = ()
                 payloads[j] = fields
-            key = own.slot_keys[i][s]
-            assert key is not None  # dummies are random points: they match nothing
             for r in own.records_of(i):
                 if key in ex.records[r].keys:
                     hit_for = found.setdefault(r, {})
@@ -210,6 +212,17 @@ def _add_tally(
     theirs = ex.partner_lanes[partner_kind].info.populations
     for n, value in enumerate(tally):
         counts[ours[n // len(theirs)]][theirs[n % len(theirs)]] += value
+
+
+def _dummy_hit(own_kind: LaneKind, partner_kind: LaneKind, i: int, j: int) -> RemoteProtocolError:
+    """A dummy slot of ours matched: its point is a random one, so the partner moved or
+    copied a matching value onto it. Found only because that value matched our data, so it
+    is a matching defect (quiet, protocol_spec.md 5.5), never answered with an abort."""
+    return RemoteProtocolError(
+        f"returned stream of lane {partner_kind} for {own_kind}: a filler (dummy) slot of our "
+        f"account {i} matched partner account {j}; dummies match nothing, so the partner "
+        "altered the values it returned"
+    )
 
 
 def _our_sizes(ex: Exchange, ours: list[str]) -> dict[str, int]:

@@ -12,6 +12,8 @@ wire and the decoder cheap for millions of elements.
 from __future__ import annotations
 
 import struct
+from collections.abc import Sequence
+from collections.abc import Set as AbstractSet
 from typing import Annotated, Any, Literal, TypeAlias
 
 import msgpack  # type: ignore[import-untyped]
@@ -427,6 +429,48 @@ def check_returned(
         _expect_len(where, "oprf", msg.oprf, 0)
         _expect_len(where, "masks", msg.masks, msg.count * mask_width(populations))
         check_masks(where, msg.masks, populations)
+
+
+def split_items(blob: bytes, width: int) -> list[bytes]:
+    """The fixed-width items of a bytes-typed element array."""
+    return [blob[at : at + width] for at in range(0, len(blob), width)]
+
+
+def refuse_repeats(
+    where: str, what: str, items: Sequence[bytes], earlier: AbstractSet[bytes], scope: str
+) -> None:
+    """Raise :class:`RemoteProtocolError` naming the first of ``items`` that repeats one in
+    ``earlier`` (the stream so far) or one before it in ``items``; return if none does."""
+    if earlier.isdisjoint(items) and len(set(items)) == len(items):
+        return
+    seen: set[bytes] = set()
+    for n, item in enumerate(items):
+        if item in earlier or item in seen:
+            raise RemoteProtocolError(f"{where}: {what} {n} repeats one sent earlier in {scope}")
+        seen.add(item)
+
+
+def check_returned_unique(
+    msg: Returned, *, digests_seen: set[bytes], oprf_seen: set[bytes]
+) -> None:
+    """No digest, and no OPRF point, of a ``returned`` chunk repeats one of its stream (the
+    chunks of one (lane, target) pair, protocol_spec.md section 6 item 6); then add them to
+    the ``*_seen`` sets of the stream.
+
+    Honest values never repeat: they are our distinct points under one scalar of the partner.
+    A repeat would let one of the partner's values count twice, or land on one of our dummy
+    slots. Whether a chunk repeats depends on its bytes alone, never on our records or
+    secrets, so refusing it with an abort tells the partner nothing it did not know.
+    """
+    where = f"returned message (lane {msg.lane} for {msg.target}, chunk {msg.seq})"
+    scope = f"the returned stream of lane {msg.lane} for {msg.target}"
+    for what, blob, width, seen in (
+        ("digest", msg.digests, DIGEST_BYTES, digests_seen),
+        ("oprf point", msg.oprf, POINT_BYTES, oprf_seen),
+    ):
+        items = split_items(blob, width)
+        refuse_repeats(where, what, items, seen, scope)
+        seen.update(items)
 
 
 def check_masks(where: str, masks: bytes, populations: int) -> None:

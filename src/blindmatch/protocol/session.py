@@ -25,7 +25,7 @@ from __future__ import annotations
 from collections import deque
 from collections.abc import Generator, Sequence
 
-from ..crypto.engine import CryptoEngine, InlineEngine
+from ..crypto.engine import CryptoEngine, default_engine
 from ..errors import (
     AgreementError,
     BlindmatchError,
@@ -81,7 +81,7 @@ class Session:
     :param terms: what we propose: label, key types, populations and their disclosure.
     :param records: our records, keys already normalized with ``terms.normalization``.
     :param rng: randomness (nonce, scalars, shuffles, dummies); the OS CSPRNG by default.
-    :param engine: where the curve work runs; in this thread by default.
+    :param engine: where the curve work runs; by default the native engine if it is built.
     :param auto_accept: accept the partner's terms without asking (tests, notebooks).
     """
 
@@ -99,7 +99,7 @@ class Session:
         self.terms = terms
         self._records = list(records)
         self._rng: Rng = rng or BufferedSystemRng()
-        self._engine: CryptoEngine = engine or InlineEngine()
+        self._engine: CryptoEngine = engine or default_engine()
         self._auto_accept = auto_accept
         self.state = State.START
         #: the partner message we expect next, for ordering checks and error messages
@@ -160,10 +160,10 @@ class Session:
     def next_event(self) -> Event | None:
         return self._events.popleft() if self._events else None
 
-    def data_to_send(self) -> bytes:
-        """Bytes to send now. Computes at most one chunk of our blinded lanes per call."""
+    def data_to_send(self, *, compute: bool = True) -> bytes:
+        """Bytes to send now: at most one computed chunk; ``compute=False``: only what is queued."""
         ex = self._exchange
-        if self.state is State.EXCHANGE and ex is not None and not ex.blinded_done:
+        if compute and self.state is State.EXCHANGE and ex is not None and not ex.blinded_done:
             try:
                 frame = next(self._blinded) if self._blinded else None
             except StopIteration:
@@ -173,7 +173,7 @@ class Session:
                 raise self._fail(exc, code="local_error") from None
             if frame is not None:
                 self._queue(frame)
-        if self.state is State.EXCHANGE and ex is not None and ex.blinded_done:
+        if compute and self.state is State.EXCHANGE and ex is not None and ex.blinded_done:
             self._queue(ex.flush_returns())
             try:
                 self._maybe_confirm()
