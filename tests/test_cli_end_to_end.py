@@ -383,15 +383,18 @@ def test_a_closed_stdout_is_not_reported_as_an_internal_error(tmp_path: Path) ->
     assert (out / "northwind" / "summary.json").exists()
 
 
-def test_wrong_pairing_code_fails_on_both_sides_and_writes_nothing(tmp_path: Path) -> None:
+def test_wrong_pairing_code_fails_the_guesser_and_writes_nothing(tmp_path: Path) -> None:
+    """The receiver with a wrong code stops (exit 5); the listening sender logs the failed
+    pairing and waits on (a stranger's guess must not end its run) until its timeout."""
     files = _write_inputs(tmp_path, "records", "records")
     nw_out, gx_out = tmp_path / "nw-out", tmp_path / "gx-out"
-    sender = _sender(files, nw_out)
+    sender = _sender(files, nw_out, "--timeout", "3")
     receiver = _receiver(files, gx_out, sender.wait_port(), code=WRONG)
     rc_r, _, err_r = receiver.finish()
     rc_s, _, err_s = sender.finish()
-    assert (rc_s, rc_r) == (5, 5), err_s + err_r
-    assert "pairing code" in err_s and "pairing code" in err_r
+    assert (rc_s, rc_r) == (6, 5), err_s + err_r
+    assert "failed the pairing code" in err_s and "[failed pairings: 1]" in err_s
+    assert "pairing code does not match" in err_r
     assert not nw_out.exists() and not gx_out.exists()
     assert WRONG not in err_s + err_r and CODE not in err_s + err_r
 
@@ -499,6 +502,7 @@ def _offline(files: dict[str, Path], side: str, tmp: Path, *incoming: Path) -> t
         [sys.executable, "-m", "blindmatch.cli.main", "offline", "--role", side,
          "--input", str(files[data]), "--policy", str(files[policy]), "--state",
          str(tmp / f"{side}.state"), "--out-dir", str(tmp / f"{side}-out"), "--code", CODE,
+         "--outbox", str(tmp / f"{side}-outbox"),
          "--yes", "--quiet", *map(str, incoming)],
         capture_output=True, text=True, stdin=subprocess.DEVNULL, timeout=120,
     )  # fmt: skip
@@ -523,7 +527,7 @@ def test_offline_round_trip_equals_online_result(tmp_path: Path) -> None:
             rc, log = _offline(files, side, tmp_path, *got[side])
             logs += log
             assert rc == 0, log
-            for new in _new_files(tmp_path / f"{side}-out", seen[side]):
+            for new in _new_files(tmp_path / f"{side}-outbox", seen[side]):
                 got[other].append(new)
         if all((tmp_path / f"{s}-out" / "summary.json").exists() for s in got):
             break

@@ -29,6 +29,7 @@ from test_hostile_support import record
 from blindmatch.errors import (
     AuthenticationError,
     BlindmatchError,
+    InputError,
     LocalProtocolError,
     PeerGoneError,
     RemoteProtocolError,
@@ -513,7 +514,7 @@ def _scratch(factory: pytest.TempPathFactory, name: str = "files") -> Path:
 def _read(path: Path) -> MessageFile | None:
     try:
         return read_message(path)
-    except TransportError as exc:
+    except InputError as exc:
         _check_text(exc)
         return None
 
@@ -552,7 +553,7 @@ def test_a_file_announcing_an_enormous_payload_is_refused_without_reading_it(
     path = tmp_path / "huge.bmx"
     path.write_bytes(header + bytes(32) + b"payload")
     started = time.perf_counter()
-    with pytest.raises(TransportError, match="announces 9223372036854775808 payload bytes"):
+    with pytest.raises(InputError, match="announces 9223372036854775808 payload bytes"):
         read_message(path)
     assert time.perf_counter() - started < 1.0
     assert len(header) + 32 == HEADER_BYTES
@@ -587,10 +588,10 @@ def test_a_fifo_or_device_is_refused_without_blocking(tmp_path: Path) -> None:
         worker.join(5)
         pytest.fail("read_message blocked on a FIFO")
     (result,) = outcome
-    assert isinstance(result, TransportError) and "not a regular file" in str(result)
-    with pytest.raises(TransportError, match="not a regular file"):
+    assert isinstance(result, InputError) and "not a regular file" in str(result)
+    with pytest.raises(InputError, match="not a regular file"):
         read_message("/dev/null")
-    with pytest.raises(TransportError, match="cannot read"):
+    with pytest.raises(InputError, match="cannot read"):
         read_message(tmp_path)
 
 

@@ -486,7 +486,8 @@ def _offline_step(
     rc = main(
         ["offline", "--role", side, "--input", str(files[data]), "--policy", str(files[policy]),
          "--state", str(tmp / f"{side}.state"), "--out-dir", str(tmp / f"{side}-out"),
-         "--code", CODE.reveal(), "--yes", "--quiet", *map(str, incoming)]
+         "--outbox", str(tmp / f"{side}-outbox"), "--code", CODE.reveal(), "--yes", "--quiet",
+         *map(str, incoming)]
     )  # fmt: skip
     captured = capsys.readouterr()
     return rc, captured.out + captured.err
@@ -517,7 +518,8 @@ def test_an_offline_cli_run_keeps_code_state_and_partner_keys_private(
                     if state.exists():
                         assert stat.S_IMODE(state.stat().st_mode) == 0o600, state
                         Secrets().add_code(CODE).assert_clean(state.read_bytes())
-                for new in sorted(set(out.glob("*.bmx")) - seen):
+                outbox = tmp_path / f"{side}-outbox"  # message files are not results
+                for new in sorted(set(outbox.glob("*.bmx")) - seen):
                     assert stat.S_IMODE(new.stat().st_mode) == 0o600, new
                     seen.add(new)
                     got[other].append(new)

@@ -21,6 +21,7 @@ from test_transport_support import (
 from blindmatch.errors import (
     AgreementError,
     AuthenticationError,
+    InputError,
     PeerAbortedError,
     TransportError,
     TransportTimeoutError,
@@ -312,11 +313,11 @@ def test_damaged_missing_and_foreign_files_are_refused_without_harm(tmp_path: Pa
     data = bytearray(r1.read_bytes())
     data[-1] ^= 1
     damaged.write_bytes(bytes(data))
-    with pytest.raises(TransportError, match="damaged"):
+    with pytest.raises(InputError, match="damaged"):
         s.step([damaged])
     truncated = tmp_path / "truncated.bmx"
     truncated.write_bytes(r1.read_bytes()[:-3])
-    with pytest.raises(TransportError, match="truncated"):
+    with pytest.raises(InputError, match="truncated"):
         s.step([truncated])
     with pytest.raises(TransportError, match="message 1 is missing"):
         s.step([r2])
@@ -328,7 +329,7 @@ def test_damaged_missing_and_foreign_files_are_refused_without_harm(tmp_path: Pa
         s.step([stranger])
     not_ours = tmp_path / "notes.bmx"
     not_ours.write_bytes(b"hello, this is not a message file")
-    with pytest.raises(TransportError, match="not a blindmatch message file"):
+    with pytest.raises(InputError, match="not a blindmatch message file"):
         s.step([not_ours])
     # None of that hurt the run.
     _exchange(s, r, [s1, s2], [r1, r2])
@@ -385,6 +386,47 @@ def test_a_late_message_without_a_run_is_refused(tmp_path: Path) -> None:
     with pytest.raises(UsageError, match="no offline run .* message 2"):
         fresh.step([r1, r2])
     assert not fresh.state_path.exists()
+
+
+def test_a_party_that_holds_its_run_skips_replays_but_not_after_a_refused_file(
+    tmp_path: Path,
+) -> None:
+    built: list[int] = []
+
+    def counted(rng: Rng) -> Session:
+        built.append(1)
+        return sender(rng)
+
+    s = OfflineParty(
+        tmp_path / "s" / "state.json",
+        make_session=counted,
+        code=CODE,
+        fingerprint=b"inputs",
+        hold_run=True,
+    )
+    r = _party(tmp_path, "r", receiver)
+    s1, r1 = s.step(), r.step()
+    assert s1 and r1
+    s2, r2 = s.step([r1]), r.step([s1])
+    assert s2 and r2
+    s3, r3 = s.step([r1, r2]), r.step([s1, s2])
+    assert s3 and r3 and len(built) == 1  # every step went on from the held run
+    msg = read_message(r3)
+    forged = tmp_path / "forged3.bmx"
+    forged.write_bytes(
+        encode_message(
+            role=msg.role,
+            step=msg.step,
+            run_id=msg.run_id,
+            peer_run_id=msg.peer_run_id,
+            payload=msg.payload[:-1] + bytes([msg.payload[-1] ^ 1]),
+        )
+    )
+    with pytest.raises(AuthenticationError):
+        s.step([r1, r2, forged])
+    _exchange(s, r, [s1, s2, s3], [r1, r2, r3])
+    assert len(built) == 2  # the half-fed run was dropped: one replay, then held again
+    assert (s.result, r.result) == expected()
 
 
 def test_the_channel_nonce_of_a_run_is_its_run_id(tmp_path: Path) -> None:

@@ -4,7 +4,9 @@
     psi-run inspect FILE [--policy P]             what a file would contribute, locally
     psi-run --role sender   --input F --policy P --out-dir D [--listen HOST:PORT]
     psi-run --role receiver --input F --policy P --out-dir D --connect HOST:PORT --code CODE
+    psi-run --role sender|receiver ... --wormhole   both connect out through magic-wormhole
     psi-run offline --role R --input F --policy P --state S --out-dir D [PARTNER_FILE ...]
+    psi-run offline ... --mailbox URL              the offline steps through shared storage
 
 The argument parsing and error reporting live here; the session runs through the same
 sans-I/O core as the library, with sockets or message files at the edge.
@@ -110,10 +112,12 @@ def _short_rows_argument(parser: argparse.ArgumentParser) -> None:
 
 
 def _party_arguments(parser: argparse.ArgumentParser, *, network: bool) -> None:
+    # Offline, `--new-code` needs none of the run's arguments: run_offline checks them.
+    required = network
     parser.add_argument(
         "--role",
         choices=["sender", "receiver"],
-        required=True,
+        required=required,
         help="sender listens, receiver connects (offline: just a side name)",
     )
     parser.add_argument(
@@ -121,7 +125,7 @@ def _party_arguments(parser: argparse.ArgumentParser, *, network: bool) -> None:
         "-i",
         action="append",
         type=Path,
-        required=True,
+        required=required,
         help="CRM export: CSV, JSON Lines or Parquet (repeatable)",
     )
     parser.add_argument(
@@ -132,7 +136,7 @@ def _party_arguments(parser: argparse.ArgumentParser, *, network: bool) -> None:
         "--out-dir",
         "-o",
         type=Path,
-        required=True,
+        required=required,
         help="where summary.json, matches.csv and run.json go",
     )
     parser.add_argument("--matches-format", choices=["csv", "jsonl", "parquet"], default="csv")
@@ -181,10 +185,41 @@ def _party_arguments(parser: argparse.ArgumentParser, *, network: bool) -> None:
             help="seconds to wait for the partner at any step (default 120)",
         )
         parser.add_argument(
+            "--deadline",
+            type=float,
+            default=None,
+            help="seconds the whole run may last, a listener's or the wormhole's wait for the "
+            "partner included (default: no limit)",
+        )
+        parser.add_argument(
             "--connect-retry",
             type=float,
             default=10.0,
             help="receiver: keep retrying a refused connection this long (default 10)",
+        )
+        parser.add_argument(
+            "--wormhole",
+            action="store_true",
+            help="both sides connect out through magic-wormhole's servers (no open port "
+            "needed; needs blindmatch[wormhole])",
+        )
+        parser.add_argument(
+            "--wormhole-server",
+            metavar="URL",
+            help="--wormhole: the mailbox server (default: the public "
+            "ws://relay.magic-wormhole.io:4000/v1)",
+        )
+        parser.add_argument(
+            "--wormhole-transit",
+            metavar="HINT",
+            help="--wormhole: the transit relay, tcp:HOST:PORT (default: the public "
+            "tcp:transit.magic-wormhole.io:4001)",
+        )
+        parser.add_argument(
+            "--wormhole-relay-only",
+            action="store_true",
+            help="--wormhole: offer no direct connection, only the transit relay (the partner "
+            "then never learns our IP addresses)",
         )
         parser.add_argument("--tls-cert", type=Path, help="use TLS: our certificate (PEM)")
         parser.add_argument("--tls-key", type=Path, help="use TLS: our private key (PEM)")
@@ -193,8 +228,46 @@ def _party_arguments(parser: argparse.ArgumentParser, *, network: bool) -> None:
         parser.add_argument(
             "--state",
             type=Path,
-            required=True,
             help="local state file (owner-only; deleted when the run completes)",
+        )
+        parser.add_argument(
+            "--outbox",
+            type=Path,
+            help="where our message files for the partner go (default: blindmatch-outbox "
+            "next to the state file)",
+        )
+        parser.add_argument(
+            "--mailbox",
+            metavar="URL",
+            help="run every step automatically through this shared folder or bucket (local "
+            "path, sftp://user@host/path, s3://, gs://, az://; needs blindmatch[mailbox])",
+        )
+        parser.add_argument(
+            "--mailbox-option",
+            action="append",
+            default=[],
+            metavar="KEY=VALUE",
+            help="a storage option for the mailbox (e.g. key_filename=~/.ssh/id_ed25519); "
+            "repeatable",
+        )
+        parser.add_argument(
+            "--poll",
+            type=float,
+            default=2.0,
+            help="mailbox: seconds between looks for the partner's messages (default 2)",
+        )
+        parser.add_argument(
+            "--timeout",
+            type=float,
+            default=3600.0,
+            help="mailbox: give up after this many seconds without a new message from the "
+            "partner (default 3600; the run stays resumable)",
+        )
+        parser.add_argument(
+            "--deadline",
+            type=float,
+            default=None,
+            help="mailbox: seconds the whole run may last (default: no limit)",
         )
         parser.add_argument(
             "--code",

@@ -13,6 +13,7 @@ import getpass
 import hashlib
 import os
 import sys
+from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -45,7 +46,8 @@ from .report import (
 )
 
 if TYPE_CHECKING:
-    from ..transport import PairingCode
+    from ..transport import OfflineParty, PairingCode
+    from ..transport.mailbox import Mailbox
 
 __all__ = ["describe_terms", "make_decider", "make_engine", "prepare", "run_offline", "run_online"]
 
@@ -197,12 +199,45 @@ def _finish(
     return 0
 
 
+def network_events(bars: ProgressBars) -> Callable[[Event], None]:
+    """Progress to the bars; each connection a listener turned away, as one line on stderr
+    (always: it is what an operator looks for when a partner cannot get in)."""
+    from ..transport import Dropped
+
+    def on_event(event: Event) -> None:
+        if isinstance(event, Dropped):
+            guesses = f" [failed pairings: {event.guesses}]" if event.guesses else ""
+            print(
+                for_terminal(
+                    f"psi-run: dropped a connection from {event.address}: {event.reason}{guesses}"
+                ),
+                file=sys.stderr,
+                flush=True,
+            )
+        else:
+            bars(event)
+
+    return on_event
+
+
 def run_online(args: argparse.Namespace) -> int:
     from ..transport import PairingCode, make_tls_contexts, run_connector, run_listener
 
     role = Role(args.role)
-    if role is Role.RECEIVER and args.connect is None:
-        raise UsageError("the receiver needs --connect HOST:PORT (the sender's address)")
+    if args.wormhole:
+        if args.connect is not None or any((args.tls_cert, args.tls_key, args.tls_ca)):
+            raise UsageError(
+                "--wormhole connects both sides through the wormhole servers: it takes no "
+                "--connect and no TLS (the pairing code authenticates the partner)"
+            )
+    elif args.wormhole_server or args.wormhole_transit or args.wormhole_relay_only:
+        raise UsageError(
+            "--wormhole-server, --wormhole-transit and --wormhole-relay-only need --wormhole"
+        )
+    elif role is Role.RECEIVER and args.connect is None:
+        raise UsageError(
+            "the receiver needs --connect HOST:PORT (the sender's address), or --wormhole"
+        )
     if role is Role.SENDER and args.connect is not None:
         raise UsageError("the sender listens (--listen HOST:PORT); --connect is the receiver's")
     check_out_dir(args.out_dir)
@@ -237,30 +272,53 @@ def run_online(args: argparse.Namespace) -> int:
         role=role.value,
         policy_text=policy_text,
         inputs=list(args.input),
-        transport="tls" if tls else "pake",
+        transport="wormhole" if args.wormhole else "tls" if tls else "pake",
     )
     engine = make_engine(len(prepared.records), args.workers)
     session = Session(role=role, terms=prepared.terms, records=prepared.records, engine=engine)
     decide = make_decider(prepared.policy, assume_yes=args.yes, quiet=args.quiet)
-    common = {"code": code, "timeout": args.timeout, "on_event": bars, "decide": decide}
+    common = {
+        "code": code,
+        "timeout": args.timeout,
+        "deadline": args.deadline,
+        "on_event": network_events(bars),
+        "decide": decide,
+    }
+
+    def show() -> None:
+        if code is None or not show_code:
+            return
+        if args.code_file is not None:
+            write_secret(args.code_file, code.reveal() + "\n")
+            print(f"Pairing code written to {args.code_file}.", file=sys.stderr, flush=True)
+        else:
+            print(
+                f"Pairing code for your partner: {code.reveal()}  (valid for this run only)",
+                file=sys.stderr,
+                flush=True,
+            )
+
     try:
-        if role is Role.SENDER:
+        if args.wormhole:
+            from ..transport.wormhole import PUBLIC_MAILBOX, PUBLIC_TRANSIT, run_wormhole
+
+            assert code is not None  # no TLS with --wormhole
+            server = args.wormhole_server or PUBLIC_MAILBOX
+            show()
+            print(f"Meeting the partner through {server}.", file=sys.stderr, flush=True)
+            result = run_wormhole(
+                session,
+                mailbox=server,
+                transit=args.wormhole_transit or PUBLIC_TRANSIT,
+                direct=not args.wormhole_relay_only,
+                **common,
+            )
+        elif role is Role.SENDER:
             host, port = args.listen
 
             def bound(actual: int) -> None:
                 print(f"Listening on {host}:{actual}.", file=sys.stderr, flush=True)
-                if code is None or not show_code:
-                    return
-                if args.code_file is not None:
-                    write_secret(args.code_file, code.reveal() + "\n")
-                    print(f"Pairing code written to {args.code_file}.", file=sys.stderr, flush=True)
-                else:
-                    print(
-                        f"Pairing code for your partner: {code.reveal()}  "
-                        "(valid for this run only)",
-                        file=sys.stderr,
-                        flush=True,
-                    )
+                show()
 
             result = run_listener(
                 session, host=host, port=port, ssl_context=tls.server if tls else None,
@@ -295,26 +353,70 @@ def _fingerprint(args: argparse.Namespace, policy_text: str) -> bytes:
     return h.digest()
 
 
+def _offline_args(args: argparse.Namespace) -> None:
+    """The arguments an offline run needs (``--new-code`` alone needs none of them)."""
+    missing = [
+        flag
+        for flag, value in (
+            ("--role", args.role),
+            ("--input", args.input),
+            ("--out-dir", args.out_dir),
+            ("--state", args.state),
+        )
+        if not value
+    ]
+    if missing:
+        raise UsageError(f"an offline run needs {', '.join(missing)}")
+    if args.mailbox and args.partner_files:
+        raise UsageError(
+            "with --mailbox the partner's messages come from the mailbox: pass no message files"
+        )
+
+
+def _storage_options(pairs: list[str]) -> dict[str, str]:
+    options = {}
+    for pair in pairs:
+        key, sep, value = pair.partition("=")
+        if not sep or not key.strip():
+            raise UsageError(f"--mailbox-option expects KEY=VALUE, got {key.strip()!r}")
+        options[key.strip()] = os.path.expanduser(value)
+    return options
+
+
 def run_offline(args: argparse.Namespace) -> int:
     from ..transport import OfflineParty, PairingCode
 
     if args.new_code:
         print(PairingCode.generate().reveal())
         return 0
+    _offline_args(args)
     if args.code:
         code = PairingCode.parse(args.code)
     elif os.environ.get(CODE_VARIABLE) or sys.stdin.isatty():
         code = ask_code()
     else:
         raise UsageError(
-            "offline runs need the pairing code: one side runs `psi-run offline --new-code "
-            f"...` and tells the other by phone; give it at the prompt or in {CODE_VARIABLE}"
+            "offline runs need the pairing code: one side runs `psi-run offline --new-code` "
+            f"and tells the other by phone; give it at the prompt or in {CODE_VARIABLE}"
         )
     role = Role(args.role)
     check_out_dir(args.out_dir)
     check_output_file(args.state, "--state")
+    outbox = args.outbox or Path(args.state).parent / "blindmatch-outbox"
+    if outbox.resolve() == Path(args.out_dir).resolve():
+        raise UsageError("--outbox must not be --out-dir: message files are not results")
+    mailbox = None
+    if args.mailbox:
+        from ..transport.mailbox import Mailbox
+
+        # Reach the mailbox before the (possibly long) preparation.
+        mailbox = Mailbox(args.mailbox, **_storage_options(args.mailbox_option))
     bars = ProgressBars(quiet=args.quiet)
     prepared, policy_text = prepare(args, bars)
+
+    # The engine's output does not depend on it (PoolEngine equals InlineEngine), so the
+    # replays stay deterministic; a large run gets every core, as online.
+    engine = make_engine(len(prepared.records), args.workers)
 
     def make_session(rng: Rng) -> Session:
         return Session(
@@ -322,7 +424,7 @@ def run_offline(args: argparse.Namespace) -> int:
             terms=prepared.terms,
             records=prepared.records,
             rng=rng,
-            engine=InlineEngine(),
+            engine=engine,
         )
 
     def on_event(event: Event) -> None:
@@ -333,25 +435,69 @@ def run_offline(args: argparse.Namespace) -> int:
         make_session=make_session,
         code=code,
         fingerprint=_fingerprint(args, policy_text),
-        out_dir=args.out_dir,
+        out_dir=outbox,
         decide=make_decider(prepared.policy, assume_yes=args.yes, quiet=args.quiet),
         on_event=on_event,
+        hold_run=mailbox is not None,
     )
+    try:
+        result = _offline_steps(args, party, role, mailbox, bars)
+    finally:
+        close = getattr(engine, "close", None)
+        if close is not None:
+            close()
+    if result is None:
+        return 0
+    info = RunInfo(
+        role=role.value,
+        policy_text=policy_text,
+        inputs=list(args.input),
+        transport="mailbox" if mailbox is not None else "offline",
+        run_id=shared_run_id(party.agreement),
+    )
+    return _finish(args, prepared, info, result)
+
+
+def _offline_steps(
+    args: argparse.Namespace,
+    party: OfflineParty,
+    role: Role,
+    mailbox: Mailbox | None,
+    bars: ProgressBars,
+) -> OverlapResult | None:
+    """Run every step through the mailbox, or this one step by hand: the result, or None."""
+    if mailbox is not None:
+        from ..transport.mailbox import run_mailbox
+
+        def on_wait(what: str) -> None:
+            if not args.quiet:
+                print(f"psi-run: {what}", file=sys.stderr, flush=True)
+
+        try:
+            return run_mailbox(
+                party,
+                mailbox,
+                role=role,
+                inbox=Path(str(args.state) + ".inbox"),
+                poll=args.poll,
+                timeout=args.timeout,
+                deadline=args.deadline,
+                on_wait=on_wait,
+            )
+        finally:
+            bars.close()
     written = party.step(list(args.partner_files))
     bars.close()
-    if written is not None:
+    if party.result is None and written is not None:
         print(
             f"Send {written} to your partner. When their next file arrives, run this command "
             f"again with it added.",
             file=sys.stderr,
         )
-    if party.result is not None:
-        info = RunInfo(
-            role=role.value,
-            policy_text=policy_text,
-            inputs=list(args.input),
-            transport="offline",
-            run_id=shared_run_id(party.agreement),
+    elif written is not None:
+        print(
+            f"Send {written} to your partner: it is the last message they need. This side is "
+            f"complete.",
+            file=sys.stderr,
         )
-        return _finish(args, prepared, info, party.result)
-    return 0
+    return party.result

@@ -47,6 +47,7 @@ __all__ = [
     "Channel",
     "ChannelSecured",
     "Decide",
+    "Handshake",
     "OnEvent",
     "Rejection",
     "SessionDriver",
@@ -170,6 +171,7 @@ class SessionDriver:
         #: the partner ended its stream cleanly before our session was done; judged once we
         #: have nothing left to send (its last bytes may be all we needed, see :meth:`outgoing`)
         self._peer_ended = False
+        self._adopted = False
         #: a defect found while computing our result (protocol_spec.md §5.5): the session goes
         #: on exactly as a successful one, on the wire and on disk, and this is raised at the
         #: end, so a cheating partner cannot tell the two apart
@@ -187,6 +189,9 @@ class SessionDriver:
             self._started_at = self._clock()
         if self.session.state is State.START:
             self.session.start()
+            # A channel paired by a :class:`Handshake`: the partner's first data may have come
+            # in with its confirmation; it is fed after our hello is out (see outgoing()).
+            self._adopted = self.channel is not None and self.channel.established
 
     def outgoing(self, limit: int = HIGH_WATER, *, queued_first: bool = False) -> bytes:
         """Wire bytes to send now: the session's (sealed), computed up to about ``limit``.
@@ -226,6 +231,12 @@ class SessionDriver:
             # before our last returned chunks are flushed (when it expects nothing from us).
             # Once we have nothing left to send, a session still not done is a cut one.
             self._session_gone(None)
+        if self._adopted and self.channel is not None:
+            self._adopted = False
+            early = self.channel.next_app_data()
+            if early:
+                self.session.receive_data(early)
+                self.more_to_send = True  # its events and our answer come with the next call
         return bytes(out)
 
     def incoming(self, data: bytes, *, boundary: str | None = None) -> None:
@@ -437,3 +448,76 @@ class SessionDriver:
         except ProtocolError as exc:
             raise PeerGoneError(f"connection to the partner lost: {exc}") from (cause or exc)
         raise PeerGoneError("connection to the partner lost before the session finished") from cause
+
+
+class Handshake:
+    """A channel's pairing alone, before any session: how a listener vets strangers.
+
+    Why: a listener on the internet meets port scanners, web crawlers and people who typed the
+    wrong code before it meets its partner. It pairs several connections at once, each under
+    its own handshake deadline, and gives its session only to the first that proves the code;
+    the winner's channel (and any data that came with its confirmation) then goes to a
+    :class:`SessionDriver`. No session byte is sealed before that, so a stranger receives
+    only our SHARE and CONFIRM records.
+    """
+
+    def __init__(
+        self,
+        channel: Channel,
+        *,
+        timeouts: Timeouts,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self.channel = channel
+        self.timeouts = timeouts
+        self._clock = clock
+        self._started_at = clock()
+        self._last_byte = self._started_at
+
+    def __repr__(self) -> str:
+        return f"Handshake(established={self.channel.established})"
+
+    @property
+    def established(self) -> bool:
+        return self.channel.established
+
+    @property
+    def guessed(self) -> bool:
+        """The stranger got our CONFIRM for its SHARE without proving the code: whether or
+        not it answered, it could test one guess at the code against that tag."""
+        return self.channel.awaiting == "pairing confirmation"
+
+    def outgoing(self) -> bytes:
+        return self.channel.data_to_send()
+
+    def incoming(self, data: bytes) -> None:
+        """Feed the stranger's bytes (raises on anything that is not a blindmatch pairing)."""
+        if data:
+            self._last_byte = self._clock()
+        self.channel.receive_data(data)
+
+    def incoming_eof(self) -> None:
+        """The stranger hung up: always an error before the pairing completed."""
+        self.channel.receive_eof()
+
+    def wait_budget(self) -> float:
+        """Seconds left before this stranger is dropped (the handshake deadline, and the
+        idle timeout since its last byte)."""
+        now = self._clock()
+        budget = self._last_byte + self.timeouts.idle - now
+        limit = self.timeouts.handshake
+        if limit is not None:
+            budget = min(budget, self._started_at + limit - now)
+        return budget
+
+    def timeout_error(self) -> TransportTimeoutError:
+        limit = self.timeouts.handshake
+        if limit is not None and self._clock() >= self._started_at + limit:
+            return TransportTimeoutError(
+                f"it did not complete the pairing within {limit:g} s "
+                f"(waiting for its {self.channel.awaiting})"
+            )
+        return TransportTimeoutError(
+            f"no data from it for {self.timeouts.idle:g} s "
+            f"(waiting for its {self.channel.awaiting})"
+        )

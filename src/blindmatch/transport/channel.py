@@ -86,6 +86,7 @@ __all__ = [
     "MAX_PLAINTEXT",
     "OFFLINE_CHANNEL_ID",
     "TCP_CHANNEL_ID",
+    "WORMHOLE_CHANNEL_ID",
     "RecordType",
     "SecureChannel",
 ]
@@ -104,6 +105,7 @@ CHANNEL_VERSION: Final = SUITE.channel_version
 #: fails on the other.
 TCP_CHANNEL_ID: Final = SUITE.channel_id("tcp")
 OFFLINE_CHANNEL_ID: Final = SUITE.channel_id("offline")
+WORMHOLE_CHANNEL_ID: Final = SUITE.channel_id("wormhole")
 #: version:u16 || method:u8 || nonce[16]
 _HELLO: Final = struct.Struct(">HB16s")
 HELLO_NONCE_BYTES: Final = 16
