@@ -106,6 +106,7 @@ class Session:
         self._events: deque[Event] = deque()
         self._outbox = bytearray()
         self._hello_bytes: dict[Role, bytes] = {}
+        self._binding = b""
         self._partner_terms: Terms | None = None
         self.agreement: Agreement | None = None
         self._exchange: Exchange | None = None
@@ -124,6 +125,21 @@ class Session:
         )
 
     # -- the driving API ----------------------------------------------------------------------
+
+    def bind_channel(self, binding: bytes) -> None:
+        """Tie the session to the connection carrying it (TLS mode: the certificates used).
+
+        Must come before :meth:`start`. The binding enters ``agreement_id``, so if the two
+        sides' connections differ (a relay that terminates TLS on both sides) their accepts
+        differ and both fail before anything derived from records is sent (protocol_spec.md
+        §5.1). Not a secret; ``b""`` (the default) binds nothing."""
+        if self.state is not State.START:
+            raise LocalProtocolError(
+                f"bind_channel() must come before start(); the session is {self.state.value}"
+            )
+        if not isinstance(binding, bytes) or len(binding) > 1024:
+            raise LocalProtocolError("a channel binding is at most 1024 bytes")
+        self._binding = binding
 
     def start(self) -> None:
         """Queue our hello. Nothing about our records is in it."""
@@ -316,6 +332,7 @@ class Session:
             receiver=receiver,
             hello_sender=self._hello_bytes[Role.SENDER],
             hello_receiver=self._hello_bytes[Role.RECEIVER],
+            binding=self._binding,
         )
         self._events.append(PartnerTerms(terms=msg.terms, agreement=self.agreement))
         if self._auto_accept:
@@ -327,7 +344,8 @@ class Session:
         if msg.agreement != agreement.agreement_id:
             raise AgreementError(
                 "accept message: the partner accepted a different agreement (the two sides "
-                "see different hellos: a broken or tampered channel)"
+                "see different hellos, or different TLS connections: a broken or tampered "
+                "channel, or someone relaying between two TLS connections)"
             )
         self._expect = "lanes"
         if self.state is State.EXCHANGE:

@@ -8,6 +8,7 @@ overlap (equal keys give equal returned digests), and an impostor learns it too.
   confirmation so a wrong code fails on both sides before any record-derived data moves;
 * :mod:`.channel`: the sans-I/O record layer (ChaCha20-Poly1305, sequence numbers, close record);
 * :mod:`.tcp`: the socket edge (one connection, timeouts, optional mutual TLS);
+* :mod:`.tls_identity`: partner pins and the TLS channel binding;
 * :mod:`.offline`: the same channel carried in message files, one step per exchange.
 """
 
@@ -31,6 +32,10 @@ from .tcp import TlsContexts as TlsContexts
 from .tcp import make_tls_contexts as make_tls_contexts
 from .tcp import run_connector as run_connector
 from .tcp import run_listener as run_listener
+from .tls_identity import Pin as Pin
+from .tls_identity import TlsContext as TlsContext
+from .tls_identity import certificate_pins as certificate_pins
+from .tls_identity import tls_binding as tls_binding
 
 __all__ = [
     "DEFAULT_LIFETIME",
@@ -45,12 +50,16 @@ __all__ = [
     "OfflineParty",
     "OnEvent",
     "PairingCode",
+    "Pin",
     "RecordType",
     "SecureChannel",
     "Side",
+    "TlsContext",
     "TlsContexts",
+    "certificate_pins",
     "make_tls_contexts",
     "read_message",
     "run_connector",
     "run_listener",
+    "tls_binding",
 ]

@@ -11,7 +11,9 @@ Authentication, one of:
 * a pairing code (default): :class:`~.channel.SecureChannel` runs CPace and encrypts records;
 * mutual TLS (``ssl_context`` from :func:`make_tls_contexts`): the certificates authenticate
   both ends, so the channel skips CPace and carries plaintext records *inside* TLS; its CLOSE
-  record still detects truncation, which ``ssl`` would otherwise let pass as a normal end;
+  record still detects truncation, which ``ssl`` would otherwise let pass as a normal end.
+  Right after the handshake the partner's certificate is checked against the pins, if any, and
+  the session is bound to the two certificates used (:mod:`.tls_identity`);
 * both: CPace inside TLS.
 
 There is no unauthenticated mode: without either, an eavesdropper learns the overlap.
@@ -36,7 +38,7 @@ import select
 import socket
 import ssl
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import Final
 
@@ -53,6 +55,7 @@ from ..protocol import Event, OverlapResult, Session
 from .channel import TCP_CHANNEL_ID, SecureChannel
 from .pairing import PairingCode
 from .pake import Side
+from .tls_identity import Pin, TlsContext, first_certificate, parse_pins
 
 __all__ = [
     "ChannelSecured",
@@ -90,18 +93,27 @@ class TlsContexts:
 
 
 def make_tls_contexts(
-    cert: str | os.PathLike[str], key: str | os.PathLike[str], ca: str | os.PathLike[str]
+    cert: str | os.PathLike[str],
+    key: str | os.PathLike[str],
+    ca: str | os.PathLike[str],
+    *,
+    pins: Iterable[str | Pin] = (),
 ) -> TlsContexts:
     """Mutual TLS 1.3 (RFC 8446) contexts from our certificate chain, its key and the CA.
 
     Both directions require a certificate issued by ``ca``: the server refuses clients without
     one (``CERT_REQUIRED``), and the client also checks that the server's certificate names the
-    host it connects to (a DNS or IP subjectAltName). The server accepts any client the CA
-    vouches for, so use a CA dedicated to this partnership.
+    host it connects to (a DNS or IP subjectAltName). Without ``pins`` any certificate the CA
+    vouches for is accepted, so use a CA dedicated to this partnership, or pin the partner:
+    ``pins`` (``"cert-sha256:..."``, ``"spki-sha256:..."``, see :class:`~.tls_identity.Pin`)
+    are checked right after the handshake. Pin syntax is checked here, before anything else.
     """
-    server = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
-    client = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+    pinned = parse_pins(pins)
+    ours = first_certificate(cert)
+    server = TlsContext(ssl.PROTOCOL_TLS_SERVER)
+    client = TlsContext(ssl.PROTOCOL_TLS_CLIENT)
     for ctx in (server, client):
+        ctx.certificate, ctx.pins = ours, pinned
         ctx.minimum_version = ssl.TLSVersion.TLSv1_3
         ctx.verify_mode = ssl.CERT_REQUIRED
         try:
@@ -325,8 +337,10 @@ def _drive(
     timeouts: Timeouts,
     on_event: OnEvent | None,
     decide: Decide | None,
+    binding: bytes,
 ) -> OverlapResult:
     tls = isinstance(sock, ssl.SSLSocket)
+    session.bind_channel(binding)
     method = " + ".join(m for m, on in (("TLS", tls), ("pairing code", code is not None)) if on)
     driver = SessionDriver(
         session,
@@ -349,6 +363,11 @@ def _check_args(
         )
     if not timeout > 0:
         raise UsageError(f"timeout must be a positive number of seconds, not {timeout!r}")
+    if ssl_context is not None and not isinstance(ssl_context, TlsContext):
+        raise UsageError(
+            "the TLS context must come from make_tls_contexts(): it knows our certificate, "
+            "which binds the session to the connection, and the partner pins"
+        )
 
 
 def _hostport(host: str, port: int) -> str:
@@ -369,9 +388,11 @@ def _start(
     on_event: OnEvent | None,
     decide: Decide | None,
 ) -> OverlapResult:
+    binding = b""
     try:
         sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
         if ssl_context is not None:
+            assert isinstance(ssl_context, TlsContext)  # checked by _check_args
             sock = _tls_handshake(
                 sock,
                 ssl_context,
@@ -379,6 +400,9 @@ def _start(
                 server_hostname=server_hostname,
                 timeout=timeout,
             )
+            assert isinstance(sock, ssl.SSLSocket)
+            # Pins first: nothing of the session goes to a partner we did not pin.
+            binding = ssl_context.binding_for(sock, server_side=side is Side.RESPONDER)
         if on_event is not None:
             on_event(Connected(address=address))
     except BaseException:
@@ -386,7 +410,14 @@ def _start(
         raise
     timeouts = Timeouts(idle=timeout, session=deadline)
     return _drive(
-        sock, session, side=side, code=code, timeouts=timeouts, on_event=on_event, decide=decide
+        sock,
+        session,
+        side=side,
+        code=code,
+        timeouts=timeouts,
+        on_event=on_event,
+        decide=decide,
+        binding=binding,
     )
 
 
