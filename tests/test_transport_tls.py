@@ -40,8 +40,18 @@ from blindmatch.errors import (
     UsageError,
 )
 from blindmatch.protocol import AgreementReached, Session
-from blindmatch.protocol.agreement import agreement_id
-from blindmatch.protocol.messages import FrameDecoder, decode_message
+from blindmatch.protocol.agreement import Role, agreement_id
+from blindmatch.protocol.messages import (
+    Accept,
+    Confirm,
+    FrameDecoder,
+    Hello,
+    Returned,
+    decode_message,
+    encode_frame,
+    encode_message,
+)
+from blindmatch.protocol.transcript import Transcript
 from blindmatch.transport import (
     Pin,
     RecordType,
@@ -248,10 +258,77 @@ class _TlsRelay:
                     if not data:
                         return  # one side is gone: so is M, towards both
                     seen[src] += data
-                    dst.sendall(data)
+                    dst.sendall(self.forward(data, to_listener=src is down))
         finally:
             down.close()
             up.close()
+
+    def forward(self, data: bytes, *, to_listener: bool) -> bytes:
+        """What M passes on for ``data`` received from the other side: a relay passes it all."""
+        return data
+
+
+class _RewritingRelay(_TlsRelay):
+    """M, active: it relays, but replaces each ``accept`` and ``confirm`` with what the side
+    receiving it expects. Nothing in TLS-only mode is secret from M (both certificates, both
+    hellos, every frame), so it can compute both sides' agreement ids and transcripts."""
+
+    def __init__(self, upstream: int, pki: dict[str, Path]) -> None:
+        mallory = first_certificate(pki["mallory_cert"])
+        #: the binding each side computes: the listener serves M, the connector is M's server
+        self.binding = {
+            True: tls_binding(first_certificate(pki["server_cert"]), mallory),
+            False: tls_binding(mallory, first_certificate(pki["client_cert"])),
+        }
+        self.transcript = {True: Transcript(Role.SENDER), False: Transcript(Role.RECEIVER)}
+        self.records = {True: bytearray(), False: bytearray()}
+        self.frames = {True: FrameDecoder(), False: FrameDecoder()}
+        self.hellos: dict[str, bytes] = {}
+        #: digests returned to each side (True: to the listener)
+        self.returned: dict[bool, set[bytes]] = {True: set(), False: set()}
+        super().__init__(upstream, pki)
+
+    def _id(self, to_listener: bool) -> bytes:
+        return agreement_id(
+            self.hellos["sender"], self.hellos["receiver"], self.binding[to_listener]
+        )
+
+    def forward(self, data: bytes, *, to_listener: bool) -> bytes:
+        buf, out = self.records[to_listener], bytearray()
+        buf += data
+        while len(buf) >= 5 and len(buf) >= 5 + struct.unpack_from(">I", buf, 1)[0]:
+            length = struct.unpack_from(">I", buf, 1)[0]
+            kind, body = buf[0], bytes(buf[5 : 5 + length])
+            del buf[: 5 + length]
+            if kind != RecordType.DATA:
+                out += struct.pack(">BI", kind, len(body)) + body
+                continue
+            session = bytearray()
+            for frame in self.frames[to_listener].feed(body):
+                session += self._rewrite(frame, to_listener=to_listener)
+            for at in range(0, len(session), 1 << 16):
+                chunk = session[at : at + (1 << 16)]
+                out += struct.pack(">BI", RecordType.DATA, len(chunk)) + chunk
+        return bytes(out)
+
+    def _rewrite(self, body: bytes, *, to_listener: bool) -> bytes:
+        msg = decode_message(body)
+        if isinstance(msg, Confirm):  # confirms are outside the transcripts
+            return encode_frame(Confirm(transcript=self.transcript[to_listener].value(
+                self._id(to_listener)
+            )))  # fmt: skip
+        self.transcript[not to_listener].sent(len(body).to_bytes(4, "big") + body)
+        if isinstance(msg, Hello):
+            self.hellos[msg.role] = body
+        elif isinstance(msg, Accept):
+            body = encode_message(Accept(agreement=self._id(to_listener)))
+        elif isinstance(msg, Returned):
+            width = len(msg.digests) // msg.count if msg.count else 1
+            self.returned[to_listener].update(
+                msg.digests[i : i + width] for i in range(0, len(msg.digests), width)
+            )
+        self.transcript[to_listener].received(body)
+        return len(body).to_bytes(4, "big") + body
 
 
 def _messages(stream: bytes) -> list[str]:
@@ -299,12 +376,12 @@ def _run_pair(server_ctx: Any, client_ctx: Any, *, via: Any = None) -> tuple[Out
 
 
 def _through_relay(
-    pki: dict[str, Path], server_ctx: Any, client_ctx: Any
-) -> tuple[Outcome, Outcome, _TlsRelay]:
+    pki: dict[str, Path], server_ctx: Any, client_ctx: Any, relay: type[_TlsRelay] = _TlsRelay
+) -> tuple[Outcome, Outcome, Any]:
     relays: list[_TlsRelay] = []
 
     def via(port: int) -> int:
-        relays.append(_TlsRelay(port, pki))
+        relays.append(relay(port, pki))
         return relays[0].port
 
     l_out, c_out = _run_pair(server_ctx, client_ctx, via=via)
@@ -405,3 +482,40 @@ def test_binding_is_what_makes_the_relay_fail(pki: dict[str, Path]) -> None:
     assert l_out.error is None and c_out.error is None, (l_out.error, c_out.error)
     assert (l_out.value, c_out.value) == expected()
     assert {"lanes", "blinded", "returned"} <= set(_messages(bytes(relay.to_listener)))
+
+
+def test_a_relay_that_rewrites_accepts_and_confirms_learns_nothing_and_empties_results(
+    pki: dict[str, Path],
+) -> None:
+    """The limit of any binding in TLS-only mode (protocol_spec.md §13): M rewrites each
+    accept and confirm to what the receiving side expects, so both sessions complete. But each
+    side hashed under its own agreement id: no digest returned to one side equals any returned
+    to the other (M learns no overlap), and both results are empty, as if M had been the
+    partner with no accounts. The control relays the same way with the bindings forced equal:
+    then the two directions share digests, which is what M would read without the binding."""
+    l_out, c_out, relay = _through_relay(
+        pki, _contexts(pki, "server").server, _contexts(pki, "client").client, _RewritingRelay
+    )
+    assert l_out.error is None and c_out.error is None, (l_out.error, c_out.error)
+    assert relay.returned[True] and relay.returned[False]
+    assert not relay.returned[True] & relay.returned[False]
+    for result, honest in zip((l_out.value, c_out.value), expected(), strict=True):
+        assert _matched(honest) > 0 and _matched(result) == 0
+
+    forced = b"blindmatch/2 tls-certificates" + bytes(64)
+    originals = Session.bind_channel
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setattr(Session, "bind_channel", lambda self, _binding: originals(self, forced))
+        mp.setattr(_RewritingRelay, "_id", lambda self, _to: agreement_id(
+            self.hellos["sender"], self.hellos["receiver"], forced
+        ))  # fmt: skip
+        l_out, c_out, relay = _through_relay(
+            pki, _contexts(pki, "server").server, _contexts(pki, "client").client, _RewritingRelay
+        )
+    assert (l_out.value, c_out.value) == expected()
+    assert relay.returned[True] & relay.returned[False]
+
+
+def _matched(result: Any) -> int:
+    """Overlapping accounts in a result, over every population pair."""
+    return sum(sum(row.values()) for row in result.counts.values())
