@@ -7,7 +7,8 @@ transport. Randomness and the elliptic-curve engine are injected.
 
 Theory of operation (details and test vector in ``protocol_spec.md``)::
 
-    both:  hello(nonce, terms)            -> agreement_id = H(hello_sender, hello_receiver)
+    both:  hello(nonce, terms)            -> agreement_id = H(hello_sender, hello_receiver
+                                                            [, TLS channel binding])
     both:  accept(agreement_id)           -> nothing derived from records before both accepts
     both:  lanes, blinded*                 H(k)^a per slot, one scalar per disclosure lane
     both:  returned*                       partner's points ^ our lane scalars: records
