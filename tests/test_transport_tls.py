@@ -35,7 +35,6 @@ from test_transport_support import (
 from blindmatch.errors import (
     AgreementError,
     AuthenticationError,
-    LocalProtocolError,
     TransportError,
     UsageError,
 )
@@ -199,11 +198,15 @@ def test_a_plain_ssl_context_is_refused_before_listening() -> None:
         )  # fmt: skip
 
 
-def test_a_session_is_bound_before_it_starts_or_not_at_all() -> None:
+def test_a_started_session_is_refused_in_tls_mode(pki: dict[str, Path]) -> None:
+    """Its hello is queued and its binding fixed: it could not be bound to the connection."""
     session = sender()
     session.start()
-    with pytest.raises(LocalProtocolError, match="before start"):
-        session.bind_channel(b"late")
+    with pytest.raises(UsageError, match="unstarted"):
+        run_listener(
+            session, host=HOST, port=0, code=None, timeout=1.0,
+            ssl_context=_contexts(pki, "server").server,
+        )  # fmt: skip
 
 
 # -- two parties, and an intruder between them ---------------------------------------------------
@@ -400,7 +403,7 @@ def test_a_relay_with_its_own_ca_signed_certificate_is_refused_before_records_mo
     assert relay.outcome.error is None, relay.outcome.error
     for out in (l_out, c_out):
         assert isinstance(out.error, AgreementError), out.error
-        assert "different TLS connections" in str(out.error)
+        assert "TLS connections" in str(out.error)
         assert out.value is None
         assert not any(isinstance(e, AgreementReached) for e in out.events)
     # What reached M: both hellos and both accepts (and the aborts), nothing derived from
@@ -469,13 +472,13 @@ def test_binding_is_what_makes_the_relay_fail(pki: dict[str, Path]) -> None:
     complete: so the refusal in the relay test comes from the binding, and without it M would
     have relayed, and read, a whole session."""
     forced = b"blindmatch/2 tls-certificates" + bytes(64)
-    originals = Session.bind_channel
+    original = Session.start
 
-    def bind_same(self: Session, binding: bytes) -> None:
-        originals(self, forced)
+    def bind_same(self: Session, *, binding: bytes = b"") -> None:
+        original(self, binding=forced)
 
     with pytest.MonkeyPatch.context() as mp:
-        mp.setattr(Session, "bind_channel", bind_same)
+        mp.setattr(Session, "start", bind_same)
         l_out, c_out, relay = _through_relay(
             pki, _contexts(pki, "server").server, _contexts(pki, "client").client
         )
@@ -503,9 +506,9 @@ def test_a_relay_that_rewrites_accepts_and_confirms_learns_nothing_and_empties_r
         assert _matched(honest) > 0 and _matched(result) == 0
 
     forced = b"blindmatch/2 tls-certificates" + bytes(64)
-    originals = Session.bind_channel
+    original = Session.start
     with pytest.MonkeyPatch.context() as mp:
-        mp.setattr(Session, "bind_channel", lambda self, _binding: originals(self, forced))
+        mp.setattr(Session, "start", lambda self, binding=b"": original(self, binding=forced))
         mp.setattr(_RewritingRelay, "_id", lambda self, _to: agreement_id(
             self.hellos["sender"], self.hellos["receiver"], forced
         ))  # fmt: skip

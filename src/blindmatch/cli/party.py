@@ -23,6 +23,7 @@ from ..errors import BlindmatchError, UsageError
 from ..io.atomic import write_private
 from ..protocol import (
     CryptoEngine,
+    Disclosure,
     Event,
     InlineEngine,
     OverlapResult,
@@ -116,7 +117,14 @@ def describe_terms(event: PartnerTerms) -> str:
     )
     for pop in terms.populations:
         extra = f", revealing {', '.join(pop.fields)}" if pop.fields else ""
-        lines.append(f"  {pop.name}: {pop.disclosure.value}{extra}")
+        size = f", at most {pop.size:,} accounts" if pop.size is not None else ""
+        lines.append(f"  {pop.name}: {pop.disclosure.value}{extra}{size}")
+    if any(p.disclosure is Disclosure.COUNTS for p in terms.populations):
+        lines.append(
+            "  note: 'counts' holds against a partner that follows the protocol; a partner "
+            "that cheats can learn which of its own accounts are in a counts population it "
+            "compares against (protocol_spec.md §8)"
+        )
     return for_terminal("\n".join(lines))
 
 

@@ -8,7 +8,8 @@ clearing folded into the scalars);
 calls and a native or cluster engine implements, with :class:`.engine.InlineEngine` as the
 reference;
 :mod:`.aead` holds HKDF and ChaCha20-Poly1305 with every label (content keys, payloads,
-channel records); :mod:`.cpace` holds CPace's math. Only this package imports
+channel records); :mod:`.cpace` holds CPace's math; :mod:`.certificates` reads the X.509
+certificates TLS pins and the channel binding hash. Only this package imports
 ``cryptography`` or ``gmpy2``.
 """
 

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import enum
 import hashlib
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Final
 
@@ -107,17 +108,13 @@ def agreement_id(hello_sender: bytes, hello_receiver: bytes, binding: bytes = b"
 
 
 def combine(
-    *,
-    sender: Terms,
-    receiver: Terms,
-    hello_sender: bytes,
-    hello_receiver: bytes,
-    binding: bytes = b"",
+    *, sender: Terms, receiver: Terms, hellos: Mapping[Role, bytes], binding: bytes = b""
 ) -> Agreement:
     """Combine both proposals, or raise :class:`AgreementError` saying what is incompatible.
 
-    ``binding``: what identifies the connection carrying the session (TLS mode: see
-    :func:`blindmatch.transport.tls_binding`); both sides must compute the same bytes."""
+    ``hellos``: both hellos' exact bodies; ``binding``: what identifies the connection carrying
+    the session (TLS mode: :func:`blindmatch.transport.tls_binding`), equal on both sides
+    unless the two connections differ."""
     if sender.normalization != receiver.normalization:
         raise AgreementError(
             f"normalization profiles differ: sender uses {sender.normalization!r}, receiver "
@@ -134,7 +131,7 @@ def combine(
         if not any(p.disclosure is not Disclosure.HIDDEN for p in terms.populations):
             raise AgreementError(f"the {role.value} shares no population")
     return Agreement(
-        agreement_id=agreement_id(hello_sender, hello_receiver, binding),
+        agreement_id=agreement_id(hellos[Role.SENDER], hellos[Role.RECEIVER], binding),
         key_types=key_types,
         normalization=sender.normalization,
         sender=sender,

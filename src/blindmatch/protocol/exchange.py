@@ -17,7 +17,7 @@ This module owns that state and checks the order and shape of the partner's exch
 
 from __future__ import annotations
 
-from collections import deque
+from collections import Counter, deque
 from collections.abc import Callable, Generator, Mapping, Sequence
 from dataclasses import dataclass, field
 
@@ -55,6 +55,10 @@ class PartnerLane:
     """One of the partner's lanes as it arrives."""
 
     info: LaneInfo
+    #: the partner's declared size of each of the lane's populations (mask bit order), and
+    #: how many of its accounts so far carry each bit (protocol_spec.md §3.1, §6 item 9)
+    declared: tuple[int, ...] = ()
+    seen: list[int] = field(default_factory=list)
     received: int = 0
     chunks: int = 0
     masks: bytearray = field(default_factory=bytearray)
@@ -244,13 +248,20 @@ class Exchange:
             )
         for info in msg.lanes:
             level = Disclosure.RECORDS if info.lane == "records" else Disclosure.COUNTS
-            declared = tuple(p.name for p in partner.populations if p.disclosure is level)
-            if info.populations != declared:
+            names = tuple(p.name for p in partner.populations if p.disclosure is level)
+            if info.populations != names:
                 raise RemoteProtocolError(
                     f"lanes message: lane {info.lane} names populations other than the "
                     f"{level.value}-level ones the partner's terms declared"
                 )
-            lane = PartnerLane(info=info)
+            sizes = {p.name: p.size or 0 for p in partner.populations}
+            declared: tuple[int, ...] = tuple(sizes[name] for name in info.populations)
+            if info.accounts > sum(declared):
+                raise RemoteProtocolError(
+                    f"lanes message: lane {info.lane} holds {info.accounts} accounts, more than "
+                    f"the {sum(declared)} its populations declared in the partner's terms"
+                )
+            lane = PartnerLane(info=info, declared=declared, seen=[0] * len(declared))
             for own in self.lanes:
                 lane.index[own.kind] = {}
                 self._outgoing[(own.kind, info.lane)] = _Outgoing()
@@ -301,6 +312,7 @@ class Exchange:
             ),
             remaining=lane.info.accounts - lane.received,
         )
+        _check_declared(where, lane, msg.masks)
         validate_points(msg.points, msg.count * slots, message=where)
         outputs = [
             blob
@@ -313,10 +325,14 @@ class Exchange:
                 raw=[False],
             )
         ]
+        # OPRF values on the partner's values, returned with our records lane only: they let
+        # it open our sealed fields for the keys it holds (protocol_spec.md §5.3). How many it
+        # can ask for is bounded by the sizes it declared before we accepted.
+        oprf = b""
         if self.phi is not None:
-            outputs += self.engine.blind(msg.points, [self.phi], message=where)
+            (oprf,) = self.engine.blind(msg.points, [self.phi], message=where)
         base = lane.received * slots
-        for own, blob in zip(self.lanes, outputs, strict=False):  # (then phi's, if any)
+        for own, blob in zip(self.lanes, outputs, strict=True):
             index = lane.index[own.kind]
             keys = [blob[at : at + DIGEST_BYTES] for at in range(0, len(blob), DIGEST_BYTES)]
             before = len(index)
@@ -328,7 +344,6 @@ class Exchange:
             if own.kind == "records":
                 # In order, so the partner can map results to its accounts; OPRF points let it
                 # derive the keys of our sealed fields for the keys it holds, and only those.
-                oprf = outputs[-1] if self.phi is not None else b""
                 self._outgoing[("records", msg.lane)].frames.append(
                     encode_frame(
                         Returned(
@@ -449,6 +464,23 @@ class Exchange:
     def _returns_full(self, own_kind: LaneKind, partner_kind: LaneKind) -> bool:
         r = self.returns[(own_kind, partner_kind)]
         return r.received >= r.expected
+
+
+def _check_declared(where: str, lane: PartnerLane, masks: bytes) -> None:
+    """No population of the partner's may hold more accounts than its terms declared."""
+    width = mask_width(len(lane.declared))
+    tally = Counter(masks[at : at + width] for at in range(0, len(masks), width))
+    for mask, n in tally.items():
+        bits = int.from_bytes(mask, "little")
+        for bit in range(len(lane.declared)):
+            if bits >> bit & 1:
+                lane.seen[bit] += n
+    for name, seen, declared in zip(lane.info.populations, lane.seen, lane.declared, strict=True):
+        if seen > declared:
+            raise RemoteProtocolError(
+                f"{where}: population {name!r} now holds {seen} accounts, more than the "
+                f"{declared} the partner's terms declared"
+            )
 
 
 def _raise_repeat(where: str, keys: Sequence[bytes], earlier: Mapping[bytes, int]) -> None:

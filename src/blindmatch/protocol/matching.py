@@ -177,10 +177,11 @@ def _collect_records(
             pops = their_names[their_masks[j * their_width : (j + 1) * their_width]]
             if j not in payloads:
                 try:
-                    payloads[j] = _partner_fields(ex, lane, returned, own_kind, i, s, j, t, pops)
+                    fields = _partner_fields(ex, lane, returned, own_kind, i, s, j, t, pops)
                 except RemoteProtocolError as defect:
                     defects.append(defect)
-                    payloads[j] = ()
+                    fields = ()
+                payloads[j] = fields
             key = own.slot_keys[i][s]
             assert key is not None  # dummies are random points: they match nothing
             for r in own.records_of(i):

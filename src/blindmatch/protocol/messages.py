@@ -174,6 +174,7 @@ class _WirePopulation(BaseModel):
     name: str
     disclosure: Literal["counts", "records"]
     fields: tuple[str, ...]
+    size: int
 
 
 class _WireTerms(BaseModel):

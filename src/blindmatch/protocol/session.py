@@ -7,8 +7,7 @@ transport. Randomness and the elliptic-curve engine are injected.
 
 Theory of operation (details and test vector in ``protocol_spec.md``)::
 
-    both:  hello(nonce, terms)            -> agreement_id = H(hello_sender, hello_receiver
-                                                            [, TLS channel binding])
+    both:  hello(nonce, terms)            -> agreement_id = H(hello_sender, hello_receiver, binding)
     both:  accept(agreement_id)           -> nothing derived from records before both accepts
     both:  lanes, blinded*                 H(k)^a per slot, one scalar per disclosure lane
     both:  returned*                       partner's points ^ our lane scalars: records
@@ -54,7 +53,7 @@ from .messages import (
     encode_frame,
     encode_message,
 )
-from .model import OverlapResult, Record, Terms
+from .model import OverlapResult, Record, Terms, declare_sizes
 from .randomness import BufferedSystemRng, Rng
 from .transcript import Transcript
 from .transitions import Input, State, next_state
@@ -107,7 +106,6 @@ class Session:
         self._events: deque[Event] = deque()
         self._outbox = bytearray()
         self._hello_bytes: dict[Role, bytes] = {}
-        self._binding = b""
         self._partner_terms: Terms | None = None
         self.agreement: Agreement | None = None
         self._exchange: Exchange | None = None
@@ -121,30 +119,16 @@ class Session:
         self.quiet_failure: BlindmatchError | None = None
 
     def __repr__(self) -> str:
-        return (
-            f"Session(role={self.role.value}, label={self.terms.label!r}, state={self.state.value})"
-        )
+        role, label, state = self.role.value, self.terms.label, self.state.value
+        return f"Session(role={role}, label={label!r}, state={state})"
 
     # -- the driving API ----------------------------------------------------------------------
 
-    def bind_channel(self, binding: bytes) -> None:
-        """Tie the session to the connection carrying it (TLS mode: the certificates used).
-
-        Must come before :meth:`start`. The binding enters ``agreement_id``, so if the two
-        sides' connections differ (a relay that terminates TLS on both sides) their accepts
-        differ and both fail before anything derived from records is sent (protocol_spec.md
-        §5.1). Not a secret; ``b""`` (the default) binds nothing."""
-        if self.state is not State.START:
-            raise LocalProtocolError(
-                f"bind_channel() must come before start(); the session is {self.state.value}"
-            )
-        if not isinstance(binding, bytes) or len(binding) > 1024:
-            raise LocalProtocolError("a channel binding is at most 1024 bytes")
-        self._binding = binding
-
-    def start(self) -> None:
-        """Queue our hello. Nothing about our records is in it."""
+    def start(self, *, binding: bytes = b"") -> None:
+        """Queue our hello (nothing of our records). ``binding``: our connection's, §5.1."""
         self._move(Input.START, local=True)
+        self._binding = binding
+        self.terms = declare_sizes(self.terms, self._records)
         nonce = self._rng(32)
         hello = Hello(role=self.role.value, suite=SUITE, nonce=nonce, terms=self.terms)
         body = encode_message(hello)
@@ -201,7 +185,7 @@ class Session:
 
     @property
     def waiting_for(self) -> str:
-        """The partner message we expect next ("hello", "blinded", ...), for error messages."""
+        """The partner message we expect next ("hello", "blinded", ...)."""
         return self._expect
 
     @property
@@ -329,11 +313,7 @@ class Session:
         ours, theirs = self.terms, msg.terms
         sender, receiver = (ours, theirs) if self.role is Role.SENDER else (theirs, ours)
         self.agreement = combine(
-            sender=sender,
-            receiver=receiver,
-            hello_sender=self._hello_bytes[Role.SENDER],
-            hello_receiver=self._hello_bytes[Role.RECEIVER],
-            binding=self._binding,
+            sender=sender, receiver=receiver, hellos=self._hello_bytes, binding=self._binding
         )
         self._events.append(PartnerTerms(terms=msg.terms, agreement=self.agreement))
         if self._auto_accept:
@@ -344,9 +324,8 @@ class Session:
         assert agreement is not None  # set when the partner's hello arrived
         if msg.agreement != agreement.agreement_id:
             raise AgreementError(
-                "accept message: the partner accepted a different agreement (the two sides "
-                "see different hellos, or different TLS connections: a broken or tampered "
-                "channel, or someone relaying between two TLS connections)"
+                "accept message: the partner accepted a different agreement (the two sides see "
+                "different hellos or TLS connections: a broken channel, a tampering relay)"
             )
         self._expect = "lanes"
         if self.state is State.EXCHANGE:

@@ -51,7 +51,7 @@ from ..errors import (
     TransportTimeoutError,
     UsageError,
 )
-from ..protocol import Event, OverlapResult, Session
+from ..protocol import Event, OverlapResult, Session, State
 from .channel import TCP_CHANNEL_ID, SecureChannel
 from .pairing import PairingCode
 from .pake import Side
@@ -340,7 +340,8 @@ def _drive(
     binding: bytes,
 ) -> OverlapResult:
     tls = isinstance(sock, ssl.SSLSocket)
-    session.bind_channel(binding)
+    if session.state is State.START:  # (in TLS mode, always: see _check_args)
+        session.start(binding=binding)  # the binding enters the agreement (spec §5.1)
     method = " + ".join(m for m, on in (("TLS", tls), ("pairing code", code is not None)) if on)
     driver = SessionDriver(
         session,
@@ -354,7 +355,7 @@ def _drive(
 
 
 def _check_args(
-    code: PairingCode | None, ssl_context: ssl.SSLContext | None, timeout: float
+    session: Session, code: PairingCode | None, ssl_context: ssl.SSLContext | None, timeout: float
 ) -> None:
     if code is None and ssl_context is None:
         raise UsageError(
@@ -367,6 +368,10 @@ def _check_args(
         raise UsageError(
             "the TLS context must come from make_tls_contexts(): it knows our certificate, "
             "which binds the session to the connection, and the partner pins"
+        )
+    if ssl_context is not None and session.state is not State.START:
+        raise UsageError(
+            "in TLS mode, leave the session unstarted: its agreement binds the TLS connection"
         )
 
 
@@ -446,7 +451,7 @@ def run_listener(
         auto-accepts; returns None to accept or a reason to reject.
     :param bound: told the port actually bound (useful with ``port=0``) before we wait.
     """
-    _check_args(code, ssl_context, timeout)
+    _check_args(session, code, ssl_context, timeout)
     where = _hostport(host, port)
     family = socket.AF_INET6 if ":" in host else socket.AF_INET
     try:
@@ -503,7 +508,7 @@ def run_connector(
     (``ssl_context``: ``make_tls_contexts(...).client``; the partner's certificate must name
     ``host``).
     """
-    _check_args(code, ssl_context, timeout)
+    _check_args(session, code, ssl_context, timeout)
     where = _hostport(host, port)
     give_up = time.monotonic() + connect_retry
     while True:

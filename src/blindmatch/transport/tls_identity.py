@@ -28,10 +28,8 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Final, Literal
 
-from cryptography import x509
-from cryptography.hazmat.primitives import serialization
-
-from ..errors import AuthenticationError, InputError, UsageError
+from ..crypto.certificates import first_pem_certificate, subject_public_key_info
+from ..errors import AuthenticationError, CryptoError, InputError, UsageError
 
 __all__ = [
     "TLS_BINDING_LABEL",
@@ -116,14 +114,9 @@ def parse_pins(pins: Iterable[str | Pin]) -> tuple[Pin, ...]:
 
 def certificate_pins(der: bytes) -> tuple[Pin, Pin]:
     """The two pins a DER certificate matches: its own and its public key's."""
-    spki = (
-        x509.load_der_x509_certificate(der)
-        .public_key()
-        .public_bytes(serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo)
-    )
     return (
         Pin(kind="cert", digest=hashlib.sha256(der).digest()),
-        Pin(kind="spki", digest=hashlib.sha256(spki).digest()),
+        Pin(kind="spki", digest=hashlib.sha256(subject_public_key_info(der)).digest()),
     )
 
 
@@ -146,11 +139,10 @@ def first_certificate(path: str | os.PathLike[str]) -> bytes:
     """DER of the first certificate in a PEM file: ours, the leaf ``load_cert_chain`` uses."""
     try:
         with open(path, "rb") as fh:
-            pem = fh.read()
-        cert = x509.load_pem_x509_certificates(pem)[0]
-    except (OSError, ValueError) as exc:
-        raise InputError(f"cannot read the TLS certificate ({exc})", file=os.fspath(path)) from exc
-    return cert.public_bytes(serialization.Encoding.DER)
+            return first_pem_certificate(fh.read())
+    except (OSError, CryptoError) as exc:
+        why = exc.strerror if isinstance(exc, OSError) and exc.strerror else str(exc)
+        raise InputError(f"cannot read the TLS certificate ({why})", file=os.fspath(path)) from None
 
 
 def tls_binding(server_der: bytes, client_der: bytes) -> bytes:
