@@ -20,9 +20,11 @@ import time
 from pathlib import Path
 
 import pytest
+from pki_support import make_pki
 
 from blindmatch.protocol import seeded_rng
-from blindmatch.transport import PairingCode
+from blindmatch.transport import PairingCode, Pin, certificate_pins
+from blindmatch.transport.tls_identity import first_certificate
 
 pytestmark = pytest.mark.slow
 
@@ -713,3 +715,98 @@ def test_bad_invocations_get_named_errors_and_exit_codes(
     assert result.returncode == code, result.stderr
     assert needle in result.stderr and "Traceback" not in result.stderr
     assert not (tmp_path / "out").exists()
+
+
+# -- TLS with pins ---------------------------------------------------------------------------
+
+
+def _tls_party(
+    role: str, files: dict[str, Path], pki: dict[str, Path], out: Path, *extra: str
+) -> Party:
+    name, data, policy = (
+        ("server", "nw", "nw_policy") if role == "sender" else ("client", "gx", "gx_policy")
+    )
+    return Party(
+        ["--role", role, "--input", str(files[data]), "--policy", str(files[policy]),
+         "--out-dir", str(out), "--tls-cert", str(pki[f"{name}_cert"]),
+         "--tls-key", str(pki[f"{name}_key"]), "--tls-ca", str(pki["ca"]), "--yes", "--quiet",
+         "--timeout", "20", *extra]
+    )  # fmt: skip
+
+
+def _pin(pki: dict[str, Path], name: str, kind: str) -> Pin:
+    cert, spki = certificate_pins(first_certificate(pki[f"{name}_cert"]))
+    return cert if kind == "cert" else spki
+
+
+def test_tls_with_pins_runs_end_to_end(tmp_path: Path) -> None:
+    """Each side pins the other (one by public key, one by certificate, in hex, among two
+    pins); the run completes as over a pairing code."""
+    pki = make_pki(_mkdir(tmp_path / "pki"))
+    files = _write_inputs(tmp_path, "records", "counts")
+    nw_out, gx_out = tmp_path / "nw-out", tmp_path / "gx-out"
+    sender = _tls_party(
+        "sender", files, pki, nw_out, "--listen", "127.0.0.1:0", "--json",
+        "--tls-pin", str(_pin(pki, "client", "spki")),
+    )  # fmt: skip
+    as_hex = "cert-sha256:" + _pin(pki, "server", "cert").digest.hex()
+    receiver = _tls_party(
+        "receiver", files, pki, gx_out, "--connect", f"127.0.0.1:{sender.wait_port()}",
+        "--json", "--tls-pin", str(_pin(pki, "rogue", "cert")), "--tls-pin", as_hex,
+    )  # fmt: skip
+    rc_r, out_r, err_r = receiver.finish()
+    rc_s, out_s, err_s = sender.finish()
+    assert (rc_s, rc_r) == (0, 0), err_s + err_r
+    assert json.loads(out_s)["counts"] == NORTHWIND_LEARNS
+    assert json.loads(out_r)["counts"] == GLOBEX_LEARNS
+    assert json.loads((nw_out / "run.json").read_text())["transport"] == "tls"
+
+
+def test_a_tls_partner_that_is_not_the_pinned_one_is_refused(tmp_path: Path) -> None:
+    """The receiver pinned someone else: the sender's certificate is CA-signed and valid for
+    the address, yet refused right after the handshake (exit 5, naming what it saw)."""
+    pki = make_pki(_mkdir(tmp_path / "pki"))
+    files = _write_inputs(tmp_path, "records", "records")
+    nw_out, gx_out = tmp_path / "nw-out", tmp_path / "gx-out"
+    sender = _tls_party("sender", files, pki, nw_out, "--listen", "127.0.0.1:0")
+    receiver = _tls_party(
+        "receiver", files, pki, gx_out, "--connect", f"127.0.0.1:{sender.wait_port()}",
+        "--tls-pin", str(_pin(pki, "mallory", "spki")),
+    )  # fmt: skip
+    rc_r, _, err_r = receiver.finish()
+    rc_s, _, err_s = sender.finish()
+    assert rc_r == 5, err_r
+    assert "authentication failed" in err_r and str(_pin(pki, "server", "spki")) in err_r
+    assert rc_s == 6, err_s  # the partner hung up before its hello
+    assert not nw_out.exists() and not gx_out.exists()
+
+
+@pytest.mark.parametrize(
+    ("extra", "message"),
+    [
+        (["--tls-pin", "sha256:00"], "TLS pin 'sha256:00'"),
+        (["--tls-pin", "cert-sha256:abcd"], "not a SHA-256 value"),
+    ],
+)
+def test_a_malformed_tls_pin_is_refused_before_listening(
+    tmp_path: Path, extra: list[str], message: str
+) -> None:
+    pki = make_pki(_mkdir(tmp_path / "pki"))
+    files = _write_inputs(tmp_path, "counts", "counts")
+    party = _tls_party("sender", files, pki, tmp_path / "out", "--listen", "127.0.0.1:0", *extra)
+    rc, _, err = party.finish()
+    assert rc == 2 and message in err, err
+    assert "Listening" not in err
+
+
+def test_a_tls_pin_without_tls_is_a_usage_error(tmp_path: Path) -> None:
+    files = _write_inputs(tmp_path, "counts", "counts")
+    pin = "spki-sha256:" + "00" * 32
+    party = _sender(files, tmp_path / "out", "--tls-pin", pin)
+    rc, _, err = party.finish()
+    assert rc == 2 and "--tls-pin needs TLS" in err, err
+
+
+def _mkdir(path: Path) -> Path:
+    path.mkdir()
+    return path

@@ -224,6 +224,14 @@ def _party_arguments(parser: argparse.ArgumentParser, *, network: bool) -> None:
         parser.add_argument("--tls-cert", type=Path, help="use TLS: our certificate (PEM)")
         parser.add_argument("--tls-key", type=Path, help="use TLS: our private key (PEM)")
         parser.add_argument("--tls-ca", type=Path, help="use TLS: CA that signed the partner's")
+        parser.add_argument(
+            "--tls-pin",
+            action="append",
+            default=[],
+            metavar="KIND-sha256:FINGERPRINT",
+            help="TLS: accept only a partner whose certificate (cert-sha256:) or public key "
+            "(spki-sha256:) has this SHA-256, in hex or base64; repeatable (any one matches)",
+        )
     else:
         parser.add_argument(
             "--state",

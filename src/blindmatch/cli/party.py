@@ -222,6 +222,7 @@ def network_events(bars: ProgressBars) -> Callable[[Event], None]:
 
 def run_online(args: argparse.Namespace) -> int:
     from ..transport import PairingCode, make_tls_contexts, run_connector, run_listener
+    from ..transport.tls_identity import parse_pins
 
     role = Role(args.role)
     if args.wormhole:
@@ -244,10 +245,14 @@ def run_online(args: argparse.Namespace) -> int:
     if args.code_file is not None:
         check_output_file(args.code_file, "--code-file")
     tls = None
+    if args.tls_pin:
+        parse_pins(args.tls_pin)  # a typo in a pin is a usage error, whatever else is wrong
     if any((args.tls_cert, args.tls_key, args.tls_ca)):
         if not all((args.tls_cert, args.tls_key, args.tls_ca)):
             raise UsageError("TLS needs all of --tls-cert, --tls-key and --tls-ca")
-        tls = make_tls_contexts(args.tls_cert, args.tls_key, args.tls_ca)
+        tls = make_tls_contexts(args.tls_cert, args.tls_key, args.tls_ca, pins=args.tls_pin)
+    elif args.tls_pin:
+        raise UsageError("--tls-pin needs TLS: --tls-cert, --tls-key and --tls-ca")
     code = None
     show_code = False
     if tls is None:

@@ -2,15 +2,15 @@
 
 :data:`SUITE` (a :class:`.suite.Suite`) names every algorithm and label.
 
-* :mod:`.h2c` hashes keys to curve25519 (RFC 9380, ``curve25519_XMD:SHA-512_ELL2_RO_``), with
-  cofactor clearing folded into the scalars;
+* :mod:`.h2c` hashes keys to curve25519 (RFC 9380, ``curve25519_XMD:SHA-512_ELL2_RO_``);
 * :mod:`.x25519` holds the secret scalars, checks received points and blinds batches (RFC 7748);
 * :mod:`.engine` is the batch interface (:class:`.engine.CryptoEngine`) that the session calls
   and a native or cluster engine implements; :class:`.engine.InlineEngine` is the reference;
 * :mod:`.aead` holds HKDF and ChaCha20-Poly1305 with every label (content keys, payloads,
   channel records);
 * :mod:`.cpace` holds CPace's math (draft-irtf-cfrg-cpace-21) and :mod:`.elligator` its
-  constant-time Elligator 2 map.
+  constant-time Elligator 2 map;
+* :mod:`.certificates` reads the X.509 certificates TLS pins and the channel binding hash.
 
 Only this package imports ``cryptography`` or ``gmpy2``.
 """

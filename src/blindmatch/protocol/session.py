@@ -7,7 +7,7 @@ transport. Randomness and the elliptic-curve engine are injected.
 
 Theory of operation (details and test vector in ``protocol_spec.md``)::
 
-    both:  hello(nonce, terms)            -> agreement_id = H(hello_sender, hello_receiver)
+    both:  hello(nonce, terms)            -> agreement_id = H(hello_sender, hello_receiver, binding)
     both:  accept(agreement_id)           -> nothing derived from records before both accepts
     both:  lanes, blinded*                 H(k)^a per slot, one scalar per disclosure lane
     both:  returned*                       partner's points ^ our lane scalars: records
@@ -126,9 +126,10 @@ class Session:
 
     # -- the driving API ----------------------------------------------------------------------
 
-    def start(self) -> None:
-        """Queue our hello. Nothing about our records is in it."""
+    def start(self, *, binding: bytes = b"") -> None:
+        """Queue our hello (nothing of our records). ``binding``: our connection's, §5.1."""
         self._move(Input.START, local=True)
+        self._binding = binding
         self.terms = declare_sizes(self.terms, self._records)
         nonce = self._rng(32)
         hello = Hello(role=self.role.value, suite=SUITE, nonce=nonce, terms=self.terms)
@@ -309,10 +310,7 @@ class Session:
         ours, theirs = self.terms, msg.terms
         sender, receiver = (ours, theirs) if self.role is Role.SENDER else (theirs, ours)
         self.agreement = combine(
-            sender=sender,
-            receiver=receiver,
-            hello_sender=self._hello_bytes[Role.SENDER],
-            hello_receiver=self._hello_bytes[Role.RECEIVER],
+            sender=sender, receiver=receiver, hellos=self._hello_bytes, binding=self._binding
         )
         self._events.append(PartnerTerms(terms=msg.terms, agreement=self.agreement))
         if self._auto_accept:
@@ -323,8 +321,8 @@ class Session:
         assert agreement is not None  # set when the partner's hello arrived
         if msg.agreement != agreement.agreement_id:
             raise AgreementError(
-                "accept message: the partner accepted a different agreement (the two sides "
-                "see different hellos: a broken or tampered channel)"
+                "accept message: the partner accepted a different agreement (the two sides see "
+                "different hellos or TLS connections: a broken channel, a tampering relay)"
             )
         self._expect = "lanes"
         if self.state is State.EXCHANGE:

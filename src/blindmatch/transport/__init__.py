@@ -8,6 +8,7 @@ overlap (equal keys give equal returned digests), and an impostor learns it too.
   confirmation so a wrong code fails on both sides before any record-derived data moves;
 * :mod:`.channel`: the sans-I/O record layer (ChaCha20-Poly1305, sequence numbers, close record);
 * :mod:`.tcp`: the socket edge (one connection, timeouts, optional mutual TLS);
+* :mod:`.tls_identity`: partner pins and the TLS channel binding;
 * :mod:`.offline`: the same channel carried in message files, one step per exchange;
 * :mod:`.mailbox`: offline steps run automatically through shared storage (fsspec);
 * :mod:`.wormhole`: both sides connect out through magic-wormhole's mailbox server and relay.
@@ -41,6 +42,10 @@ from .tcp import TlsContexts as TlsContexts
 from .tcp import make_tls_contexts as make_tls_contexts
 from .tcp import run_connector as run_connector
 from .tcp import run_listener as run_listener
+from .tls_identity import Pin as Pin
+from .tls_identity import TlsContext as TlsContext
+from .tls_identity import certificate_pins as certificate_pins
+from .tls_identity import tls_binding as tls_binding
 from .wormhole import WormholeConnected as WormholeConnected
 from .wormhole import run_wormhole as run_wormhole
 from .wormhole import wormhole_code as wormhole_code
@@ -63,16 +68,20 @@ __all__ = [
     "OfflineParty",
     "OnEvent",
     "PairingCode",
+    "Pin",
     "RecordType",
     "SecureChannel",
     "Side",
+    "TlsContext",
     "TlsContexts",
     "WormholeConnected",
+    "certificate_pins",
     "make_tls_contexts",
     "read_message",
     "run_connector",
     "run_listener",
     "run_mailbox",
     "run_wormhole",
+    "tls_binding",
     "wormhole_code",
 ]

@@ -11,7 +11,9 @@ Authentication, one of:
 * a pairing code (default): :class:`~.channel.SecureChannel` runs CPace and encrypts records;
 * mutual TLS (``ssl_context`` from :func:`make_tls_contexts`): the certificates authenticate
   both ends, so the channel skips CPace and carries plaintext records *inside* TLS; its CLOSE
-  record still detects truncation, which ``ssl`` would otherwise let pass as a normal end;
+  record still detects truncation, which ``ssl`` would otherwise let pass as a normal end.
+  Right after the handshake the partner's certificate is checked against the pins, if any, and
+  the session is bound to the two certificates used (:mod:`.tls_identity`);
 * both: CPace inside TLS.
 
 There is no unauthenticated mode: without either, an eavesdropper learns the overlap.
@@ -42,7 +44,7 @@ import select
 import socket
 import ssl
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import Final
 
@@ -64,10 +66,11 @@ from ..errors import (
     TransportTimeoutError,
     UsageError,
 )
-from ..protocol import Event, OverlapResult, Session
+from ..protocol import Event, OverlapResult, Session, State
 from .channel import TCP_CHANNEL_ID, SecureChannel
 from .pairing import PairingCode
 from .pake import Side
+from .tls_identity import Pin, TlsContext, first_certificate, parse_pins
 
 __all__ = [
     "MAX_GUESSES",
@@ -123,18 +126,27 @@ class TlsContexts:
 
 
 def make_tls_contexts(
-    cert: str | os.PathLike[str], key: str | os.PathLike[str], ca: str | os.PathLike[str]
+    cert: str | os.PathLike[str],
+    key: str | os.PathLike[str],
+    ca: str | os.PathLike[str],
+    *,
+    pins: Iterable[str | Pin] = (),
 ) -> TlsContexts:
     """Mutual TLS 1.3 (RFC 8446) contexts from our certificate chain, its key and the CA.
 
     Both directions require a certificate issued by ``ca``: the server refuses clients without
     one (``CERT_REQUIRED``), and the client also checks that the server's certificate names the
-    host it connects to (a DNS or IP subjectAltName). The server accepts any client the CA
-    vouches for, so use a CA dedicated to this partnership.
+    host it connects to (a DNS or IP subjectAltName). Without ``pins`` any certificate the CA
+    vouches for is accepted, so use a CA dedicated to this partnership, or pin the partner:
+    ``pins`` (``"cert-sha256:..."``, ``"spki-sha256:..."``, see :class:`~.tls_identity.Pin`)
+    are checked right after the handshake. Pin syntax is checked here, before anything else.
     """
-    server = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
-    client = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+    pinned = parse_pins(pins)
+    ours = first_certificate(cert)
+    server = TlsContext(ssl.PROTOCOL_TLS_SERVER)
+    client = TlsContext(ssl.PROTOCOL_TLS_CLIENT)
     for ctx in (server, client):
+        ctx.certificate, ctx.pins = ours, pinned
         ctx.minimum_version = ssl.TLSVersion.TLSv1_3
         ctx.verify_mode = ssl.CERT_REQUIRED
         try:
@@ -357,7 +369,10 @@ def _drive(
     timeouts: Timeouts,
     on_event: OnEvent | None,
     decide: Decide | None,
+    binding: bytes,
 ) -> OverlapResult:
+    if session.state is State.START:  # (in TLS mode, always: see _check_args)
+        session.start(binding=binding)  # the binding enters the agreement (spec §5.1)
     method = " + ".join(
         m
         for m, on in (("TLS", transport.conn.tls), (channel.method, channel.method != "none"))
@@ -375,7 +390,7 @@ def _drive(
 
 
 def _check_args(
-    code: PairingCode | None, ssl_context: ssl.SSLContext | None, timeout: float
+    session: Session, code: PairingCode | None, ssl_context: ssl.SSLContext | None, timeout: float
 ) -> None:
     if code is None and ssl_context is None:
         raise UsageError(
@@ -384,6 +399,15 @@ def _check_args(
         )
     if not timeout > 0:
         raise UsageError(f"timeout must be a positive number of seconds, not {timeout!r}")
+    if ssl_context is not None and not isinstance(ssl_context, TlsContext):
+        raise UsageError(
+            "the TLS context must come from make_tls_contexts(): it knows our certificate, "
+            "which binds the session to the connection, and the partner pins"
+        )
+    if ssl_context is not None and session.state is not State.START:
+        raise UsageError(
+            "in TLS mode, leave the session unstarted: its agreement binds the TLS connection"
+        )
 
 
 def _hostport(host: str, port: int) -> str:
@@ -404,9 +428,11 @@ def _start(
     on_event: OnEvent | None,
     decide: Decide | None,
 ) -> OverlapResult:
+    binding = b""
     try:
         sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
         if ssl_context is not None:
+            assert isinstance(ssl_context, TlsContext)  # checked by _check_args
             sock = _tls_handshake(
                 sock,
                 ssl_context,
@@ -414,6 +440,9 @@ def _start(
                 server_hostname=server_hostname,
                 timeout=timeout,
             )
+            assert isinstance(sock, ssl.SSLSocket)
+            # Pins first: nothing of the session goes to a partner we did not pin.
+            binding = ssl_context.binding_for(sock, server_side=side is Side.RESPONDER)
         if on_event is not None:
             on_event(Connected(address=address))
     except BaseException:
@@ -428,6 +457,7 @@ def _start(
         timeouts=timeouts,
         on_event=on_event,
         decide=decide,
+        binding=binding,
     )
 
 
@@ -461,7 +491,7 @@ def run_listener(
     :param pairing_timeout: the most one connection may take to prove the code (default:
         ``timeout``).
     """
-    _check_args(code, ssl_context, timeout)
+    _check_args(session, code, ssl_context, timeout)
     pairing = Timeouts(idle=timeout, handshake=pairing_timeout or timeout)
     started = time.monotonic()
     where = _hostport(host, port)
@@ -489,6 +519,7 @@ def run_listener(
         winner = vetting.run()
     finally:
         server.close()
+    binding = winner.binding  # pins were checked while vetting
     if on_event is not None:
         on_event(Connected(address=winner.address))
     transport = SocketTransport(winner.sock)
@@ -506,6 +537,7 @@ def run_listener(
         timeouts=Timeouts(idle=timeout, session=left),
         on_event=on_event,
         decide=decide,
+        binding=binding,
     )
 
 
@@ -513,9 +545,17 @@ class _Candidate:
     """A connection that has not proved the code yet: its socket, TLS and pairing progress."""
 
     def __init__(
-        self, sock: socket.socket, address: str, channel: SecureChannel, timeouts: Timeouts
+        self,
+        sock: socket.socket,
+        address: str,
+        channel: SecureChannel,
+        timeouts: Timeouts,
+        tls_context: ssl.SSLContext | None = None,
     ) -> None:
         self.sock = sock
+        self.tls_context = tls_context
+        #: the TLS channel binding (§13), once the handshake is through and the pins held
+        self.binding = b""
         self.address = address
         self.channel = channel
         self.handshake = Handshake(channel, timeouts=timeouts)
@@ -556,6 +596,9 @@ class _Candidate:
                 return
             except ssl.SSLError as exc:
                 raise _tls_error(exc) from exc
+            if isinstance(self.tls_context, TlsContext):
+                # Pins first: a partner we did not pin is a stranger like any other.
+                self.binding = self.tls_context.binding_for(self.sock, server_side=True)
             self.tls_done = True
             readable = True  # the hello may have come with pairing bytes
         self.out += self.handshake.outgoing()
@@ -673,7 +716,9 @@ class _Vetting:
             self._say(address, _reason(exc))
             return
         channel = SecureChannel(side=Side.RESPONDER, code=self.code, channel_id=TCP_CHANNEL_ID)
-        self.candidates.append(_Candidate(sock, address, channel, self.timeouts))
+        self.candidates.append(
+            _Candidate(sock, address, channel, self.timeouts, tls_context=self.ssl_context)
+        )
 
     def _drop(self, c: _Candidate, exc: BaseException) -> None:
         self.candidates.remove(c)
@@ -723,7 +768,7 @@ def run_connector(
     (``ssl_context``: ``make_tls_contexts(...).client``; the partner's certificate must name
     ``host``).
     """
-    _check_args(code, ssl_context, timeout)
+    _check_args(session, code, ssl_context, timeout)
     where = _hostport(host, port)
     give_up = time.monotonic() + connect_retry
     while True:
