@@ -112,7 +112,18 @@ ALLOWED_IMPORTS = {
     "io": {"errors"},
     "transport": {"errors", "crypto", "protocol", "driver", "io"},
     "accounts": {"errors", "crypto", "protocol", "io"},
-    "cli": {"errors", "crypto", "protocol", "driver", "parallel", "io", "transport", "accounts"},
+    "workflow": {"errors", "crypto", "protocol", "io", "accounts"},
+    "cli": {
+        "errors",
+        "crypto",
+        "protocol",
+        "driver",
+        "parallel",
+        "io",
+        "transport",
+        "accounts",
+        "workflow",
+    },
 }
 
 

@@ -11,6 +11,7 @@ import contextlib
 import dataclasses
 import getpass
 import hashlib
+import json
 import os
 import secrets
 import sys
@@ -38,14 +39,28 @@ from .report import (
     check_out_dir,
     for_terminal,
     render_matrix,
-    summary_json,
-    write_outputs,
+)
+from .runs import (
+    FOLLOWUP_FAILED,
+    Followups,
+    Published,
+    followups_from_args,
+    publish,
+    report_warnings,
 )
 
 if TYPE_CHECKING:
     from ..transport import PairingCode
 
-__all__ = ["describe_terms", "make_decider", "make_engine", "prepare", "run_offline", "run_online"]
+__all__ = [
+    "complete",
+    "describe_terms",
+    "make_decider",
+    "make_engine",
+    "prepare",
+    "run_offline",
+    "run_online",
+]
 
 #: Below this many elements a process pool costs more to start than it saves.
 POOL_THRESHOLD = 20_000
@@ -152,23 +167,49 @@ def make_decider(policy: Policy, *, assume_yes: bool, quiet: bool) -> Decide:
     return decide
 
 
+def complete(
+    out_dir: Path,
+    prepared: PreparedParty,
+    info: RunInfo,
+    result: OverlapResult,
+    *,
+    followups: Followups,
+    matches_format: str,
+    partner: str | None = None,
+) -> tuple[OverlapResult, Published]:
+    """A session's result with our side's counts added, published (outputs, history, alert)."""
+    result = dataclasses.replace(result, records_without_keys=prepared.records_without_keys)
+    info.records_in = prepared.diagnostics.rows
+    info.records_without_keys = prepared.records_without_keys
+    done = publish(
+        out_dir, result, info, followups=followups, matches_format=matches_format,
+        partner=partner,
+    )  # fmt: skip
+    return result, done
+
+
 def _finish(
     args: argparse.Namespace,
     prepared: PreparedParty,
     info: RunInfo,
     result: OverlapResult,
+    followups: Followups,
 ) -> int:
-    result = dataclasses.replace(result, records_without_keys=prepared.records_without_keys)
-    info.records_in = prepared.diagnostics.rows
-    info.records_without_keys = prepared.records_without_keys
-    written = write_outputs(args.out_dir, result, info, matches_format=args.matches_format)
+    result, done = complete(
+        args.out_dir, prepared, info, result, followups=followups,
+        matches_format=args.matches_format,
+    )  # fmt: skip
     if args.json:
-        print(summary_json(result, info.run_id))
+        print(json.dumps(done.summary, indent=2, ensure_ascii=False))
     else:
         print(render_matrix(result))
+        if not done.deltas.first_run:
+            print(f"since the previous run: {len(done.deltas.new)} new, "
+                  f"{len(done.deltas.gone)} gone overlaps (new.csv, gone.csv)")  # fmt: skip
         if not args.quiet:
-            print("wrote " + ", ".join(str(p) for p in written), file=sys.stderr)
-    return 0
+            print("wrote " + ", ".join(str(p) for p in done.written), file=sys.stderr)
+    report_warnings(done)
+    return FOLLOWUP_FAILED if done.warnings else 0
 
 
 def run_online(args: argparse.Namespace) -> int:
@@ -180,6 +221,7 @@ def run_online(args: argparse.Namespace) -> int:
     if role is Role.SENDER and args.connect is not None:
         raise UsageError("the sender listens (--listen HOST:PORT); --connect is the receiver's")
     check_out_dir(args.out_dir)
+    followups = followups_from_args(args)
     tls = None
     if any((args.tls_cert, args.tls_key, args.tls_ca)):
         if not all((args.tls_cert, args.tls_key, args.tls_ca)):
@@ -254,7 +296,7 @@ def run_online(args: argparse.Namespace) -> int:
             # The code is for this run only; once it is over, the file is only a leftover.
             with contextlib.suppress(FileNotFoundError):
                 Path(args.code_file).unlink()
-    return _finish(args, prepared, info, result)
+    return _finish(args, prepared, info, result, followups)
 
 
 def _fingerprint(args: argparse.Namespace, policy_text: str) -> bytes:
@@ -284,6 +326,7 @@ def run_offline(args: argparse.Namespace) -> int:
         )
     role = Role(args.role)
     check_out_dir(args.out_dir)
+    followups = followups_from_args(args)
     bars = ProgressBars(quiet=args.quiet)
     prepared, policy_text = prepare(args, bars)
 
@@ -324,5 +367,5 @@ def run_offline(args: argparse.Namespace) -> int:
             transport="offline",
             run_id=hashlib.sha256(str(args.state).encode()).hexdigest()[:16],
         )
-        return _finish(args, prepared, info, party.result)
+        return _finish(args, prepared, info, party.result, followups)
     return 0

@@ -148,6 +148,10 @@ def render_matrix(result: OverlapResult) -> str:
     return "\n".join(lines + [footer])
 
 
+#: Stages more files of a run in its output set: (set, summary data, manifest) -> paths.
+Extend = Callable[[AtomicOutputSet, dict[str, Any], dict[str, Any]], list[Path]]
+
+
 @dataclass(slots=True)
 class RunInfo:
     """The facts run.json records: no keys, no secrets, nothing of the partner's records."""
@@ -217,12 +221,21 @@ def write_outputs(
     info: RunInfo,
     *,
     matches_format: str = "csv",
+    summary_extra: Mapping[str, Any] | None = None,
+    extend: Extend | None = None,
 ) -> list[Path]:
     """summary.json, overlap.csv, matches.<fmt> (when the partner revealed records) and
-    run.json, together or not at all."""
+    run.json, together or not at all.
+
+    ``summary_extra`` adds keys to summary.json (the deltas); ``extend`` stages more files in
+    the same set (new.csv, gone.csv, report.html), given the summary and manifest data, and
+    returns their paths.
+    """
     out_dir.mkdir(parents=True, exist_ok=True)
     written = [out_dir / "summary.json", out_dir / "run.json", out_dir / "overlap.csv"]
     summary = summary_dict(result, run_id=info.run_id)
+    summary.update(summary_extra or {})
+    manifest = info.manifest(result)
     with AtomicOutputSet(private=True) as out:
         out.write(written[0], json.dumps(summary, indent=2, ensure_ascii=False) + "\n")
         write_overlap_csv(written[2], result, outputs=out)
@@ -234,7 +247,9 @@ def write_outputs(
         for stale in MATCH_FORMATS:
             if out_dir / f"matches.{stale}" not in written:
                 out.remove(out_dir / f"matches.{stale}")
-        out.write(written[1], json.dumps(info.manifest(result), indent=2) + "\n")
+        out.write(written[1], json.dumps(manifest, indent=2) + "\n")
+        if extend is not None:
+            written += extend(out, summary, manifest)
     return written
 
 
