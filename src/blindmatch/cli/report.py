@@ -148,8 +148,8 @@ def render_matrix(result: OverlapResult) -> str:
     return "\n".join(lines + [footer])
 
 
-#: Stages more files of a run in its output set: (set, summary data, manifest) -> paths.
-Extend = Callable[[AtomicOutputSet, dict[str, Any], dict[str, Any]], list[Path]]
+#: Stages more files of a run in its output set: (set, out dir, summary data, manifest) -> paths.
+Extend = Callable[[AtomicOutputSet, Path, dict[str, Any], dict[str, Any]], list[Path]]
 
 
 @dataclass(slots=True)
@@ -249,7 +249,7 @@ def write_outputs(
                 out.remove(out_dir / f"matches.{stale}")
         out.write(written[1], json.dumps(manifest, indent=2) + "\n")
         if extend is not None:
-            written += extend(out, summary, manifest)
+            written += extend(out, out_dir, summary, manifest)
     return written
 
 

@@ -39,6 +39,8 @@ __all__ = [
     "followups_from_args",
     "publish",
     "regenerate_report",
+    "report_page",
+    "report_warnings",
     "show_history",
 ]
 
@@ -124,7 +126,7 @@ def publish(
     summary_out: dict[str, Any] = {}
 
     def extend(
-        out: AtomicOutputSet, summary: dict[str, Any], manifest: dict[str, Any]
+        out: AtomicOutputSet, out_dir: Path, summary: dict[str, Any], manifest: dict[str, Any]
     ) -> list[Path]:
         summary_out.update(summary)
         paths = [out_dir / "new.csv", out_dir / "gone.csv", out_dir / "report.html"]
@@ -155,6 +157,14 @@ def publish(
         except AlertError as exc:
             done.warnings.append(f"{exc} (the results are written in {out_dir})")
     return done
+
+
+def report_page(
+    out: AtomicOutputSet, out_dir: Path, summary: dict[str, Any], manifest: dict[str, Any]
+) -> list[Path]:
+    """Stage report.html alone, for a run kept out of the history (the demo)."""
+    out.write(out_dir / "report.html", render_report(summary, manifest=manifest))
+    return [out_dir / "report.html"]
 
 
 def report_warnings(done: Published, *, prefix: str = "") -> None:

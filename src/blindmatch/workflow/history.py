@@ -250,13 +250,19 @@ class History:
             try:
                 self.path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
                 # Created owner-only before SQLite opens it: it lists our CRM ids.
-                os.close(os.open(self.path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600))
+                fd = os.open(self.path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
             except FileExistsError:
-                pass
+                if not self.path.exists():  # the parent is a file
+                    raise UsageError(
+                        f"--history {self.path}: cannot create it: {self.path.parent} is not "
+                        "a directory"
+                    ) from None
             except OSError as exc:
                 raise UsageError(
                     f"--history {self.path}: cannot create it: {exc.strerror or exc}"
                 ) from None
+            else:
+                os.close(fd)
         with self._connect() as db:
             version = db.execute("PRAGMA user_version").fetchone()[0]
             if version > SCHEMA_VERSION:
