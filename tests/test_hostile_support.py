@@ -15,6 +15,7 @@ from dataclasses import dataclass
 
 import pytest
 
+from blindmatch.crypto import seal_payload
 from blindmatch.errors import (
     BlindmatchError,
     LocalProtocolError,
@@ -30,7 +31,6 @@ from blindmatch.protocol import (
     Terms,
     seeded_rng,
 )
-from blindmatch.protocol.lanes import seal_payload
 from blindmatch.protocol.messages import (
     Abort,
     Blinded,

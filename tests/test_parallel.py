@@ -20,6 +20,7 @@ from collections.abc import Callable, Iterator
 import pytest
 
 from blindmatch.crypto import Scalar, blind_many, hash_to_curve, hash_to_curve_many
+from blindmatch.crypto.engine import CryptoEngine, blind_digest_batch, digest_points
 from blindmatch.crypto.h2c import cofactor_multipliers, hash_to_curve_premultiplied
 from blindmatch.driver import run_pair
 from blindmatch.errors import CryptoError, RemoteProtocolError
@@ -34,7 +35,6 @@ from blindmatch.protocol import (
     Terms,
     seeded_rng,
 )
-from blindmatch.protocol.engine import CryptoEngine, blind_digest_batch, digest_points
 from blindmatch.protocol.messages import Blinded, FrameDecoder, decode_message, encode_frame
 from blindmatch.protocol.randomness import (
     BufferedSystemRng,

@@ -24,8 +24,8 @@ from concurrent.futures import Executor, Future, ProcessPoolExecutor
 from types import TracebackType
 
 from .crypto import Scalar
+from .crypto.engine import POINT, blind_batch, blind_digest_batch, hash_blind_batch
 from .errors import UsageError
-from .protocol.engine import POINT, blind_batch, blind_digest_batch, hash_blind_batch
 
 __all__ = ["PoolEngine", "default_workers"]
 
@@ -272,7 +272,7 @@ class PoolEngine:
         raw: Sequence[bool],
     ) -> list[bytes]:
         """:meth:`blind`, with the outputs not marked ``raw`` digested in the workers (see
-        :func:`~blindmatch.protocol.engine.blind_digest_batch`)."""
+        :func:`~blindmatch.crypto.engine.blind_digest_batch`)."""
         n = len(points) // POINT
         if self._executor is None or n < 2 * self.min_part:
             return blind_digest_batch(

@@ -40,6 +40,7 @@ __all__ = [
     "small_order_points",
     "validate_point",
     "validate_points",
+    "x25519",
 ]
 
 #: p, the prime of the field curve25519 is defined over.
@@ -252,6 +253,18 @@ def blind_many(
             ) from None
         raise CryptoError(f"{message}: element {index} is a small-order curve25519 point") from None
     return out
+
+
+def x25519(scalar: bytes, point: bytes) -> bytes | None:
+    """X25519(scalar, point) (RFC 7748 §5) of 32-byte strings, or None when the result is
+    all zero (a small-order point, §6.1). OpenSSL computes it in constant time."""
+    try:
+        out = X25519PrivateKey.from_private_bytes(scalar).exchange(
+            X25519PublicKey.from_public_bytes(point)
+        )
+    except ValueError:  # OpenSSL refuses an all-zero shared secret
+        return None
+    return None if out == bytes(POINT_BYTES) else out
 
 
 # The curve25519 u-coordinates of small order, as libsodium's crypto_scalarmult blocklist

@@ -4,11 +4,11 @@ Nothing here opens a socket, reads a file, starts a thread or looks at a clock; 
 files, the command line and process pools live at the edges and call into this package.
 """
 
+from ..crypto.engine import CryptoEngine as CryptoEngine
+from ..crypto.engine import InlineEngine as InlineEngine
 from .agreement import SUITE as SUITE
 from .agreement import Agreement as Agreement
 from .agreement import Role as Role
-from .engine import CryptoEngine as CryptoEngine
-from .engine import InlineEngine as InlineEngine
 from .events import AgreementReached as AgreementReached
 from .events import Event as Event
 from .events import PartnerTerms as PartnerTerms

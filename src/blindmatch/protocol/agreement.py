@@ -14,6 +14,8 @@ import hashlib
 from dataclasses import dataclass
 from typing import Final
 
+from ..crypto import SUITE as CRYPTO_SUITE
+from ..crypto import digest_points
 from ..errors import AgreementError
 from .model import Disclosure, Terms
 
@@ -27,11 +29,9 @@ __all__ = [
 
 PROTOCOL_VERSION: Final = 1
 #: Everything a peer must implement identically, in one string both parties must send.
-SUITE = (
-    "blindmatch/1:curve25519_XMD:SHA-512_ELL2_RO_:X25519:SHA-256/16:HKDF-SHA256:ChaCha20Poly1305"
-)
+SUITE: Final = CRYPTO_SUITE.name
 
-DIGEST_BYTES = 16
+DIGEST_BYTES: Final = CRYPTO_SUITE.digest_bytes
 
 
 class Role(str, enum.Enum):
@@ -72,14 +72,14 @@ class Agreement:
     @property
     def h2c_dst(self) -> bytes:
         """RFC 9380 domain separation tag: version, suite and the agreement hash."""
-        return b"blindmatch/1 h2c " + self.agreement_id
+        return CRYPTO_SUITE.h2c_dst_prefix + self.agreement_id
 
     def digest_prefix(self) -> bytes:
-        return b"blindmatch/1 digest " + self.agreement_id
+        return CRYPTO_SUITE.digest_prefix + self.agreement_id
 
     def digest(self, point: bytes) -> bytes:
         """Compact fixed-width digest of a double-blinded value; what matching compares."""
-        return hashlib.sha256(self.digest_prefix() + point).digest()[:DIGEST_BYTES]
+        return digest_points([point], self.digest_prefix())
 
 
 def agreement_id(hello_sender: bytes, hello_receiver: bytes) -> bytes:

@@ -21,19 +21,12 @@ from collections import deque
 from collections.abc import Callable, Generator, Mapping, Sequence
 from dataclasses import dataclass, field
 
-from ..crypto import Scalar, validate_points
+from ..crypto import Scalar, seal_payload, validate_points, wrap_content_key
+from ..crypto.engine import CryptoEngine
 from ..errors import RemoteProtocolError
 from .agreement import DIGEST_BYTES, Agreement
-from .engine import CryptoEngine
 from .events import Event, Progress
-from .lanes import (
-    OwnLane,
-    build_accounts,
-    build_lanes,
-    reveals_fields,
-    seal_payload,
-    wrap_content_key,
-)
+from .lanes import OwnLane, build_accounts, build_lanes, reveals_fields
 from .messages import (
     CHUNK_POINTS,
     POINT_BYTES,

@@ -26,10 +26,8 @@ from dataclasses import dataclass, field
 from typing import Any, overload
 
 import msgpack  # type: ignore[import-untyped]
-from cryptography.hazmat.primitives import hashes
-from cryptography.hazmat.primitives.ciphers.aead import ChaCha20Poly1305
-from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 
+from ..crypto import open_sealed_payload
 from ..errors import InputError, RemoteProtocolError
 from .messages import LaneKind
 from .model import Disclosure, Record, Terms
@@ -43,15 +41,9 @@ __all__ = [
     "build_lanes",
     "encode_key",
     "open_payload",
-    "seal_payload",
-    "unwrap_content_key",
-    "wrap_content_key",
 ]
 
 DUMMY_PREFIX = b"\xff"
-_ZERO_NONCE = b"\x00" * 12
-_WRAP_AAD = b"blindmatch/1 wrap"
-_PAYLOAD_AAD = b"blindmatch/1 payload"
 
 
 def encode_key(key_type: str, value: str) -> bytes:
@@ -404,47 +396,13 @@ def _payload_plaintext(
     return struct.pack(">I", len(body)) + body + b"\x00" * (limit - len(body))
 
 
-def _wrap_key(oprf_point: bytes, agreement_id: bytes) -> bytes:
-    return HKDF(algorithm=hashes.SHA256(), length=32, salt=agreement_id, info=_WRAP_AAD).derive(
-        oprf_point
-    )
-
-
-def wrap_content_key(content_key: bytes, oprf_point: bytes, agreement_id: bytes) -> bytes:
-    """Seal a 32-byte content key under HKDF(H(k)^phi): 48 bytes."""
-    aead = ChaCha20Poly1305(_wrap_key(oprf_point, agreement_id))
-    return aead.encrypt(_ZERO_NONCE, content_key, _WRAP_AAD)
-
-
-def unwrap_content_key(wrap: bytes, oprf_point: bytes, agreement_id: bytes) -> bytes | None:
-    """The content key, or None if this OPRF value does not open this wrap."""
-    from cryptography.exceptions import InvalidTag
-
-    aead = ChaCha20Poly1305(_wrap_key(oprf_point, agreement_id))
-    try:
-        return aead.decrypt(_ZERO_NONCE, wrap, _WRAP_AAD)
-    except InvalidTag:
-        return None
-
-
-def seal_payload(plaintext: bytes, content_key: bytes, agreement_id: bytes) -> bytes:
-    return ChaCha20Poly1305(content_key).encrypt(
-        _ZERO_NONCE, plaintext, _PAYLOAD_AAD + agreement_id
-    )
-
-
 def open_payload(
     sealed: bytes, content_key: bytes, agreement_id: bytes, *, where: str
 ) -> tuple[Mapping[str, str], ...]:
     """Decrypt and decode a revealed-fields payload; any defect is the peer's fault."""
-    from cryptography.exceptions import InvalidTag
-
-    try:
-        plain = ChaCha20Poly1305(content_key).decrypt(
-            _ZERO_NONCE, sealed, _PAYLOAD_AAD + agreement_id
-        )
-    except InvalidTag:
-        raise RemoteProtocolError(f"{where}: sealed payload does not authenticate") from None
+    plain = open_sealed_payload(sealed, content_key, agreement_id)
+    if plain is None:
+        raise RemoteProtocolError(f"{where}: sealed payload does not authenticate")
     (length,) = struct.unpack_from(">I", plain)
     if length > len(plain) - 4:
         raise RemoteProtocolError(f"{where}: payload length field is out of range")

@@ -22,10 +22,11 @@ from itertools import compress, repeat
 from operator import is_not
 from types import MappingProxyType
 
+from ..crypto import unwrap_content_key
 from ..errors import RemoteProtocolError
 from .agreement import DIGEST_BYTES
 from .exchange import Exchange, PartnerLane, Returns
-from .lanes import open_payload, reveals_fields, unwrap_content_key
+from .lanes import open_payload, reveals_fields
 from .messages import POINT_BYTES, TAG_BYTES, WRAP_BYTES, LaneKind, mask_width
 from .model import Match, OverlapResult
 

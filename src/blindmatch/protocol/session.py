@@ -25,6 +25,7 @@ from __future__ import annotations
 from collections import deque
 from collections.abc import Generator, Sequence
 
+from ..crypto.engine import CryptoEngine, InlineEngine
 from ..errors import (
     AgreementError,
     BlindmatchError,
@@ -35,7 +36,6 @@ from ..errors import (
     RemoteProtocolError,
 )
 from .agreement import SUITE, Agreement, Role, combine
-from .engine import CryptoEngine, InlineEngine
 from .events import AgreementReached, Event, PartnerTerms, ResultReady
 from .exchange import Exchange
 from .matching import compute_result

@@ -52,9 +52,8 @@ import enum
 import struct
 from typing import Final
 
-from cryptography.exceptions import InvalidTag
-from cryptography.hazmat.primitives.ciphers.aead import ChaCha20Poly1305
-
+from ..crypto import AEAD_TAG_BYTES, channel_traffic_key, record_nonce
+from ..crypto.aead import Aead
 from ..errors import (
     AuthenticationError,
     BlindmatchError,
@@ -82,17 +81,11 @@ HEADER_BYTES: Final = _HEADER.size
 #: Largest plaintext in one DATA record. Big enough that per-record costs vanish next to
 #: the curve work, small enough that a forged length cannot make us buffer much.
 MAX_PLAINTEXT: Final = 1 << 16
-AEAD_TAG_BYTES: Final = 16
 _MAX_SEQ: Final = 2**64 - 1
 
 #: CPace channel identifiers (CI): a handshake made for one transport fails on the other.
 TCP_CHANNEL_ID: Final = b"blindmatch/1 tcp"
 OFFLINE_CHANNEL_ID: Final = b"blindmatch/1 offline"
-
-_KEY_LABELS: Final = {
-    Side.INITIATOR: b"blindmatch/1 channel initiator to responder",
-    Side.RESPONDER: b"blindmatch/1 channel responder to initiator",
-}
 
 
 class RecordType(enum.IntEnum):
@@ -102,10 +95,6 @@ class RecordType(enum.IntEnum):
     CONFIRM = 0x02
     DATA = 0x03
     CLOSE = 0x04
-
-
-def _nonce(seq: int) -> bytes:
-    return b"\x00\x00\x00\x00" + seq.to_bytes(8, "big")
 
 
 class SecureChannel:
@@ -138,8 +127,8 @@ class SecureChannel:
         self._in = bytearray()
         self._app_in = bytearray()
         self._early = bytearray()  # application bytes given before we had keys
-        self._send_aead: ChaCha20Poly1305 | None = None
-        self._recv_aead: ChaCha20Poly1305 | None = None
+        self._send_aead: Aead | None = None
+        self._recv_aead: Aead | None = None
         self._send_seq = 0
         self._recv_seq = 0
         plain = self._pake is None
@@ -248,7 +237,9 @@ class SecureChannel:
             self._emit(rtype, plaintext)
         else:
             header = _HEADER.pack(rtype, len(plaintext) + AEAD_TAG_BYTES)
-            self._out += header + self._send_aead.encrypt(_nonce(self._send_seq), plaintext, header)
+            self._out += header + self._send_aead.seal(
+                record_nonce(self._send_seq), plaintext, header
+            )
         self._send_seq += 1
 
     def _seal_data(self, data: bytes) -> None:
@@ -379,8 +370,8 @@ class SecureChannel:
         pake = self._pake
         assert pake is not None
         pake.receive(body)
-        self._send_aead = ChaCha20Poly1305(pake.derive_key(_KEY_LABELS[self.side]))
-        self._recv_aead = ChaCha20Poly1305(pake.derive_key(_KEY_LABELS[self.side.other]))
+        self._send_aead = channel_traffic_key(pake.isk, self.side.value)
+        self._recv_aead = channel_traffic_key(pake.isk, self.side.other.value)
         self._share_received = True
         self._keyed = True
         self._emit(RecordType.CONFIRM, pake.confirmation())
@@ -396,12 +387,12 @@ class SecureChannel:
         if self._recv_aead is None:
             plaintext = body
         else:
-            try:
-                plaintext = self._recv_aead.decrypt(_nonce(seq), body, header)
-            except InvalidTag:
+            opened = self._recv_aead.open(record_nonce(seq), body, header)
+            if opened is None:
                 raise AuthenticationError(
                     f"record {seq} from the partner failed authentication: it was forged, "
                     f"corrupted, replayed or reordered, or a record before it was dropped"
-                ) from None
+                )
+            plaintext = opened
         self._recv_seq = seq + 1
         return plaintext

@@ -46,15 +46,22 @@ Sans-I/O: :class:`CPace` produces and consumes whole messages; framing belongs t
 from __future__ import annotations
 
 import enum
-import hashlib
 import hmac
-from typing import Final
 
-from cryptography.hazmat.primitives import hashes
-from cryptography.hazmat.primitives.asymmetric.x25519 import X25519PrivateKey, X25519PublicKey
-from cryptography.hazmat.primitives.kdf.hkdf import HKDF
-
-from ..crypto import FIELD_PRIME, POINT_BYTES, hash_to_curve
+from ..crypto import FIELD_PRIME, POINT_BYTES
+from ..crypto.cpace import (
+    CONFIRM_BYTES,
+    DSI,
+    calculate_generator,
+    confirmation_tag,
+    derive_isk,
+    derive_key,
+    generator_string,
+    prefix_free_cat,
+    prepend_len,
+    read_lv,
+    scalar_mult_vfy,
+)
 from ..errors import AuthenticationError, LocalProtocolError, RemoteProtocolError
 from ..protocol.randomness import Rng, system_rng
 from .pairing import PairingCode
@@ -70,13 +77,7 @@ __all__ = [
     "prepend_len",
 ]
 
-#: Domain separation identifier of this instantiation; also the hash-to-curve DST.
-DSI: Final = b"blindmatch/1 cpace"
-#: SHA-512's input block size (the draft's H.s_in_bytes).
-_S_IN_BYTES: Final = 128
-#: Length of a key-confirmation tag (HMAC-SHA256).
-CONFIRM_BYTES: Final = 32
-_ZERO_POINT: Final = bytes(POINT_BYTES)
+_ZERO_POINT = bytes(POINT_BYTES)
 
 
 class Side(str, enum.Enum):
@@ -97,72 +98,6 @@ class Side(str, enum.Enum):
     def ad(self) -> bytes:
         """The associated data this side puts in its CPace message."""
         return b"blindmatch/1 " + self.value.encode("ascii")
-
-
-def prepend_len(data: bytes) -> bytes:
-    """``data`` prefixed with the LEB128 encoding of its length (draft, appendix)."""
-    length = len(data)
-    out = bytearray()
-    while True:
-        if length < 0x80:
-            out.append(length)
-            break
-        out.append((length & 0x7F) | 0x80)
-        length >>= 7
-    return bytes(out) + data
-
-
-def prefix_free_cat(*parts: bytes) -> bytes:
-    """Each part with its length prepended, concatenated (draft: ``prefix_free_cat``)."""
-    return b"".join(prepend_len(p) for p in parts)
-
-
-def _read_lv(data: bytes, at: int) -> tuple[bytes, int] | None:
-    """One LEB128-length-prefixed field at ``at``: (field, next offset), or None if malformed."""
-    length = 0
-    shift = 0
-    while True:
-        if at >= len(data) or shift > 28:
-            return None
-        byte = data[at]
-        at += 1
-        length |= (byte & 0x7F) << shift
-        shift += 7
-        if not byte & 0x80:
-            break
-    if at + length > len(data):
-        return None
-    return data[at : at + length], at + length
-
-
-def generator_string(prs: bytes, ci: bytes, sid: bytes) -> bytes:
-    """The draft's ``generator_string(DSI, PRS, CI, sid, 128)``: DSI and PRS fill block one."""
-    len_zpad = max(0, _S_IN_BYTES - 1 - len(prepend_len(prs)) - len(prepend_len(DSI)))
-    return prefix_free_cat(DSI, prs, bytes(len_zpad), ci, sid)
-
-
-def calculate_generator(prs: bytes, ci: bytes, sid: bytes) -> bytes:
-    """g = hash_to_curve(generator_string, DST=DSI): RFC 9380's RO map, see module docstring."""
-    g = hash_to_curve(generator_string(prs, ci, sid), DSI)
-    if g == _ZERO_POINT:  # the identity: probability ~2^-252
-        raise LocalProtocolError("the pairing code maps to the identity; generate a new code")
-    return g
-
-
-def _x25519(scalar: bytes, point: bytes) -> bytes | None:
-    """X25519(scalar, point) (RFC 7748 §5), or None when the result is all zero (§6.1)."""
-    try:
-        out = X25519PrivateKey.from_private_bytes(scalar).exchange(
-            X25519PublicKey.from_public_bytes(point)
-        )
-    except ValueError:  # OpenSSL refuses an all-zero shared secret
-        return None
-    return None if out == _ZERO_POINT else out
-
-
-def _hkdf(ikm: bytes, info: bytes, length: int = 32) -> bytes:
-    """HKDF-SHA256 (RFC 5869) with an empty salt: ISK is already uniform."""
-    return HKDF(algorithm=hashes.SHA256(), length=length, salt=None, info=info).derive(ikm)
 
 
 class CPace:
@@ -195,7 +130,7 @@ class CPace:
         if len(self._y) != 32:
             raise LocalProtocolError("rng(32) must return 32 bytes")
         g = calculate_generator(code.secret(), ci, sid)
-        share = _x25519(self._y, g)
+        share = scalar_mult_vfy(self._y, g)
         assert share is not None  # g is in the prime-order subgroup and not the identity
         #: Our CPace message, pfc(Y, AD): send it to the partner.
         self.message = prefix_free_cat(share, side.ad)
@@ -212,8 +147,8 @@ class CPace:
         """Take the partner's message and derive ISK. Raises before any key exists if it is bad."""
         if self._isk is not None:
             raise LocalProtocolError("the partner's pairing message was already received")
-        first = _read_lv(message, 0)
-        second = _read_lv(message, first[1]) if first else None
+        first = read_lv(message, 0)
+        second = read_lv(message, first[1]) if first else None
         if first is None or second is None or second[1] != len(message):
             raise RemoteProtocolError(
                 "the partner's pairing message is malformed (its length fields do not add up)"
@@ -232,7 +167,7 @@ class CPace:
             raise AuthenticationError(
                 "the partner's pairing message does not hold a canonical curve25519 point"
             )
-        k = _x25519(self._y, share)
+        k = scalar_mult_vfy(self._y, share)
         if k is None:
             raise AuthenticationError(
                 "the partner's pairing message is a small-order point (an attack, not a typo)"
@@ -240,9 +175,7 @@ class CPace:
         msg_i, msg_r = (
             (self.message, message) if self.side is Side.INITIATOR else (message, self.message)
         )
-        self._isk = hashlib.sha512(
-            prefix_free_cat(DSI + b"_ISK", self._sid, k) + msg_i + msg_r
-        ).digest()
+        self._isk = derive_isk(self._sid, k, msg_i, msg_r)
         self._shares = (msg_i, msg_r)
 
     @property
@@ -254,12 +187,10 @@ class CPace:
 
     def derive_key(self, label: bytes, length: int = 32) -> bytes:
         """A key for ``label`` from ISK (HKDF-SHA256, RFC 5869), as the draft recommends."""
-        return _hkdf(self.isk, label, length)
+        return derive_key(self.isk, label, length)
 
     def _tag(self, side: Side) -> bytes:
-        key = self.derive_key(b"blindmatch/1 cpace confirm " + side.value.encode("ascii"))
-        data = prefix_free_cat(side.value.encode("ascii"), *self._shares)
-        return hmac.new(key, data, hashlib.sha256).digest()
+        return confirmation_tag(self.isk, side.value, *self._shares)
 
     def confirmation(self) -> bytes:
         """Our key-confirmation tag: send it once :meth:`receive` has run."""

@@ -1,11 +1,13 @@
-"""The seam between the protocol and the elliptic-curve work.
+"""The engine interface: the one seam between the protocol and the elliptic-curve work.
 
 Almost all of a session's cost is hash-to-curve and X25519 over arrays of elements. The session
 hands that work to a :class:`CryptoEngine` as whole batches (concatenated 32-byte points in,
 one output blob per scalar out), never one call per record. :class:`InlineEngine` does it in the
 calling thread; :class:`blindmatch.parallel.PoolEngine` spreads it over a
 ``concurrent.futures.Executor``. Both produce identical bytes, so results never depend on the
-number of workers.
+number of workers. A native engine (C) or a cluster engine implements the same
+:class:`CryptoEngine` and must return the same bytes; the test suite checks engines against
+:class:`InlineEngine`, the reference.
 """
 
 from __future__ import annotations
@@ -14,8 +16,9 @@ import hashlib
 from collections.abc import Iterable, Iterator, Sequence
 from typing import Protocol
 
-from ..crypto import Scalar, blind_many, hash_to_curve_many
-from ..crypto.h2c import cofactor_multipliers, hash_to_curve_premultiplied
+from .h2c import cofactor_multipliers, hash_to_curve_many, hash_to_curve_premultiplied
+from .suite import SUITE
+from .x25519 import Scalar, blind_many
 
 __all__ = [
     "CryptoEngine",
@@ -24,13 +27,15 @@ __all__ = [
     "blind_digest_batch",
     "digest_points",
     "hash_blind_batch",
+    "split_points",
 ]
 
-POINT = 32
-DIGEST = 16
+POINT = SUITE.point_bytes
+DIGEST = SUITE.digest_bytes
 
 
 def split_points(blob: bytes) -> list[bytes]:
+    """Concatenated 32-byte points, one by one."""
     return [blob[i : i + POINT] for i in range(0, len(blob), POINT)]
 
 
