@@ -118,6 +118,7 @@ def post(url: str, body: Mapping[str, Any], *, timeout: float = 10.0) -> int:
         with urllib.request.urlopen(request, timeout=timeout) as response:  # noqa: S310
             status = int(response.status)
     except urllib.error.HTTPError as exc:
+        exc.close()  # it holds the response, and so the connection
         raise AlertError(f"the webhook at {host} refused the alert: HTTP {exc.code}") from None
     except (urllib.error.URLError, OSError, ValueError) as exc:
         reason = getattr(exc, "reason", exc)
