@@ -75,7 +75,8 @@ def test_public_api_is_what_we_intend() -> None:
 @pytest.mark.parametrize(
     "module",
     ["blindmatch", "blindmatch.protocol", "blindmatch.crypto", "blindmatch.transport",
-     "blindmatch.errors", "blindmatch.accounts.outputs", "blindmatch.parallel"],
+     "blindmatch.errors", "blindmatch.accounts.outputs", "blindmatch.parallel",
+     "blindmatch.io", "blindmatch.io.atomic", "blindmatch.io.writers"],
 )  # fmt: skip
 def test_every_export_exists_and_all_is_sorted(module: str) -> None:
     """Sorted isort-style (ruff RUF022): CONSTANTS, then Classes, then functions."""
@@ -212,6 +213,130 @@ def test_no_process_wide_side_effects_below_the_cli(path: Path) -> None:
             assert call not in {
                 "gc.disable", "gc.enable", "gc.freeze", "logging.basicConfig",
             }, f"{path.relative_to(SRC)} calls {call}"  # fmt: skip
+
+
+# -- no import cycles ----------------------------------------------------------------------------
+
+
+def _module_name(path: Path) -> str:
+    rel = path.relative_to(SRC.parent).with_suffix("")
+    parts = list(rel.parts)
+    return ".".join(parts[:-1] if parts[-1] == "__init__" else parts)
+
+
+MODULES = {_module_name(p): p for p in ALL_MODULES}
+
+
+def _module_edges(path: Path) -> set[str]:
+    """The blindmatch modules ``path`` imports, at module level or inside functions (and under
+    ``TYPE_CHECKING``: a cycle there is one refactor away from a real one). ``from pkg import
+    name`` points at ``pkg.name`` when that is a module, else at ``pkg`` itself."""
+    tree = ast.parse(path.read_text(encoding="utf-8"))
+    me = _module_name(path)
+    package = me.split(".") if path.name == "__init__.py" else me.split(".")[:-1]
+    found: set[str] = set()
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Import):
+            found.update(a.name for a in node.names if a.name.split(".")[0] == "blindmatch")
+        elif isinstance(node, ast.ImportFrom):
+            if node.level:
+                base = package[: len(package) - (node.level - 1)]
+                target = ".".join([*base, *([node.module] if node.module else [])])
+            else:
+                target = node.module or ""
+            if target.split(".")[0] != "blindmatch":
+                continue
+            for alias in node.names:
+                sub = f"{target}.{alias.name}"
+                found.add(sub if sub in MODULES else target)
+    # ``import a.b.c`` also runs a and a.b; only edges to known modules count.
+    return {m for m in found if m in MODULES and m != me}
+
+
+def _cycles(graph: dict[str, set[str]]) -> list[list[str]]:
+    """Strongly connected components with more than one module (Tarjan, iterative)."""
+    index: dict[str, int] = {}
+    low: dict[str, int] = {}
+    on_stack: set[str] = set()
+    stack: list[str] = []
+    found: list[list[str]] = []
+    counter = 0
+    for root in sorted(graph):
+        if root in index:
+            continue
+        work = [(root, iter(sorted(graph[root])))]
+        index[root] = low[root] = counter
+        counter += 1
+        stack.append(root)
+        on_stack.add(root)
+        while work:
+            node, children = work[-1]
+            child = next(children, None)
+            if child is not None:
+                if child not in index:
+                    index[child] = low[child] = counter
+                    counter += 1
+                    stack.append(child)
+                    on_stack.add(child)
+                    work.append((child, iter(sorted(graph[child]))))
+                elif child in on_stack:
+                    low[node] = min(low[node], index[child])
+                continue
+            work.pop()
+            if work:
+                parent = work[-1][0]
+                low[parent] = min(low[parent], low[node])
+            if low[node] == index[node]:
+                component = []
+                while True:
+                    member = stack.pop()
+                    on_stack.discard(member)
+                    component.append(member)
+                    if member == node:
+                        break
+                if len(component) > 1:
+                    found.append(sorted(component))
+    return found
+
+
+def test_cycle_finder_finds_cycles() -> None:
+    """The finder itself: a real cycle is reported, a diamond is not."""
+    assert _cycles({"a": {"b"}, "b": {"c"}, "c": {"a"}, "d": {"a"}}) == [["a", "b", "c"]]
+    assert _cycles({"a": {"b", "c"}, "b": {"d"}, "c": {"d"}, "d": set()}) == []
+
+
+def test_no_import_cycles() -> None:
+    """No module of blindmatch imports, directly or through others, one that imports it back
+    (accounts.diagnostics <-> accounts.prepare was one: it forced a function-level import)."""
+    graph = {name: _module_edges(path) for name, path in MODULES.items()}
+    assert graph["blindmatch.accounts.prepare"] >= {"blindmatch.accounts.diagnostics"}
+    assert _cycles(graph) == []
+
+
+def test_io_knows_nothing_of_the_domain() -> None:
+    """io sits below accounts, transports and cli: it may use errors, nothing else of ours."""
+    for name, path in MODULES.items():
+        if name.startswith("blindmatch.io"):
+            outside = {m for m in _module_edges(path) if not m.startswith("blindmatch.io")}
+            assert outside <= {"blindmatch.errors"}, f"{name} imports {sorted(outside)}"
+
+
+def test_one_atomic_write() -> None:
+    """Files are replaced atomically in one place: nothing outside io calls os.replace."""
+    callers = []
+    for name, path in MODULES.items():
+        tree = ast.parse(path.read_text(encoding="utf-8"))
+        for node in ast.walk(tree):
+            if (
+                isinstance(node, ast.Call)
+                and isinstance(node.func, ast.Attribute)
+                and node.func.attr in ("replace", "rename")
+                and isinstance(node.func.value, ast.Name)
+                and node.func.value.id == "os"
+            ):
+                callers.append(name)
+                break
+    assert callers == ["blindmatch.io.atomic"]
 
 
 #: Third-party cryptography libraries: only the suite (crypto/) may use them, so that a

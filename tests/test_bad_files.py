@@ -18,9 +18,8 @@ from pathlib import Path
 
 import pytest
 
-from blindmatch.accounts.diagnostics import inspect_sources
 from blindmatch.accounts.policy import Policy
-from blindmatch.accounts.prepare import prepare_party
+from blindmatch.accounts.prepare import inspect_sources, prepare_party
 from blindmatch.errors import InputError, PolicyError
 
 HEADER = "Account ID,Account Name,Website,Type\n"

@@ -327,6 +327,37 @@ def test_an_unusable_out_dir_is_refused_before_any_session(tmp_path: Path) -> No
     assert rc == 2 and "not a directory" in err
 
 
+def test_every_output_path_is_checked_before_any_session(tmp_path: Path) -> None:
+    """Found only after the session, a bad output path left us with an internal error and
+    nothing, while the partner had its result: each is refused up front, exit 2, nothing made."""
+    files = _write_inputs(tmp_path, "counts", "counts")
+    occupied = tmp_path / "occupied"
+    (occupied / "summary.json").mkdir(parents=True)
+    cases = [
+        (Path("/proc/nope/x"), [], "cannot create it in /proc"),
+        (Path("/sys/blindmatch-out"), [], "cannot create it in /sys"),  # no permission, even root
+        (occupied, [], "summary.json exists and is not a file"),
+        (tmp_path / "nw-out", ["--code-file", str(tmp_path / "missing" / "code.txt")],
+         "--code-file"),
+        (tmp_path / "nw-out", ["--code-file", "/proc/code.txt"], "cannot write in /proc"),
+    ]  # fmt: skip
+    for out, extra, message in cases:
+        rc, _, err = _sender(files, out, *extra).finish()
+        assert rc == 2, err
+        assert message in err and "Listening" not in err and "internal" not in err, err
+    assert not (tmp_path / "nw-out").exists()
+    assert not (tmp_path / "missing").exists()
+    assert sorted(p.name for p in tmp_path.iterdir() if p.name.startswith(".")) == []
+    bad_input = _sender({**files, "nw": tmp_path / "absent.csv"}, tmp_path / "nw-out").finish()
+    assert bad_input[0] == 3 and "absent.csv" in bad_input[2] and "Listening" not in bad_input[2]
+    bad_policy = tmp_path / "bad.toml"
+    bad_policy.write_text('label = "x"\n[populations.A]\ndisclosure = "everything"\n')
+    rc, _, err = _sender({**files, "nw_policy": bad_policy}, tmp_path / "nw-out").finish()
+    assert rc == 4 and "bad.toml" in err and "Listening" not in err, err  # policy error
+    rc, _, err = Party(["demo", "--quiet", "--out-dir", "/proc/nope/x"]).finish()
+    assert rc == 2 and "cannot create it in /proc" in err, err
+
+
 def test_sigterm_stops_a_run_like_ctrl_c(tmp_path: Path) -> None:
     files = _write_inputs(tmp_path, "counts", "counts")
     sender = _sender(files, tmp_path / "nw-out")
@@ -506,6 +537,39 @@ def test_offline_round_trip_equals_online_result(tmp_path: Path) -> None:
     carried = b"".join(p.read_bytes() for p in tmp_path.rglob("*.bmx"))
     assert CODE.encode() not in carried and b"Northwind" not in carried  # encrypted, even the terms
     assert CODE not in logs
+    _assert_one_run_id(tmp_path / "sender-out", tmp_path / "receiver-out")
+
+
+def _assert_one_run_id(*out_dirs: Path) -> str:
+    """Every output of both sides names the same run: summary.json, run.json, matches.csv."""
+    ids = set()
+    for out in out_dirs:
+        ids.add(json.loads((out / "summary.json").read_text())["run_id"])
+        ids.add(json.loads((out / "run.json").read_text())["run_id"])
+        if (out / "matches.csv").exists():
+            rows = csv.DictReader((out / "matches.csv").read_text(encoding="utf-8").splitlines())
+            ids.update(r["run_id"] for r in rows)
+    assert len(ids) == 1 and re.fullmatch(r"[0-9a-f]{16}", next(iter(ids))), ids
+    return ids.pop()
+
+
+def test_both_sides_of_a_session_share_one_run_id(tmp_path: Path) -> None:
+    """run_id joins our outputs to the partner's for one session (it used to be drawn at random
+    on each side); a new session gets a new one."""
+    files = _write_inputs(tmp_path, "records", "records")
+    seen = []
+    for n in range(2):
+        nw_out, gx_out = tmp_path / f"nw-out{n}", tmp_path / f"gx-out{n}"
+        sender = _sender(files, nw_out)
+        receiver = _receiver(files, gx_out, sender.wait_port())
+        rc_r, _, err_r = receiver.finish()
+        rc_s, _, err_s = sender.finish()
+        assert (rc_s, rc_r) == (0, 0), err_s + err_r
+        seen.append(_assert_one_run_id(nw_out, gx_out))
+    assert seen[0] != seen[1]
+    rc, _, err = Party(["demo", "--quiet", "--out-dir", str(tmp_path / "demo")]).finish(120)
+    assert rc == 0, err
+    _assert_one_run_id(tmp_path / "demo" / "northwind", tmp_path / "demo" / "globex")
 
 
 def test_inspect_reports_locally(tmp_path: Path) -> None:
@@ -518,6 +582,56 @@ def test_inspect_reports_locally(tmp_path: Path) -> None:
     assert result.returncode == 0, result.stderr
     report = json.loads(result.stdout)
     assert report["rows"] == 5
+
+
+def test_inspect_and_run_json_count_rows_without_a_key_alike(tmp_path: Path) -> None:
+    """inspect counted 217 rows without a key on the Northwind sample where run.json said 172:
+    both now show the one definition, which the sample's ground truth (computed without
+    blindmatch) also follows."""
+    from blindmatch.accounts import sample
+
+    rc, _, err = Party(["demo", "--quiet", "--out-dir", str(tmp_path / "demo")]).finish(120)
+    assert rc == 0, err
+    files = {"northwind": ("northwind_salesforce.csv", "northwind_policy.toml"),
+             "globex": ("globex_hubspot.csv", "globex_policy.toml")}  # fmt: skip
+    for side, (data, policy) in files.items():
+        truth = sample.expected()["parties"][side]["rows_without_keys"]
+        run = json.loads((tmp_path / "demo" / side / "run.json").read_text())
+        summary = json.loads((tmp_path / "demo" / side / "summary.json").read_text())
+        with sample.path(data) as data_path, sample.path(policy) as policy_path:
+            base = [sys.executable, "-m", "blindmatch.cli.main", "inspect", str(data_path),
+                    "--policy", str(policy_path)]  # fmt: skip
+            as_json = subprocess.run([*base, "--json"], capture_output=True, text=True, timeout=60)
+            as_text = subprocess.run(base, capture_output=True, text=True, timeout=60)
+        assert as_json.returncode == 0 and as_text.returncode == 0, as_json.stderr
+        report = json.loads(as_json.stdout)
+        assert report["rows_without_usable_key"] == truth
+        assert f"Rows without a usable key: {truth:,} " in as_text.stdout
+        assert run["counts"]["records_without_keys"] == truth
+        assert summary["records_without_keys"] == truth
+
+
+def test_short_rows_are_refused_unless_allowed(tmp_path: Path) -> None:
+    files = _write_inputs(tmp_path, "counts", "counts")
+    with files["nw"].open("a", encoding="utf-8") as f:
+        f.write("001F,Cut Short\n")  # 2 cells for 5 columns
+
+    def inspect(*extra: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run(
+            [sys.executable, "-m", "blindmatch.cli.main", "inspect", str(files["nw"]),
+             "--policy", str(files["nw_policy"]), "--json", *extra],
+            capture_output=True, text=True, timeout=60,
+        )  # fmt: skip
+
+    refused = inspect()
+    assert refused.returncode == 3
+    assert "northwind.csv, row 7: row has 2 cells but the header has 5 columns" in refused.stderr
+    allowed = inspect("--allow-short-rows")
+    assert allowed.returncode == 0, allowed.stderr
+    assert json.loads(allowed.stdout)["rows"] == 6
+    party = _sender(files, tmp_path / "nw-out")
+    rc, _, err = party.finish()
+    assert rc == 3 and "row 7" in err and "Listening" not in err, err
 
 
 @pytest.mark.parametrize(

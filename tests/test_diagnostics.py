@@ -5,9 +5,9 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from blindmatch.accounts.diagnostics import inspect_sources
 from blindmatch.accounts.policy import Policy, load_policy
-from blindmatch.accounts.readers import read_rows
+from blindmatch.accounts.prepare import inspect_sources
+from blindmatch.io.readers import read_rows
 
 DATA = Path(__file__).parent / "data" / "inputs"
 

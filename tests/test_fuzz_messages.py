@@ -35,12 +35,14 @@ from blindmatch.errors import (
     TransportError,
 )
 from blindmatch.protocol import Role, seeded_rng
+from blindmatch.protocol.agreement import PROTOCOL_VERSION
 from blindmatch.protocol.messages import (
     CHUNK_POINTS,
     MAX_FRAME,
     Abort,
     Accept,
     Blinded,
+    Confirm,
     FrameDecoder,
     Hello,
     Lanes,
@@ -62,7 +64,7 @@ from blindmatch.transport import (
 from blindmatch.transport.offline import HEADER_BYTES, MAGIC
 from blindmatch.transport.offline import encode_message as encode_file
 
-MESSAGE_TYPES = (Hello, Accept, Abort, Lanes, Blinded, Returned)
+MESSAGE_TYPES = (Hello, Accept, Abort, Lanes, Blinded, Returned, Confirm)
 FUZZ = settings(max_examples=250, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 
 
@@ -87,7 +89,7 @@ def _decode(body: bytes) -> object | None:
         _check_text(exc)
         return None
     assert isinstance(message, MESSAGE_TYPES)
-    assert message.v == 1
+    assert message.v == PROTOCOL_VERSION
     return message
 
 
@@ -227,8 +229,8 @@ def test_hello_terms_are_strictly_typed_on_the_wire() -> None:
         ({"v": True, "t": "accept", "agreement": b"a" * 32}, "version of type bool"),
         ({"v": 1.0, "t": "accept", "agreement": b"a" * 32}, "version of type float"),
         ({"v": 2**64 - 1, "t": "accept"}, "protocol version 18446744073709551615"),
-        ({"v": 1, "t": "accept", "agreement": b"a" * 32, "\x1b]0;pwn\x07" * 300: 1}, "?]0;pwn?"),
-        ({"v": 1, "t": "abort", "code": "x\u202e", "reason": "r"}, "field code"),
+        ({"v": 2, "t": "accept", "agreement": b"a" * 32, "\x1b]0;pwn\x07" * 300: 1}, "?]0;pwn?"),
+        ({"v": 2, "t": "abort", "code": "x\u202e", "reason": "r"}, "field code"),
     ],
     ids=[
         "dict-type",

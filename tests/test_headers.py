@@ -13,8 +13,8 @@ from blindmatch.accounts.headers import (
     find_column,
     recognize_columns,
 )
-from blindmatch.accounts.readers import header_token, open_table
 from blindmatch.errors import PolicyError
+from blindmatch.io.readers import header_token, open_table
 
 DATA = Path(__file__).parent / "data" / "inputs"
 

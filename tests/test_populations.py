@@ -9,8 +9,8 @@ import pytest
 from blindmatch.accounts.headers import recognize_columns
 from blindmatch.accounts.policy import Policy, PopulationSpec, standard_populations
 from blindmatch.accounts.populations import compile_populations, value_token
-from blindmatch.accounts.readers import open_table
 from blindmatch.errors import PolicyError
+from blindmatch.io.readers import open_table
 from blindmatch.protocol.model import Disclosure
 
 DATA = Path(__file__).parent / "data" / "inputs"

@@ -10,8 +10,8 @@ import pytest
 
 from blindmatch.accounts.policy import Policy, load_policy
 from blindmatch.accounts.prepare import prepare_party, region_code
-from blindmatch.accounts.readers import read_rows
 from blindmatch.errors import PolicyError, UsageError
+from blindmatch.io.readers import read_rows
 from blindmatch.protocol.model import Disclosure, PopulationTerms, Record
 
 DATA = Path(__file__).parent / "data" / "inputs"

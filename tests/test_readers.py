@@ -14,7 +14,8 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from blindmatch.accounts.readers import (
+from blindmatch.errors import InputError
+from blindmatch.io.readers import (
     MAX_CELL_BYTES,
     MAX_COLUMNS,
     Table,
@@ -26,7 +27,6 @@ from blindmatch.accounts.readers import (
     read_parquet,
     read_rows,
 )
-from blindmatch.errors import InputError
 
 DATA = Path(__file__).parent / "data" / "inputs"
 
@@ -188,13 +188,33 @@ def test_row_numbers_are_spreadsheet_rows(tmp_path: Path) -> None:
 def test_short_rows_padded_trailing_blank_cells_and_columns_tolerated(tmp_path: Path) -> None:
     path = tmp_path / "excel.csv"
     path.write_text("ID,Name,Website,,\n1,Acme\n2,Globex,globex.com,,\n3,  ,x.com\n")
-    table = read_csv(path)
+    table = read_csv(path, allow_short_rows=True)  # by default the short row 2 is refused
     assert table.header == ("ID", "Name", "Website")
     assert rows_of(table) == [
         (2, {"ID": "1", "Name": "Acme", "Website": None}),
         (3, {"ID": "2", "Name": "Globex", "Website": "globex.com"}),
         (4, {"ID": "3", "Name": None, "Website": "x.com"}),
     ]
+
+
+def test_a_short_row_is_refused_by_default_naming_file_row_and_counts(tmp_path: Path) -> None:
+    """A row cut short used to be padded silently: its last columns (often the key) vanished."""
+    path = tmp_path / "cut.csv"
+    path.write_text('ID,Name,Website\n1,Acme,acme.com\n2,"Glo\nbex"\n3,Initech,initech.io\n')
+    with pytest.raises(InputError) as info:
+        list(read_csv(path))
+    text = str(info.value)
+    assert "cut.csv" in text and "row 3" in text  # record 3 (the header is row 1)
+    assert "row has 2 cells but the header has 3 columns" in text
+    assert "--allow-short-rows" in text
+    with pytest.raises(InputError, match="row 3"):
+        list(open_table(path))
+    padded = rows_of(open_table(path, allow_short_rows=True))
+    assert padded[1] == (3, {"ID": "2", "Name": "Glo\nbex", "Website": None})
+    one = tmp_path / "one.csv"
+    one.write_text("ID,Name\n1,Acme\n\n2\n")  # an empty line is skipped, not short
+    with pytest.raises(InputError, match="row has 1 cell but the header has 2 columns"):
+        list(read_csv(one))
 
 
 def test_table_is_streamed_and_reiterable(tmp_path: Path) -> None:

@@ -109,8 +109,8 @@ def test_an_offline_run_gives_both_sides_the_in_memory_result(tmp_path: Path) ->
     r = _party(tmp_path, "r", receiver, on_event=events.append)
     s_files, r_files = _exchange(s, r)
     assert (s.result, r.result) == expected()
-    # share; confirmation + hello; accept; lanes + blinded; returned
-    assert len(s_files) == len(r_files) == 5
+    # share; confirmation + hello; accept; lanes + blinded; returned; confirm
+    assert len(s_files) == len(r_files) == 6
     # Each event is reported once, when it happens, not again on every replay.
     assert sum(isinstance(e, PartnerTerms) for e in events) == 1
     assert sum(isinstance(e, ResultReady) for e in events) == 1

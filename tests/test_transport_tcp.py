@@ -34,6 +34,7 @@ from blindmatch.errors import (
     AuthenticationError,
     PeerAbortedError,
     PeerGoneError,
+    RemoteProtocolError,
     TransportError,
     TransportTimeoutError,
     UsageError,
@@ -287,7 +288,7 @@ def test_nothing_of_the_session_crosses_the_network_in_clear(code: PairingCode) 
 
 STEP = re.compile(
     r"during pairing, before its pairing (message|confirmation)"
-    r"|while waiting for its (hello|accept|lanes|blinded|returned) message"
+    r"|while waiting for its (hello|accept|lanes|blinded|returned|confirm) message"
 )
 
 
@@ -528,3 +529,30 @@ def test_each_side_reads_a_policy_rejection_from_its_own_side() -> None:
         "'Partners', which the partner requires"
     )
     assert "we disclose only 'counts' for population 'Prospects'; the partner requires" in theirs
+
+
+def test_a_cheating_sealer_sees_a_tampered_run_end_exactly_like_an_honest_one(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Selective failure through the transport (issue: a quiet failure used to close the
+    connection at once). The listener seals fields that do not open; the connector finds it
+    only while computing its result. On the wire the listener sees what an honest run shows
+    it: the connector's confirm, its close record, the end of stream, and its own result."""
+    from test_hostile_support import forge_payloads, new_pair, party_terms
+
+    quiet = party_terms("Victim", reveal=False)
+
+    def run() -> tuple[Outcome, Outcome]:
+        cheater, victim = new_pair(receiver_terms=quiet, start=False)
+        return _both(listener=cheater, connector=victim)
+
+    honest_l, honest_c = run()
+    assert honest_l.error is None and honest_c.error is None
+    forge_payloads(monkeypatch, b"\x00\x00\x00\x05\xc1\xc1\xc1\xc1\xc1" + bytes(119))
+    l_out, c_out = run()
+    assert isinstance(c_out.error, RemoteProtocolError), c_out.error
+    assert "payload" in str(c_out.error)
+    assert l_out.error is None, l_out.error
+    assert l_out.value == honest_l.value  # the cheater's own result, as in the honest run
+    kinds = [type(e).__name__ for e in l_out.events]
+    assert kinds == [type(e).__name__ for e in honest_l.events]

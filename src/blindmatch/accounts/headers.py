@@ -19,7 +19,7 @@ from dataclasses import dataclass, field
 from typing import Any, Literal
 
 from ..errors import PolicyError
-from .readers import header_token
+from ..io.readers import header_token
 
 __all__ = [
     "BUILTIN_KEY_TYPES",

@@ -63,6 +63,7 @@ from pydantic import (
 from pydantic_core import PydanticCustomError
 
 from ..errors import PolicyError
+from ..io.readers import header_token
 from ..protocol.model import (
     KEY_TYPE_PATTERN,
     MAX_FIELDS,
@@ -76,7 +77,6 @@ from ..protocol.model import (
 )
 from .headers import BUILTIN_KEY_TYPES, ColumnMap
 from .normalize import PROFILE, profile_fingerprint
-from .readers import header_token
 
 if sys.version_info >= (3, 11):
     import tomllib

@@ -33,15 +33,15 @@ from types import MappingProxyType
 from typing import Any
 
 from ..errors import InputError, PolicyError, UsageError
+from ..io.readers import _DATA_LIKE, Table, open_table
 from ..protocol.model import Disclosure, Record, Terms
 from .diagnostics import REASON_ORDER, Diagnostics, DuplicateSummary, SourceInfo
 from .headers import ColumnMap, find_column, recognize_columns
 from .normalize import Normalized, email_domain, normalize_key
 from .policy import ALL_ACCOUNTS, DEFAULT_KEY_TYPES, Policy, PopulationSpec, default_policy
 from .populations import CompiledPopulations, compile_populations
-from .readers import _DATA_LIKE, Table, open_table
 
-__all__ = ["PreparedParty", "ScanResult", "prepare_party", "region_code", "scan"]
+__all__ = ["PreparedParty", "ScanResult", "inspect_sources", "prepare_party", "region_code", "scan"]
 
 Source = Table | str | os.PathLike[str] | Any
 KeyFn = Callable[[str, "str | None"], Normalized]
@@ -67,8 +67,9 @@ class PreparedParty:
 
     @property
     def records_without_keys(self) -> int:
-        """Rows in a shared population that could not take part (no usable key)."""
-        return self.diagnostics.records_without_keys
+        """Rows without a usable key, as :attr:`Diagnostics.rows_without_usable_key` defines
+        them (what run.json and summary.json report)."""
+        return self.diagnostics.rows_without_usable_key
 
 
 @dataclass(frozen=True)
@@ -86,14 +87,19 @@ def prepare_party(
     policy: Policy,
     *,
     progress: Callable[[int], None] | None = None,
+    allow_short_rows: bool = False,
 ) -> PreparedParty:
     """Read the sources and build the records and terms a session runs on.
 
-    ``sources`` are paths (CSV, JSON Lines, Parquet), :class:`~.readers.Table` objects or
+    ``sources`` are paths (CSV, JSON Lines, Parquet), :class:`~blindmatch.io.Table` objects or
     pandas DataFrames. Raises :class:`InputError` for unreadable data and :class:`PolicyError`
     when the policy does not fit the data (unknown column, no column for a key type).
+    ``allow_short_rows`` reads CSV rows with fewer cells than the header as blank-padded
+    instead of refusing them (:func:`blindmatch.io.read_csv`).
     """
-    result = scan(sources, policy, keep_records=True, progress=progress)
+    result = scan(
+        sources, policy, keep_records=True, progress=progress, allow_short_rows=allow_short_rows
+    )
     assert result.terms is not None and result.policy is not None
     return PreparedParty(
         records=result.records,
@@ -101,6 +107,22 @@ def prepare_party(
         diagnostics=result.diagnostics,
         policy=result.policy,
     )
+
+
+def inspect_sources(
+    sources: Sequence[Table | str | os.PathLike[str] | Any],
+    policy: Policy | None = None,
+    *,
+    allow_short_rows: bool = False,
+) -> Diagnostics:
+    """Read the sources and report on them, without preparing anything to send.
+
+    Without a policy, every key type the headers provide is counted and the populations are
+    the defaults (:func:`~blindmatch.accounts.policy.default_policy`), and problems that would
+    stop :func:`prepare_party` (no key column, no lifecycle
+    column) become warnings.
+    """
+    return scan(sources, policy, keep_records=False, allow_short_rows=allow_short_rows).diagnostics
 
 
 # -- phone regions --------------------------------------------------------------------------
@@ -222,6 +244,7 @@ def scan(
     *,
     keep_records: bool,
     progress: Callable[[int], None] | None = None,
+    allow_short_rows: bool = False,
 ) -> ScanResult:
     """The single pass behind :func:`prepare_party` and :func:`inspect_sources`.
 
@@ -230,7 +253,7 @@ def scan(
     items = _as_list(sources)
     if not items:
         raise UsageError("no account sources given")
-    tables = [open_table(s) for s in items]
+    tables = [open_table(s, allow_short_rows=allow_short_rows) for s in items]
     binding = _bind(tables, policy)
     policy = binding.policy
     state = _Pass(binding, policy, keep_records=keep_records, progress=progress)

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import dataclasses
 import json
-import secrets
 import sys
 import threading
 from pathlib import Path
@@ -21,7 +20,14 @@ from ..accounts.policy import load_policy
 from ..accounts.prepare import PreparedParty, prepare_party
 from ..protocol import InlineEngine, OverlapResult, Role, Session
 from ..transport import PairingCode, run_connector, run_listener
-from .report import ProgressBars, RunInfo, check_out_dir, render_matrix, write_outputs
+from .report import (
+    ProgressBars,
+    RunInfo,
+    check_out_dir,
+    render_matrix,
+    shared_run_id,
+    write_outputs,
+)
 from .runs import report_page
 
 __all__ = ["run_demo"]
@@ -58,14 +64,17 @@ def run_demo(*, out_dir: Path, as_json: bool, quiet: bool) -> int:
     port_ready = threading.Event()
     port: list[int] = []
 
+    sessions: dict[str, Session] = {}
+
     def session_for(name: str) -> Session:
         prepared = parties[name][0]
-        return Session(
+        sessions[name] = Session(
             role=SIDES[name][2],
             terms=prepared.terms,
             records=prepared.records,
             engine=InlineEngine(),
         )
+        return sessions[name]
 
     def on_bound(actual: int) -> None:
         port.append(actual)
@@ -111,7 +120,6 @@ def run_demo(*, out_dir: Path, as_json: bool, quiet: bool) -> int:
         raise failure[0]
 
     summaries: dict[str, Any] = {}
-    run_id = secrets.token_hex(8)
     for name, result in results.items():
         prepared, policy_text, data_path = parties[name]
         result = dataclasses.replace(result, records_without_keys=prepared.records_without_keys)
@@ -120,7 +128,7 @@ def run_demo(*, out_dir: Path, as_json: bool, quiet: bool) -> int:
             policy_text=policy_text,
             inputs=[data_path],
             transport="pake",
-            run_id=run_id,
+            run_id=shared_run_id(sessions[name].agreement),
             records_in=prepared.diagnostics.rows,
             records_without_keys=prepared.records_without_keys,
         )

@@ -27,35 +27,10 @@ from collections.abc import Iterator, Sequence
 from pathlib import Path
 
 from .. import __version__
-from ..errors import (
-    AgreementError,
-    AuthenticationError,
-    BlindmatchError,
-    CryptoError,
-    InputError,
-    PeerAbortedError,
-    PolicyError,
-    ProtocolError,
-    TransportError,
-    UsageError,
-)
+from ..errors import BlindmatchError
+from .exits import EXIT_CODES, classify, exit_code_for
 
 __all__ = ["EXIT_CODES", "classify", "exit_code_for", "main"]
-
-#: Documented exit codes (README, "Exit codes").
-EXIT_CODES = {
-    "ok": 0,
-    "internal": 1,
-    "usage": 2,
-    "input": 3,
-    "policy": 4,
-    "authentication": 5,
-    "peer_gone": 6,
-    "protocol": 7,
-    "followup": 8,
-    "partners": 9,
-    "interrupted": 130,
-}
 
 EPILOG = """exit codes:
   0   success                    4   policy error, mismatch or rejection
@@ -75,44 +50,6 @@ RUN_HELP = """every run also takes:
   each out-dir gets summary.json, overlap.csv, new.csv, gone.csv and report.html
 
 """
-
-
-#: One table for how each error is reported: (type, what the user reads, exit code). The first
-#: matching row wins, so subclasses come before their bases.
-_ERROR_TABLE: tuple[tuple[type[BaseException], str, str], ...] = (
-    (PolicyError, "policy error", "policy"),
-    (AgreementError, "no agreement", "policy"),
-    (PeerAbortedError, "partner stopped", "protocol"),
-    (InputError, "input error", "input"),
-    (UsageError, "error", "usage"),
-    (AuthenticationError, "authentication failed", "authentication"),
-    (TransportError, "partner unreachable", "peer_gone"),
-    (ProtocolError, "protocol violation", "protocol"),
-    (CryptoError, "protocol violation", "protocol"),
-)
-
-
-def _classify(exc: BaseException) -> tuple[str, int]:
-    if isinstance(exc, KeyboardInterrupt):
-        return "interrupted", EXIT_CODES["interrupted"]
-    for kind, label, code in _ERROR_TABLE:
-        if isinstance(exc, kind):
-            if isinstance(exc, PeerAbortedError) and any(
-                f"({why})" in str(exc) for why in ("rejected", "agreement")
-            ):
-                return label, EXIT_CODES["policy"]  # the partner refused our terms
-            return label, EXIT_CODES[code]
-    return "error", EXIT_CODES["internal"]
-
-
-def classify(exc: BaseException) -> tuple[str, int]:
-    """How an error is reported: what the user reads before its message, and the exit code."""
-    return _classify(exc)
-
-
-def exit_code_for(exc: BaseException) -> int:
-    """Map an error to its documented exit code."""
-    return _classify(exc)[1]
 
 
 def _address(text: str) -> tuple[str, int]:
@@ -148,6 +85,14 @@ def add_followup_arguments(parser: argparse.ArgumentParser, *, partner_flag: boo
     )
 
 
+def _short_rows_argument(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--allow-short-rows",
+        action="store_true",
+        help="read CSV rows with fewer cells than the header as blank-padded (default: refuse)",
+    )
+
+
 def _party_arguments(parser: argparse.ArgumentParser, *, network: bool) -> None:
     parser.add_argument(
         "--role",
@@ -175,6 +120,7 @@ def _party_arguments(parser: argparse.ArgumentParser, *, network: bool) -> None:
         help="where summary.json, matches.csv and run.json go",
     )
     parser.add_argument("--matches-format", choices=["csv", "jsonl", "parquet"], default="csv")
+    _short_rows_argument(parser)
     parser.add_argument("--json", action="store_true", help="print the summary as JSON")
     parser.add_argument("--quiet", "-q", action="store_true", help="no progress bars")
     parser.add_argument(
@@ -279,6 +225,7 @@ def build_parser() -> argparse.ArgumentParser:
     inspect.add_argument("files", nargs="+", type=Path)
     inspect.add_argument("--policy", "-p", type=Path)
     inspect.add_argument("--json", action="store_true")
+    _short_rows_argument(inspect)
 
     run = sub.add_parser(
         "run",
@@ -424,7 +371,7 @@ def _run(args: argparse.Namespace) -> int:
     except BlindmatchError as exc:
         from .report import for_terminal  # error texts can quote the partner's names
 
-        print(f"psi-run: {_classify(exc)[0]}: {for_terminal(str(exc))}", file=sys.stderr)
+        print(f"psi-run: {classify(exc)[0]}: {for_terminal(str(exc))}", file=sys.stderr)
         return exit_code_for(exc)
     except Exception as exc:  # a bug: say so plainly, the details only on request
         if debug:
@@ -442,11 +389,11 @@ def _interrupt(signum: int, frame: object) -> None:
 
 
 def _inspect(args: argparse.Namespace) -> int:
-    from ..accounts.diagnostics import inspect_sources
     from ..accounts.policy import load_policy
+    from ..accounts.prepare import inspect_sources
 
     policy = load_policy(args.policy) if args.policy else None
-    report = inspect_sources(list(args.files), policy)
+    report = inspect_sources(list(args.files), policy, allow_short_rows=args.allow_short_rows)
     if args.json:
         print(json.dumps(report.to_dict(), indent=2, ensure_ascii=False))
     else:

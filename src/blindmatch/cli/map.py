@@ -24,7 +24,6 @@ import argparse
 import getpass
 import json
 import os
-import secrets
 import sys
 import threading
 from collections.abc import Callable, Mapping
@@ -32,7 +31,6 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Protocol
 
-from ..accounts.outputs import AtomicOutputSet
 from ..accounts.policy import Policy, load_policy
 from ..accounts.prepare import PreparedParty, prepare_party
 from ..driver import Decide, Rejection
@@ -40,13 +38,12 @@ from ..errors import BlindmatchError, UsageError
 from ..protocol import Event, OverlapResult, PartnerTerms, Progress, Role, Session
 from ..transport import Connected, PairingCode, run_connector, run_listener
 from ..workflow import PartnerSpec, load_partners
-from ..workflow.report_html import IndexEntry, render_index
-from .main import EXIT_CODES, classify
+from .exits import EXIT_CODES, classify
 from .party import CODE_VARIABLE, complete, make_decider, make_engine
-from .report import ProgressBars, RunInfo, check_out_dir, for_terminal
-from .runs import Followups, Published, followups_from_args, report_warnings
+from .report import ProgressBars, RunInfo, check_out_dir, for_terminal, shared_run_id
+from .runs import Followups, Published, followups_from_args, report_warnings, write_index
 
-__all__ = ["MAP_FORMAT", "RUNNERS", "run_map", "write_index"]
+__all__ = ["MAP_FORMAT", "RUNNERS", "run_map"]
 
 MAP_FORMAT = "blindmatch-map/1"
 
@@ -332,8 +329,9 @@ def run_map(args: argparse.Namespace) -> int:
             )  # fmt: skip
             info = RunInfo(
                 role=plan.spec.role, policy_text=policy_text, inputs=list(args.input),
-                transport="pake", run_id=secrets.token_hex(8),
+                transport="pake",
             )  # fmt: skip
+            info.run_id = shared_run_id(session.agreement)
             outcome.result, outcome.published = complete(
                 plan.out_dir, party, info, result, followups=followups,
                 matches_format=args.matches_format, partner=plan.spec.name,
@@ -409,28 +407,3 @@ def _print_summary(args: argparse.Namespace, data: Mapping[str, Any]) -> None:
         f"see {args.out_dir / 'index.html'}",
         file=sys.stderr,
     )
-
-
-def write_index(out_dir: Path, data: Mapping[str, Any]) -> Path:
-    """``index.html`` and ``map-summary.json`` across the partners of a map, together."""
-    entries = [
-        IndexEntry(
-            name=str(r.get("name", "")),
-            ok=r.get("status") == "ok",
-            error=r.get("error"),
-            partner_label=r.get("partner_label"),
-            overlaps=int(r.get("overlaps", 0) or 0),
-            matched_records=int(r.get("matched_records", 0) or 0),
-            new_pairs=r.get("new_pairs"),
-            gone_pairs=r.get("gone_pairs"),
-        )  # fmt: skip
-        for r in data.get("partners", [])
-        if isinstance(r, Mapping)
-    ]
-    out_dir.mkdir(parents=True, exist_ok=True)
-    with AtomicOutputSet(private=True) as out:
-        out.write(out_dir / "index.html", render_index("Account mapping across partners", entries))
-        out.write(
-            out_dir / "map-summary.json", json.dumps(data, indent=2, ensure_ascii=False) + "\n"
-        )
-    return out_dir / "index.html"

@@ -13,16 +13,15 @@ import getpass
 import hashlib
 import json
 import os
-import secrets
 import sys
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from ..accounts.outputs import atomic_write
 from ..accounts.policy import Policy, load_policy
 from ..accounts.prepare import PreparedParty, prepare_party
 from ..driver import Decide, Rejection
-from ..errors import UsageError
+from ..errors import BlindmatchError, UsageError
+from ..io.atomic import write_private
 from ..protocol import (
     CryptoEngine,
     Event,
@@ -37,8 +36,10 @@ from .report import (
     ProgressBars,
     RunInfo,
     check_out_dir,
+    check_output_file,
     for_terminal,
     render_matrix,
+    shared_run_id,
 )
 from .runs import (
     FOLLOWUP_FAILED,
@@ -81,7 +82,10 @@ def prepare(
         policy = Policy.from_dict({"label": args.label}, source="<default policy>")
         text = policy.to_toml()
     prepared = prepare_party(
-        list(args.input), policy, progress=bars.rows if bars is not None else None
+        list(args.input),
+        policy,
+        progress=bars.rows if bars is not None else None,
+        allow_short_rows=args.allow_short_rows,
     )
     if bars is not None:
         bars.rows(prepared.diagnostics.rows)  # progress comes every 16,384 rows: the rest
@@ -108,7 +112,7 @@ def ask_code() -> PairingCode:
 
 def write_secret(path: Path, text: str) -> None:
     """An owner-only file (0o600), written atomically."""
-    atomic_write(path, text, private=True)
+    write_private(path, text)
 
 
 def make_engine(records: int, workers: int | None) -> CryptoEngine:
@@ -181,10 +185,17 @@ def complete(
     result = dataclasses.replace(result, records_without_keys=prepared.records_without_keys)
     info.records_in = prepared.diagnostics.rows
     info.records_without_keys = prepared.records_without_keys
-    done = publish(
-        out_dir, result, info, followups=followups, matches_format=matches_format,
-        partner=partner,
-    )  # fmt: skip
+    try:
+        done = publish(
+            out_dir, result, info, followups=followups, matches_format=matches_format,
+            partner=partner,
+        )  # fmt: skip
+    except OSError as exc:  # checked before the session, but a disk can fill up since
+        if isinstance(exc, BlindmatchError):
+            raise
+        raise UsageError(
+            f"cannot write the results into {out_dir}: {exc.strerror or exc}; nothing was written"
+        ) from None
     return result, done
 
 
@@ -221,6 +232,8 @@ def run_online(args: argparse.Namespace) -> int:
     if role is Role.SENDER and args.connect is not None:
         raise UsageError("the sender listens (--listen HOST:PORT); --connect is the receiver's")
     check_out_dir(args.out_dir)
+    if args.code_file is not None:
+        check_output_file(args.code_file, "--code-file")
     followups = followups_from_args(args)
     tls = None
     if any((args.tls_cert, args.tls_key, args.tls_ca)):
@@ -252,7 +265,6 @@ def run_online(args: argparse.Namespace) -> int:
         policy_text=policy_text,
         inputs=list(args.input),
         transport="tls" if tls else "pake",
-        run_id=secrets.token_hex(8),
     )
     engine = make_engine(len(prepared.records), args.workers)
     session = Session(role=role, terms=prepared.terms, records=prepared.records, engine=engine)
@@ -296,6 +308,7 @@ def run_online(args: argparse.Namespace) -> int:
             # The code is for this run only; once it is over, the file is only a leftover.
             with contextlib.suppress(FileNotFoundError):
                 Path(args.code_file).unlink()
+    info.run_id = shared_run_id(session.agreement)
     return _finish(args, prepared, info, result, followups)
 
 
@@ -326,6 +339,7 @@ def run_offline(args: argparse.Namespace) -> int:
         )
     role = Role(args.role)
     check_out_dir(args.out_dir)
+    check_output_file(args.state, "--state")
     followups = followups_from_args(args)
     bars = ProgressBars(quiet=args.quiet)
     prepared, policy_text = prepare(args, bars)
@@ -365,7 +379,7 @@ def run_offline(args: argparse.Namespace) -> int:
             policy_text=policy_text,
             inputs=list(args.input),
             transport="offline",
-            run_id=hashlib.sha256(str(args.state).encode()).hexdigest()[:16],
+            run_id=shared_run_id(party.agreement),
         )
         return _finish(args, prepared, info, party.result, followups)
     return 0

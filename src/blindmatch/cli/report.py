@@ -10,6 +10,7 @@ import hashlib
 import json
 import os
 import sys
+import tempfile
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
@@ -17,23 +18,20 @@ from pathlib import Path
 from typing import Any, TextIO
 
 from .. import __version__
-from ..accounts.outputs import (
-    MATCH_FORMATS,
-    AtomicOutputSet,
-    summary_dict,
-    write_matches,
-    write_overlap_csv,
-)
+from ..accounts.outputs import MATCH_FORMATS, summary_dict, write_matches, write_overlap_csv
 from ..errors import UsageError
+from ..io import AtomicOutputSet, write_json
 from ..protocol import Disclosure, Event, OverlapResult, Progress
-from ..protocol.agreement import PROTOCOL_VERSION, SUITE
+from ..protocol.agreement import PROTOCOL_VERSION, SUITE, Agreement
 
 __all__ = [
     "ProgressBars",
     "RunInfo",
     "check_out_dir",
+    "check_output_file",
     "for_terminal",
     "render_matrix",
+    "shared_run_id",
     "write_outputs",
 ]
 
@@ -152,6 +150,15 @@ def render_matrix(result: OverlapResult) -> str:
 Extend = Callable[[AtomicOutputSet, Path, dict[str, Any], dict[str, Any]], list[Path]]
 
 
+def shared_run_id(agreement: Agreement | None) -> str:
+    """The run id both parties write: 16 hex digits of SHA-256 over a label and the agreement
+    id, which both compute from the two hellos. Two outputs (ours and the partner's) of one
+    session carry the same id, and no other session's do."""
+    if agreement is None:
+        raise UsageError("a run id needs the session's agreement, and this session has none")
+    return hashlib.sha256(b"blindmatch run id\x00" + agreement.agreement_id).hexdigest()[:16]
+
+
 @dataclass(slots=True)
 class RunInfo:
     """The facts run.json records: no keys, no secrets, nothing of the partner's records."""
@@ -200,19 +207,67 @@ def _file_hash(path: Path) -> str:
     return h.hexdigest()
 
 
+#: Every file a run may write into --out-dir (matches.* of other formats are removed, so
+#: they must be files too).
+OUTPUT_NAMES = ("summary.json", "run.json", "overlap.csv", *(f"matches.{f}" for f in MATCH_FORMATS))
+
+
+def _nearest_existing(path: Path) -> Path:
+    probe = path
+    while not probe.exists() and probe.parent != probe:
+        probe = probe.parent
+    return probe
+
+
+def _try_writing_in(directory: Path, *, as_directory: bool) -> str | None:
+    """Create and remove a probe (a file, or a directory when ours would have to be created)
+    in ``directory``: permission bits, read-only mounts and pseudo file systems such as /proc
+    all say no only when asked for real. Returns why not, or None."""
+    try:
+        if as_directory:
+            os.rmdir(tempfile.mkdtemp(prefix=".blindmatch-probe-", dir=directory))
+        else:
+            fd, name = tempfile.mkstemp(prefix=".blindmatch-probe-", dir=directory)
+            os.close(fd)
+            os.unlink(name)
+    except OSError as exc:
+        return exc.strerror or str(exc)
+    return None
+
+
 def check_out_dir(out_dir: Path) -> None:
     """Refuse an output directory we could not write to, before any session starts: finding
-    out after the partner already has its result would leave us with nothing."""
-    probe = out_dir
-    while not probe.exists():
-        if probe.parent == probe:
-            break
-        probe = probe.parent
+    out after the partner already has its result would leave us with nothing. Nothing is
+    created here (an interrupted run leaves no directory behind)."""
+    probe = _nearest_existing(out_dir)
     if not probe.is_dir():
         where = "is" if probe == out_dir else f"is inside {probe}, which is"
         raise UsageError(f"--out-dir {out_dir} {where} not a directory")
-    if not os.access(probe, os.W_OK | os.X_OK):
-        raise UsageError(f"--out-dir {out_dir}: no permission to write in {probe}")
+    why = _try_writing_in(probe, as_directory=probe != out_dir)
+    if why is not None:
+        what = "write in" if probe == out_dir else f"create it in {probe}"
+        raise UsageError(f"--out-dir {out_dir}: cannot {what}: {why}")
+    if probe == out_dir:
+        for name in OUTPUT_NAMES:
+            target = out_dir / name
+            if target.exists() and not target.is_file():
+                raise UsageError(
+                    f"--out-dir {out_dir}: {name} exists and is not a file; a run writes "
+                    "(or replaces) a file of that name there"
+                )
+
+
+def check_output_file(path: Path, option: str) -> None:
+    """Refuse a file we could not write (its folder missing, not writable, or the path a
+    directory) before any session starts."""
+    if path.is_dir():
+        raise UsageError(f"{option} {path} is a directory, not a file")
+    folder = path.parent
+    if not folder.is_dir():
+        raise UsageError(f"{option} {path}: folder {folder} does not exist")
+    why = _try_writing_in(folder, as_directory=False)
+    if why is not None:
+        raise UsageError(f"{option} {path}: cannot write in {folder}: {why}")
 
 
 def write_outputs(
@@ -237,7 +292,7 @@ def write_outputs(
     summary.update(summary_extra or {})
     manifest = info.manifest(result)
     with AtomicOutputSet(private=True) as out:
-        out.write(written[0], json.dumps(summary, indent=2, ensure_ascii=False) + "\n")
+        write_json(written[0], summary, outputs=out)
         write_overlap_csv(written[2], result, outputs=out)
         if any(d is Disclosure.RECORDS for d in result.partner_disclosure.values()):
             path = out_dir / f"matches.{matches_format}"
@@ -247,7 +302,7 @@ def write_outputs(
         for stale in MATCH_FORMATS:
             if out_dir / f"matches.{stale}" not in written:
                 out.remove(out_dir / f"matches.{stale}")
-        out.write(written[1], json.dumps(manifest, indent=2) + "\n")
+        write_json(written[1], manifest, outputs=out)
         if extend is not None:
             written += extend(out, out_dir, summary, manifest)
     return written

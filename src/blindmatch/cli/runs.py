@@ -14,22 +14,23 @@ from __future__ import annotations
 
 import argparse
 import csv
-import io
 import json
 import sys
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from ..accounts.outputs import AtomicOutputSet, neutralize_cell, restore_cell
 from ..errors import UsageError
+from ..io import AtomicOutputSet, restore_cell, write_json, write_table
+from ..io.writers import Cell
 from ..protocol import OverlapResult
 from ..workflow import Deltas, History, compute_deltas, default_history_path, render_report
 from ..workflow.alerts import AlertError, alert_body, check_url, post
 from ..workflow.history import Pair
 from ..workflow.partners import partner_name_problem
-from .main import EXIT_CODES
+from ..workflow.report_html import IndexEntry, render_index
+from .exits import EXIT_CODES
 from .report import RunInfo, for_terminal, write_outputs
 
 __all__ = [
@@ -42,6 +43,7 @@ __all__ = [
     "report_page",
     "report_warnings",
     "show_history",
+    "write_index",
 ]
 
 #: Exit code when the results are written but the history or the alert failed.
@@ -85,24 +87,17 @@ class Published:
     warnings: list[str] = field(default_factory=list)
 
 
-def _new_rows(result: OverlapResult, new: Sequence[Pair]) -> tuple[list[str], list[list[str]]]:
-    """new.csv: the added pairs, with how they matched and what the partner revealed."""
+def _new_rows(result: OverlapResult, new: Sequence[Pair]) -> tuple[list[str], list[list[Cell]]]:
+    """new.csv: the added pairs, with how they matched and what the partner revealed (one
+    value per matching partner record, as in the matches table)."""
     by_id = {m.record_id: m for m in result.matches}
     fields = sorted({n for m in result.matches for f in m.partner_fields for n in f})
-    rows = []
+    rows: list[list[Cell]] = []
     for record_id, ours, theirs in new:
         match = by_id[record_id]
-        revealed = [" | ".join(f.get(n, "") for f in match.partner_fields) for n in fields]
-        rows.append([record_id, ours, theirs, ";".join(match.key_types), *revealed])
+        revealed = [[f.get(n, "") for f in match.partner_fields] for n in fields]
+        rows.append([record_id, ours, theirs, list(match.key_types), *revealed])
     return [*NEW_COLUMNS, *(f"partner.{n}" for n in fields)], rows
-
-
-def _csv_text(columns: Sequence[str], rows: Sequence[Sequence[str]]) -> str:
-    out = io.StringIO()
-    writer = csv.writer(out, dialect="excel")
-    for row in [columns, *rows]:
-        writer.writerow([neutralize_cell(c) for c in row])
-    return out.getvalue()
 
 
 def publish(
@@ -121,7 +116,7 @@ def publish(
     summary_extra = {"partner": name, "deltas": deltas.to_dict()}
     new_columns, new_rows = _new_rows(result, deltas.new)
     last = deltas.previous_run_id or ""
-    gone_rows = [[r, o, p, last] for r, o, p in deltas.gone]
+    gone_rows: list[list[Cell]] = [[r, o, p, last] for r, o, p in deltas.gone]
 
     summary_out: dict[str, Any] = {}
 
@@ -130,8 +125,8 @@ def publish(
     ) -> list[Path]:
         summary_out.update(summary)
         paths = [out_dir / "new.csv", out_dir / "gone.csv", out_dir / "report.html"]
-        out.write(paths[0], _csv_text(new_columns, new_rows))
-        out.write(paths[1], _csv_text(GONE_COLUMNS, gone_rows))
+        write_table(paths[0], new_columns, new_rows, list_columns=new_columns[3:], outputs=out)
+        write_table(paths[1], GONE_COLUMNS, gone_rows, outputs=out)
         page = render_report(summary, manifest=manifest, new=new_rows, gone=gone_rows)
         out.write(paths[2], page)
         return paths
@@ -201,8 +196,6 @@ def regenerate_report(args: argparse.Namespace) -> int:
     if not out_dir.is_dir():
         raise UsageError(f"{out_dir}: not a directory")
     if (out_dir / "map-summary.json").exists():
-        from .map import write_index
-
         path = write_index(out_dir, _read_json(out_dir / "map-summary.json"))
         print(path)
         return 0
@@ -249,3 +242,26 @@ def show_history(args: argparse.Namespace) -> int:
             )
         )
     return 0
+
+
+def write_index(out_dir: Path, data: Mapping[str, Any]) -> Path:
+    """``index.html`` and ``map-summary.json`` across the partners of a map, together."""
+    entries = [
+        IndexEntry(
+            name=str(r.get("name", "")),
+            ok=r.get("status") == "ok",
+            error=r.get("error"),
+            partner_label=r.get("partner_label"),
+            overlaps=int(r.get("overlaps", 0) or 0),
+            matched_records=int(r.get("matched_records", 0) or 0),
+            new_pairs=r.get("new_pairs"),
+            gone_pairs=r.get("gone_pairs"),
+        )  # fmt: skip
+        for r in data.get("partners", [])
+        if isinstance(r, Mapping)
+    ]
+    out_dir.mkdir(parents=True, exist_ok=True)
+    with AtomicOutputSet(private=True) as out:
+        out.write(out_dir / "index.html", render_index("Account mapping across partners", entries))
+        write_json(out_dir / "map-summary.json", data, outputs=out)
+    return out_dir / "index.html"

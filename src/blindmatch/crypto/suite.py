@@ -51,17 +51,17 @@ class Suite:
         return dict(self.channel_key_labels)[sender]
 
 
-#: blindmatch's suite, version 1.
+#: blindmatch's suite, protocol version 2 (per-lane-pair digests, protocol_spec.md §10).
 SUITE: Final = Suite(
     name=(
-        "blindmatch/1:curve25519_XMD:SHA-512_ELL2_RO_:X25519:SHA-256/16:HKDF-SHA256:"
+        "blindmatch/2:curve25519_XMD:SHA-512_ELL2_RO_:X25519:SHA-256/16:HKDF-SHA256:"
         "ChaCha20Poly1305"
     ),
     h2c_suite=SUITE_ID,
     point_bytes=32,
     digest_bytes=16,
     h2c_dst_prefix=b"blindmatch/1 h2c ",
-    digest_prefix=b"blindmatch/1 digest ",
+    digest_prefix=b"blindmatch/2 digest ",
     wrap_label=b"blindmatch/1 wrap",
     payload_label=b"blindmatch/1 payload",
     aead_key_bytes=32,

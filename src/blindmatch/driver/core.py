@@ -169,6 +169,10 @@ class SessionDriver:
         #: the partner ended its stream cleanly before our session was done; judged once we
         #: have nothing left to send (its last bytes may be all we needed, see :meth:`outgoing`)
         self._peer_ended = False
+        #: a defect found while computing our result (protocol_spec.md §5.5): the session goes
+        #: on exactly as a successful one, on the wire and on disk, and this is raised at the
+        #: end, so a cheating partner cannot tell the two apart
+        self.quiet_failure: BlindmatchError | None = None
 
     def __repr__(self) -> str:
         rejected = self.rejected is not None
@@ -194,7 +198,7 @@ class SessionDriver:
         self._events()
         self.more_to_send = False
         while True:
-            data = session.data_to_send()
+            data = self._session_call(session.data_to_send)
             self._events()
             if not data:
                 break
@@ -207,15 +211,10 @@ class SessionDriver:
                 self.more_to_send = True
                 break
         if self.channel is not None:
-            ended = session.done or session.state is State.CLOSED
-            if ended and self._close_when_done and not self.channel.closed:
+            if self._over() and self._close_when_done and not self.channel.closed:
                 self.channel.close()
             out += self.channel.data_to_send()
-        if (
-            self._peer_ended
-            and not self.more_to_send
-            and session.state not in (State.DONE, State.CLOSED)
-        ):
+        if self._peer_ended and not self.more_to_send and not self._over():
             # The partner may end its stream as soon as it has its result, which can come
             # before our last returned chunks are flushed (when it expects nothing from us).
             # Once we have nothing left to send, a session still not done is a cut one.
@@ -235,7 +234,7 @@ class SessionDriver:
             return
         channel = self.channel
         if channel is None:
-            self.session.receive_data(data)
+            self._feed_session(data)
         else:
             channel.receive_data(data)
             if boundary is not None and channel.pending:
@@ -245,10 +244,10 @@ class SessionDriver:
                 )
             app = channel.next_app_data()
             if app:
-                self.session.receive_data(app)
+                self._feed_session(app)
         self._events()
         if channel is not None and channel.peer_closed:
-            self._peer_ended = self.session.state not in (State.DONE, State.CLOSED)
+            self._peer_ended = not self._over()
 
     def incoming_eof(self) -> None:
         """The partner's stream ended: fine once we are done, an error naming the step before."""
@@ -262,15 +261,15 @@ class SessionDriver:
             except PeerGoneError as gone:
                 if not channel.established:
                     raise
-                if self.session.state is not State.DONE:
+                if not self._over():
                     self._session_gone(gone)
                 # Done: everything we needed arrived authenticated; only the partner's
                 # goodbye is missing. Our result stands.
                 return
-            if channel.peer_closed and self.session.state is not State.DONE:
+            if channel.peer_closed and not self._over():
                 self._peer_ended = True  # a clean end: judged by outgoing()
                 return
-        if self.session.state is not State.DONE:
+        if not self._over():
             self._session_gone(None)
 
     def finished(self) -> bool:
@@ -281,11 +280,16 @@ class SessionDriver:
             raise AgreementError(
                 f"we rejected the partner's terms ({self.rejected}); the partner was told"
             )
-        if self.session.state is not State.DONE:
+        quiet = self.quiet_failure
+        if self.session.state is not State.DONE and quiet is None:
             return False
         if self.channel is None:
-            return self.session.done
-        return self.eof or self.channel.peer_closed
+            ended = self.session.done or quiet is not None
+        else:
+            ended = self.eof or self.channel.peer_closed
+        if ended and quiet is not None:
+            raise quiet
+        return ended
 
     @property
     def result(self) -> OverlapResult:
@@ -394,6 +398,31 @@ class SessionDriver:
                         reason = Rejection(reason, reason)
                     session.reject(reason.theirs)
                     self.rejected = reason.ours
+
+    def _over(self) -> bool:
+        """Our session has nothing more to receive: done, closed, or failed quietly."""
+        return self.session.state in (State.DONE, State.CLOSED) or self.quiet_failure is not None
+
+    def _session_call(self, call: Callable[[], bytes]) -> bytes:
+        """``session.data_to_send`` keeping a quiet failure (§5.5) for the end: the session
+        then still hands over what it owed the partner, as a successful run would."""
+        try:
+            return call()
+        except BlindmatchError as exc:
+            if exc is not self.session.quiet_failure:
+                raise
+            self.quiet_failure = exc
+            return self.session.data_to_send()
+
+    def _feed_session(self, data: bytes) -> None:
+        """``session.receive_data``, keeping a quiet failure for the end (its owed bytes stay
+        queued for :meth:`outgoing`)."""
+        try:
+            self.session.receive_data(data)
+        except BlindmatchError as exc:
+            if exc is not self.session.quiet_failure:
+                raise
+            self.quiet_failure = exc
 
     def _session_gone(self, cause: BaseException | None) -> None:
         try:

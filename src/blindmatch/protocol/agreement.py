@@ -27,11 +27,13 @@ __all__ = [
     "combine",
 ]
 
-PROTOCOL_VERSION: Final = 1
+PROTOCOL_VERSION: Final = 2
 #: Everything a peer must implement identically, in one string both parties must send.
 SUITE: Final = CRYPTO_SUITE.name
 
 DIGEST_BYTES: Final = CRYPTO_SUITE.digest_bytes
+#: One byte per lane kind in digest prefixes (protocol_spec.md §10).
+LANE_CODES: Final = {"records": b"\x01", "counts": b"\x02"}
 
 
 class Role(str, enum.Enum):
@@ -74,12 +76,20 @@ class Agreement:
         """RFC 9380 domain separation tag: version, suite and the agreement hash."""
         return CRYPTO_SUITE.h2c_dst_prefix + self.agreement_id
 
-    def digest_prefix(self) -> bytes:
-        return CRYPTO_SUITE.digest_prefix + self.agreement_id
+    def digest_prefix(self, sender_lane: str, receiver_lane: str) -> bytes:
+        """What precedes a double-blinded point in its digest, for one lane pair (the sender's
+        lane, the receiver's lane). Each pair has its own: a value reflected from one lane
+        into another digests differently, so reflection cannot link a party's lanes."""
+        return (
+            CRYPTO_SUITE.digest_prefix
+            + self.agreement_id
+            + LANE_CODES[sender_lane]
+            + LANE_CODES[receiver_lane]
+        )
 
-    def digest(self, point: bytes) -> bytes:
+    def digest(self, point: bytes, sender_lane: str, receiver_lane: str) -> bytes:
         """Compact fixed-width digest of a double-blinded value; what matching compares."""
-        return digest_points([point], self.digest_prefix())
+        return digest_points([point], self.digest_prefix(sender_lane, receiver_lane))
 
 
 def agreement_id(hello_sender: bytes, hello_receiver: bytes) -> bytes:

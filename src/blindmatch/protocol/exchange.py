@@ -24,7 +24,7 @@ from dataclasses import dataclass, field
 from ..crypto import Scalar, seal_payload, validate_points, wrap_content_key
 from ..crypto.engine import CryptoEngine
 from ..errors import RemoteProtocolError
-from .agreement import DIGEST_BYTES, Agreement
+from .agreement import DIGEST_BYTES, Agreement, Role
 from .events import Event, Progress
 from .lanes import OwnLane, build_accounts, build_lanes, reveals_fields
 from .messages import (
@@ -91,6 +91,7 @@ class Exchange:
     def __init__(
         self,
         *,
+        role: Role,
         terms: Terms,
         partner_terms: Terms,
         agreement: Agreement,
@@ -99,6 +100,7 @@ class Exchange:
         engine: CryptoEngine,
         emit: Callable[[Event], None],
     ) -> None:
+        self.role = role
         self.terms = terms
         self.partner_terms = partner_terms
         self.agreement = agreement
@@ -145,6 +147,12 @@ class Exchange:
                     lane.content_keys.append(rng(32))
                     lane.dummy_wraps.extend(rng(WRAP_BYTES) for k in layout if k is None)
         self._shuffle_seed = rng(32)
+
+    def pair_prefix(self, own: LaneKind, partner: LaneKind) -> bytes:
+        """The digest prefix of the lane pair (our lane, the partner's lane)."""
+        if self.role is Role.SENDER:
+            return self.agreement.digest_prefix(own, partner)
+        return self.agreement.digest_prefix(partner, own)
 
     def own_lane(self, kind: LaneKind) -> OwnLane:
         return next(o for o in self.lanes if o.kind == kind)
@@ -294,18 +302,19 @@ class Exchange:
             remaining=lane.info.accounts - lane.received,
         )
         validate_points(msg.points, msg.count * slots, message=where)
-        scalars = [self.scalars[own.kind] for own in self.lanes]
-        raw = [False] * len(scalars)
+        outputs = [
+            blob
+            for own in self.lanes
+            for blob in self.engine.blind_digests(
+                msg.points,
+                [self.scalars[own.kind]],
+                message=where,
+                digest_prefix=self.pair_prefix(own.kind, msg.lane),
+                raw=[False],
+            )
+        ]
         if self.phi is not None:
-            scalars.append(self.phi)
-            raw.append(True)
-        outputs = self.engine.blind_digests(
-            msg.points,
-            scalars,
-            message=where,
-            digest_prefix=self.agreement.digest_prefix(),
-            raw=raw,
-        )
+            outputs += self.engine.blind(msg.points, [self.phi], message=where)
         base = lane.received * slots
         for own, blob in zip(self.lanes, outputs, strict=False):  # (then phi's, if any)
             index = lane.index[own.kind]

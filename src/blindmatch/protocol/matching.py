@@ -66,6 +66,9 @@ def compute_result(ex: Exchange) -> OverlapResult:
     found: dict[int, dict[int, _PartnerHit]] = {}
     #: partner account -> its opened fields (opened once, whichever of our lanes matched it)
     payloads: dict[int, tuple[Mapping[str, str], ...]] = {}
+    #: defects of the partner's sealed data; matching runs to the end regardless, so that
+    #: the time it takes does not depend on where (or whether) a defect sits
+    defects: list[RemoteProtocolError] = []
     for partner_kind, own_kind in ex.incoming_plan:
         lane = ex.partner_lanes[partner_kind]
         returned = ex.returns[(own_kind, partner_kind)]
@@ -77,7 +80,10 @@ def compute_result(ex: Exchange) -> OverlapResult:
         if partner_kind == "counts":
             _tally_counts(ex, own_kind, lane, returned, where, counts)
         else:
-            _collect_records(ex, own_kind, lane, returned, where, counts, found, payloads)
+            _collect_records(ex, own_kind, lane, returned, where, counts, found, payloads, defects)
+    if defects:
+        more = f" (and {len(defects) - 1} more defects)" if len(defects) > 1 else ""
+        raise RemoteProtocolError(f"{defects[0]}{more}")
     return OverlapResult(
         our_label=ex.terms.label,
         partner_label=partner.label,
@@ -149,6 +155,7 @@ def _collect_records(
     counts: dict[str, dict[str, int]],
     found: dict[int, dict[int, _PartnerHit]],
     payloads: dict[int, tuple[Mapping[str, str], ...]],
+    defects: list[RemoteProtocolError],
 ) -> None:
     """In order: which of our accounts matched which partner account, and its fields."""
     slots, partner_slots = ex.slots, ex.partner_slots
@@ -169,7 +176,11 @@ def _collect_records(
         for s, j, t in hits:
             pops = their_names[their_masks[j * their_width : (j + 1) * their_width]]
             if j not in payloads:
-                payloads[j] = _partner_fields(ex, lane, returned, own_kind, i, s, j, t, pops)
+                try:
+                    payloads[j] = _partner_fields(ex, lane, returned, own_kind, i, s, j, t, pops)
+                except RemoteProtocolError as defect:
+                    defects.append(defect)
+                    payloads[j] = ()
             key = own.slot_keys[i][s]
             assert key is not None  # dummies are random points: they match nothing
             for r in own.records_of(i):

@@ -27,6 +27,7 @@ __all__ = [
     "Abort",
     "Accept",
     "Blinded",
+    "Confirm",
     "FrameDecoder",
     "Hello",
     "LaneInfo",
@@ -58,7 +59,7 @@ Count = Annotated[int, Field(ge=1, le=MAX_ACCOUNTS)]
 class _Wire(BaseModel):
     model_config = ConfigDict(strict=True, frozen=True, extra="forbid")
 
-    v: Literal[1] = PROTOCOL_VERSION
+    v: Literal[2] = PROTOCOL_VERSION
 
     def to_wire(self) -> dict[str, Any]:
         """The msgpack map, keys in declaration order (the spec's byte-exact layout)."""
@@ -156,6 +157,15 @@ class Returned(_Wire):
     oprf: bytes = b""
 
 
+class Confirm(_Wire):
+    """'This is the whole session as I saw it': SHA-256 over every frame both parties sent
+    before their confirms (protocol_spec.md §5.7). Results are released only once the
+    partner's confirm equals ours."""
+
+    t: Literal["confirm"] = "confirm"
+    transcript: Bytes32
+
+
 class _WirePopulation(BaseModel):
     """A population as the wire carries it: exact msgpack types, every key present."""
 
@@ -182,7 +192,7 @@ class _WireTerms(BaseModel):
     payload_bytes: int
 
 
-Message: TypeAlias = Hello | Accept | Abort | Lanes | Blinded | Returned
+Message: TypeAlias = Hello | Accept | Abort | Lanes | Blinded | Returned | Confirm
 _TYPES: dict[str, type[_Wire]] = {
     "hello": Hello,
     "accept": Accept,
@@ -190,6 +200,7 @@ _TYPES: dict[str, type[_Wire]] = {
     "lanes": Lanes,
     "blinded": Blinded,
     "returned": Returned,
+    "confirm": Confirm,
 }
 
 
@@ -227,7 +238,7 @@ def decode_message(body: bytes) -> Message:
         shown = repr(_printable(kind, 32)) if isinstance(kind, str) else _type_name(kind)
         raise RemoteProtocolError(f"unknown message type {shown}")
     version = raw.get("v")
-    # Strictly the integer 1: msgpack's true and 1.0 compare equal to 1 in Python.
+    # Strictly the integer: msgpack's true and 1.0 compare equal to 1 in Python.
     if type(version) is not int or version != PROTOCOL_VERSION:
         shown = str(version)[:24] if type(version) is int else _type_name(version)
         raise RemoteProtocolError(

@@ -10,9 +10,9 @@ Theory of operation (details and test vector in ``protocol_spec.md``)::
     both:  hello(nonce, terms)            -> agreement_id = H(hello_sender, hello_receiver)
     both:  accept(agreement_id)           -> nothing derived from records before both accepts
     both:  lanes, blinded*                 H(k)^a per slot, one scalar per disclosure lane
-    both:  returned*                       partner's points ^ our lane scalars:
-                                           records lanes in order (+ OPRF points for fields),
-                                           counts lanes shuffled (+ the partner's own masks)
+    both:  returned*                       partner's points ^ our lane scalars: records
+                                           lanes in order (+ OPRF), counts lanes shuffled
+    both:  confirm(transcript hash)        results only once both transcripts agree
     each:  compares digests of H(k)^{ab} it received with those it computed
 
 Every state change goes through :data:`~.transitions.TRANSITIONS`; the exchange itself lives
@@ -43,6 +43,7 @@ from .messages import (
     Abort,
     Accept,
     Blinded,
+    Confirm,
     FrameDecoder,
     Hello,
     Lanes,
@@ -54,6 +55,7 @@ from .messages import (
 )
 from .model import OverlapResult, Record, Terms
 from .randomness import BufferedSystemRng, Rng
+from .transcript import Transcript
 from .transitions import Input, State, next_state
 
 __all__ = ["Session", "State"]
@@ -65,6 +67,7 @@ _MESSAGE_INPUTS: dict[type[Message], Input] = {
     Lanes: Input.LANES,
     Blinded: Input.BLINDED,
     Returned: Input.RETURNED,
+    Confirm: Input.CONFIRM,
 }
 
 
@@ -107,7 +110,13 @@ class Session:
         self.agreement: Agreement | None = None
         self._exchange: Exchange | None = None
         self._blinded: Generator[bytes, None, None] | None = None
+        self._transcript = Transcript(role)
+        self._confirm_sent = False
+        self._partner_transcript: bytes | None = None
         self.result: OverlapResult | None = None
+        #: a defect of the partner's data found while computing the result; reported to our
+        #: user only, after everything owed to the partner went out as in an honest run
+        self.quiet_failure: BlindmatchError | None = None
 
     def __repr__(self) -> str:
         return (
@@ -123,7 +132,7 @@ class Session:
         hello = Hello(role=self.role.value, suite=SUITE, nonce=nonce, terms=self.terms)
         body = encode_message(hello)
         self._hello_bytes[self.role] = body
-        self._outbox += len(body).to_bytes(4, "big") + body
+        self._queue(len(body).to_bytes(4, "big") + body)
 
     def receive_data(self, data: bytes) -> None:
         """Feed bytes from the partner. Raises ProtocolError if they break the protocol."""
@@ -161,13 +170,14 @@ class Session:
             except BlindmatchError as exc:
                 raise self._fail(exc, code="local_error") from None
             if frame is not None:
-                self._outbox += frame
+                self._queue(frame)
         if self.state is State.EXCHANGE and ex is not None and ex.blinded_done:
-            self._outbox += ex.flush_returns()
+            self._queue(ex.flush_returns())
             try:
-                self._maybe_finish()  # matching can find a defect (a payload that won't open)
+                self._maybe_confirm()
+                self._maybe_finish()
             except BlindmatchError as exc:
-                raise self._fail(exc) from None
+                raise self._fail(exc) from None  # (quiet if the session failed quietly)
         out = bytes(self._outbox)
         self._outbox.clear()
         return out
@@ -192,7 +202,7 @@ class Session:
         self._move(Input.ACCEPT, local=True)
         agreement = self.agreement
         assert agreement is not None  # set on the move into AWAIT_DECISION
-        self._outbox += encode_frame(Accept(agreement=agreement.agreement_id))
+        self._queue(encode_frame(Accept(agreement=agreement.agreement_id)))
         if self.state is State.EXCHANGE:
             self._begin_exchange()
 
@@ -202,6 +212,11 @@ class Session:
         self._outbox += encode_frame(Abort(code="rejected", reason=reason[:500]))
 
     # -- internals ------------------------------------------------------------------------------
+
+    def _queue(self, frames: bytes) -> None:
+        """Queue frames for the partner; they count in the transcript (5.7)."""
+        self._outbox += frames
+        self._transcript.sent(frames)
 
     def _move(self, event: Input, *, local: bool = False) -> None:
         """Take one move of the transition table, or refuse it."""
@@ -216,7 +231,7 @@ class Session:
             )
         self.state = after
 
-    def _fail(self, exc: BaseException, *, code: str | None = None) -> BaseException:
+    def _fail(self, exc: BlindmatchError, *, code: str | None = None) -> BlindmatchError:
         """Enter ERROR, queue one abort for the partner, and return the error to raise."""
         exc = _as_remote(exc)
         if self.state not in (State.ERROR, State.CLOSED) and not isinstance(exc, PeerAbortedError):
@@ -229,13 +244,11 @@ class Session:
         self._enter_error()
         return exc
 
-    def _fail_quietly(self, exc: BaseException) -> BaseException:
+    def _fail_quietly(self, exc: BlindmatchError) -> BlindmatchError:
         """Enter ERROR for a defect found while matching (sealed data that does not open,
-        fields not declared), *without* an abort: everything we owe the partner is already
-        queued and still goes out. An abort here would tell a cheating sealer whether the
-        account it tampered with matched ours (a selective failure), so the partner sees
-        exactly what an honest run shows it; only our user learns of the defect."""
-        exc = _as_remote(exc)
+        fields not declared) *without* an abort: an abort would tell a cheating sealer whether
+        the account it tampered with matched (a selective failure). Only our user learns."""
+        self.quiet_failure = exc = _as_remote(exc)
         self._enter_error()
         return exc
 
@@ -259,6 +272,10 @@ class Session:
                 f"unexpected {msg.t} message while waiting for the partner's {self._expect}"
             )
         self._move(_MESSAGE_INPUTS[type(msg)])
+        if isinstance(msg, Confirm):
+            self._on_confirm(msg)
+            return
+        self._transcript.received(body)
         if isinstance(msg, Hello):
             self._on_hello(msg, body)
         elif isinstance(msg, Accept):
@@ -273,7 +290,9 @@ class Session:
             elif isinstance(msg, Returned):
                 ex.on_returned(msg)
             self._expect = ex.expecting()
-            self._maybe_finish()
+            if self._expect == "nothing more":
+                self._expect = "confirm"
+                self._maybe_confirm()
 
     def _on_hello(self, msg: Hello, body: bytes) -> None:
         if msg.role != self.role.other.value:
@@ -320,6 +339,7 @@ class Session:
         assert agreement is not None and partner is not None  # both set before any accept
         self._events.append(AgreementReached(agreement=agreement))
         self._exchange = Exchange(
+            role=self.role,
             terms=self.terms,
             partner_terms=partner,
             agreement=agreement,
@@ -328,15 +348,44 @@ class Session:
             engine=self._engine,
             emit=self._events.append,
         )
-        self._outbox += self._exchange.lanes_frame()
+        self._queue(self._exchange.lanes_frame())
         self._blinded = self._exchange.blinded_frames()
 
-    def _maybe_finish(self) -> None:
+    def _maybe_confirm(self) -> None:
+        """Once all of our messages are queued and all of the partner's arrived: confirm."""
         ex = self._exchange
-        if self.state is not State.EXCHANGE or ex is None or self._expect != "nothing more":
+        if self._confirm_sent or self.state is not State.EXCHANGE or ex is None:
             return
-        if not ex.blinded_done or not ex.returns_flushed:
+        if not (ex.blinded_done and ex.returns_flushed):
             return
+        if self._expect not in ("confirm", "nothing more"):  # the partner's exchange is not in
+            return
+        self._outbox += encode_frame(Confirm(transcript=self._transcript_value()))
+        self._confirm_sent = True
+
+    def _on_confirm(self, msg: Confirm) -> None:
+        """Checked once ours is out too: a partner with nothing left to receive from us may
+        confirm before our (empty) last step is queued."""
+        self._partner_transcript = msg.transcript
+        self._expect = "nothing more"
+        self._maybe_finish()
+
+    def _transcript_value(self) -> bytes:
+        assert self.agreement is not None  # set before any exchange message
+        return self._transcript.value(self.agreement.agreement_id)
+
+    def _maybe_finish(self) -> None:
+        """Both confirms are through: compute the result (5.5), or fail quietly."""
+        ex = self._exchange
+        if self.state is not State.EXCHANGE or ex is None:
+            return
+        if not self._confirm_sent or self._partner_transcript is None:
+            return
+        if self._partner_transcript != self._transcript_value():
+            raise RemoteProtocolError(
+                "confirm message: the partner saw a different session than we did (a "
+                "desynchronised or tampered session); no result is released"
+            )
         try:
             self.result = compute_result(ex)
         except BlindmatchError as exc:
@@ -345,7 +394,7 @@ class Session:
         self._events.append(ResultReady(result=self.result))
 
 
-def _as_remote(exc: BaseException) -> BaseException:
+def _as_remote(exc: BlindmatchError) -> BlindmatchError:
     """A bad point from the partner surfaces from the crypto layer as a CryptoError; to our
     user and in the abort it is the partner's protocol violation."""
     return RemoteProtocolError(str(exc)) if isinstance(exc, CryptoError) else exc

@@ -80,7 +80,9 @@ from ..errors import (
     TransportTimeoutError,
     UsageError,
 )
+from ..io.atomic import write_private
 from ..protocol import Event, OverlapResult, PartnerTerms, Role, Session, State
+from ..protocol.agreement import Agreement
 from ..protocol.randomness import Rng, stream_rng
 from .channel import OFFLINE_CHANNEL_ID, SecureChannel
 from .pairing import PairingCode
@@ -189,29 +191,6 @@ def read_message(path: str | os.PathLike[str]) -> MessageFile:
 
 
 # -- private files -----------------------------------------------------------------------------
-
-
-def _write_private(path: Path, data: bytes) -> None:
-    """Atomically replace ``path`` with ``data``, owner-only (0o600) from the first byte."""
-    tmp = path.with_name(f".{path.name}.{secrets.token_hex(6)}.tmp")
-    flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_NOFOLLOW", 0)
-    fd = os.open(tmp, flags, 0o600)
-    try:
-        with os.fdopen(fd, "wb") as fh:
-            fh.write(data)
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        with contextlib.suppress(OSError):
-            os.unlink(tmp)
-        raise
-    with contextlib.suppress(OSError):  # make the rename durable (POSIX)
-        dir_fd = os.open(path.parent, os.O_RDONLY)
-        try:
-            os.fsync(dir_fd)
-        finally:
-            os.close(dir_fd)
 
 
 def _remove(path: Path) -> None:
@@ -444,6 +423,8 @@ class OfflineParty:
         self._now = now
         #: what we learned, once the run completed
         self.result: OverlapResult | None = None
+        #: The finished session's agreement (both sides derive the same shared values from it).
+        self.agreement: Agreement | None = None
         self.done = False
 
     def __repr__(self) -> str:
@@ -540,23 +521,29 @@ class OfflineParty:
                 f"we rejected the partner's terms ({reason}); send {abort.name} to the partner "
                 f"so it knows"
             )
-        if session.state is State.DONE:
+        quiet = run.driver.quiet_failure
+        if session.state is State.DONE or quiet is not None:
+            # A defect found while computing our result (protocol_spec.md §5.5) ends the run
+            # exactly as a success does on disk: the same last message, no abort file.
             self.result = session.result
+            self.agreement = session.agreement
             self.done = True
             last = self._write_message(state, run.out, total) if new_bytes else None
             self._delete()
+            if quiet is not None:
+                raise quiet
             return last
 
         if used:
             blob = partner_data + b"".join(m.payload for m in used)
-            _write_private(self.partner_path, blob)
+            write_private(self.partner_path, blob)
             state.partner_sha256 = hashlib.sha256(blob).hexdigest()
         if new_bytes:
             state.sent.append(len(run.out))
             state.sent_sha256 = hashlib.sha256(run.out).hexdigest()
         # The state (which pins the partner messages we answer) is durable before the answer
         # exists anywhere: no crash can let a different partner message get another answer.
-        _write_private(self.state_path, state.to_json())
+        write_private(self.state_path, state.to_json())
         if new_bytes:
             return self._write_message(state, run.out, total, step=len(state.sent))
         self._ensure_latest(state, run.out)
@@ -684,7 +671,7 @@ class OfflineParty:
             payload=bytes(out[start:]),
         )
         self.out_dir.mkdir(parents=True, exist_ok=True)
-        _write_private(path, data)
+        write_private(path, data)
         return path
 
     def _ensure_latest(self, state: _State, out: bytearray) -> None:
@@ -704,7 +691,7 @@ class OfflineParty:
             payload=bytes(out[begin : state.sent[-1]]),
         )
         self.out_dir.mkdir(parents=True, exist_ok=True)
-        _write_private(path, data)
+        write_private(path, data)
 
     def _delete(self) -> None:
         _remove(self.state_path)

@@ -165,7 +165,7 @@ def _sizes(title: str, sizes: Mapping[str, int], disclosure: Mapping[str, str]) 
     return out
 
 
-def _pairs(title: str, rows: Sequence[Sequence[str]], file: str) -> list[str]:
+def _pairs(title: str, rows: Sequence[Sequence[object]], file: str) -> list[str]:
     out = [f"<h3>{_e(title)} ({len(rows)})</h3>"]
     if not rows:
         return [*out, '<p class="note">None.</p>']
@@ -183,8 +183,8 @@ def render_report(
     summary: Mapping[str, Any],
     *,
     manifest: Mapping[str, Any] | None = None,
-    new: Sequence[Sequence[str]] = (),
-    gone: Sequence[Sequence[str]] = (),
+    new: Sequence[Sequence[object]] = (),
+    gone: Sequence[Sequence[object]] = (),
 ) -> str:
     """The report page of one run, from its summary (with deltas) and run manifest."""
     manifest = manifest or {}

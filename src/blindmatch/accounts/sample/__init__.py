@@ -21,6 +21,7 @@ from pathlib import Path
 from typing import Any
 
 from ...errors import UsageError
+from ...io.atomic import atomic_write
 
 if sys.version_info >= (3, 11):
     from importlib.resources.abc import Traversable
@@ -90,8 +91,6 @@ def copy_to(directory: str | os.PathLike[str], *, overwrite: bool = False) -> li
 
     Refuses to replace existing files unless ``overwrite`` is true; writes atomically.
     """
-    from ..outputs import atomic_write
-
     target = Path(directory)
     destinations = [target / name for name in FILES]
     if not overwrite:

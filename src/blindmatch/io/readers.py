@@ -203,11 +203,12 @@ def open_table(
     encoding: str | None = None,
     delimiter: str | None = None,
     name: str | None = None,
+    allow_short_rows: bool = False,
 ) -> Table:
     """Open a path (CSV, JSON Lines or Parquet, by extension or content), or pass a table through.
 
-    A pandas DataFrame is accepted too (see :func:`read_dataframe`). ``encoding`` and
-    ``delimiter`` override detection for CSV.
+    A pandas DataFrame is accepted too (see :func:`read_dataframe`). ``encoding``,
+    ``delimiter`` and ``allow_short_rows`` apply to CSV (see :func:`read_csv`).
     """
     if isinstance(source, Table):
         return source
@@ -223,7 +224,13 @@ def open_table(
     _check_path(path, display)
     fmt = format or _guess_format(path, display)
     if fmt == "csv":
-        return read_csv(path, encoding=encoding, delimiter=delimiter, name=display)
+        return read_csv(
+            path,
+            encoding=encoding,
+            delimiter=delimiter,
+            name=display,
+            allow_short_rows=allow_short_rows,
+        )
     if fmt == "jsonl":
         return read_jsonl(path, name=display)
     if fmt == "parquet":
@@ -398,12 +405,16 @@ def read_csv(
     encoding: str | None = None,
     delimiter: str | None = None,
     name: str | None = None,
+    allow_short_rows: bool = False,
 ) -> Table:
     """Open a CSV file: detect encoding and delimiter, read and check the header.
 
     Rows are read lazily when the table is iterated. Trailing blank header cells (Excel adds
-    them) are dropped; a row may have fewer cells than the header (missing cells are blank) but
-    not more, unless the extra cells are blank.
+    them) are dropped. A row must have a cell for every column: more cells are refused unless
+    the extra ones are blank, fewer are refused (naming the file, the row, and the expected
+    and found cell counts: a row cut short usually means a broken export, and reading it
+    would shift nothing but silently blank its last columns) unless ``allow_short_rows``,
+    which reads the missing cells as blank. Empty lines are skipped either way.
     """
     p = Path(path)
     display = name or str(path)
@@ -436,7 +447,9 @@ def read_csv(
     width = len(header)
 
     def rows() -> Iterator[Row]:
-        return _iter_csv(p, display, encoding, delimiter, header, header_row, width)
+        return _iter_csv(
+            p, display, encoding, delimiter, header, header_row, width, allow_short_rows
+        )
 
     return Table(
         name=display,
@@ -587,6 +600,7 @@ def _iter_csv(
     header: tuple[str, ...],
     header_row: int,
     width: int,
+    allow_short_rows: bool,
 ) -> Iterator[Row]:
     number = 0
     record_start = 1
@@ -608,6 +622,14 @@ def _iter_csv(
                             row=number,
                         )
                     del cells[width:]
+                elif n < width and not allow_short_rows:
+                    raise InputError(
+                        f"row has {n} {'cell' if n == 1 else 'cells'} but the header has "
+                        f"{width} columns; fix the export, or pass --allow-short-rows "
+                        "(allow_short_rows=True) to read the missing cells as blank",
+                        file=display,
+                        row=number,
+                    )
                 if sum(map(len, cells)) > _SURELY_SMALL_CHARS:
                     _check_cell_sizes(header, cells, display, number)
                 if "" in cells or any(map(str.isspace, cells)):
