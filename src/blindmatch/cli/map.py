@@ -61,6 +61,7 @@ class Runner(Protocol):
         connect_retry: float,
         on_event: Callable[[Event], None],
         decide: Decide,
+        say: Callable[[str], None],
     ) -> OverlapResult: ...
 
 
@@ -73,12 +74,12 @@ def _listen(
     connect_retry: float,
     on_event: Callable[[Event], None],
     decide: Decide,
+    say: Callable[[str], None],
 ) -> OverlapResult:
     host, port = spec.address
 
     def bound(actual: int) -> None:
-        print(for_terminal(f"{spec.name}: listening on {host}:{actual}."), file=sys.stderr,
-              flush=True)  # fmt: skip
+        say(f"listening on {host}:{actual}")
 
     return run_listener(
         session, host=host, port=port, code=code, timeout=timeout, on_event=on_event,
@@ -95,8 +96,10 @@ def _connect(
     connect_retry: float,
     on_event: Callable[[Event], None],
     decide: Decide,
+    say: Callable[[str], None],
 ) -> OverlapResult:
     host, port = spec.address
+    say(f"connecting to {host}:{port}")
     return run_connector(
         session, host=host, port=port, code=code, timeout=timeout, on_event=on_event,
         decide=decide, connect_retry=connect_retry,
@@ -141,6 +144,22 @@ class MapProgress:
 
     def _desc(self, name: str, text: str) -> str:
         return for_terminal(f"{name:<{self._width}}  {text:<24}")
+
+    @property
+    def on(self) -> bool:
+        return self._on
+
+    def say(self, name: str) -> Callable[[str], None]:
+        """Where a partner's transport reports its steps: its line of the display, or stderr
+        when there is no display (a listener's address is worth a line in any log)."""
+
+        def tell(text: str) -> None:
+            if self._on:
+                self.status(name, text)
+            elif text.startswith("listening"):
+                print(for_terminal(f"{name}: {text}."), file=sys.stderr, flush=True)
+
+        return tell
 
     def status(self, name: str, text: str) -> None:
         if not self._on:
@@ -298,9 +317,11 @@ def run_map(args: argparse.Namespace) -> int:
     plans, policies, followups, shown = _check(args)
     prepared: dict[str, tuple[PreparedParty, str]] = {}
     for key, policy in policies.items():
-        bars = ProgressBars(quiet=args.quiet, prefix=f"{Path(key).name}: ")
+        prefix = f"{Path(key).name}: " if len(policies) > 1 else ""
+        bars = ProgressBars(quiet=args.quiet, prefix=prefix)
         try:
             party = prepare_party(list(args.input), policy, progress=bars.rows)
+            bars.rows(party.diagnostics.rows)  # progress comes every 16,384 rows: the rest
         finally:
             bars.close()
         prepared[key] = (party, policy.to_toml())
@@ -321,11 +342,14 @@ def run_map(args: argparse.Namespace) -> int:
                 role=Role(plan.spec.role), terms=party.terms, records=party.records,
                 engine=engine,
             )  # fmt: skip
-            decide = make_decider(party.policy, assume_yes=args.yes, quiet=args.quiet)
+            # With the display on and --yes, each partner's terms go to its report.html rather
+            # than between the lines of the display.
+            quiet_terms = args.quiet or (progress.on and args.yes)
+            decide = make_decider(party.policy, assume_yes=args.yes, quiet=quiet_terms)
             result = RUNNERS[plan.spec.transport](
                 plan.spec, session, code=plan.code, timeout=args.timeout,
                 connect_retry=args.connect_retry, on_event=progress.feeder(plan.spec.name),
-                decide=_locked(decide, ask),
+                decide=_locked(decide, ask), say=progress.say(plan.spec.name),
             )  # fmt: skip
             info = RunInfo(
                 role=plan.spec.role, policy_text=policy_text, inputs=list(args.input),
