@@ -336,3 +336,20 @@ def test_map_checks_everything_before_any_session(files: Path) -> None:
     assert f"{partners}, line 7 (partner 'gamma'): the environment variable CODE_C" in err
     assert not (tmp / "map").exists()
     assert time.monotonic() - started < 20  # nobody was waited for
+
+
+def test_a_hostile_partner_is_shown_in_the_report_not_run(files: Path) -> None:
+    label = "Beta</title><script>alert(1)</script>"
+    population = '"><img src=x onerror=alert(2)>'
+    (files / "b.toml").write_text(
+        POLICY.format(label=label.replace('"', '\\"')).replace(
+            "[populations.Customers]", f"[populations.'{population}']"
+        ),
+        encoding="utf-8",
+    )
+    ra, rb = _pair(files, "run1", [(d, "Customer") for d in SHARED])
+    assert (ra[0], rb[0]) == (0, 0), ra[2] + rb[2]
+    page = (files / "run1-a" / "report.html").read_text(encoding="utf-8")
+    assert "<script" not in page and "<img" not in page
+    assert "&lt;script&gt;alert(1)&lt;/script&gt;" in page
+    assert "&quot;&gt;&lt;img src=x onerror=alert(2)&gt;" in page
