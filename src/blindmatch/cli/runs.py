@@ -111,7 +111,12 @@ def publish(
 ) -> Published:
     """Write every output of a run, then record it and post the alert (see the module doc)."""
     name = partner or followups.partner or result.partner_label
-    previous = followups.history.previous(name)
+    warnings: list[str] = []
+    try:
+        previous = followups.history.previous(name)
+    except UsageError as exc:  # checked before the session; a result is never lost to it
+        warnings.append(f"no comparison with the previous run: {exc}")
+        previous = None
     deltas = compute_deltas(name, previous, result)
     summary_extra = {"partner": name, "deltas": deltas.to_dict()}
     new_columns, new_rows = _new_rows(result, deltas.new)
@@ -135,7 +140,7 @@ def publish(
         out_dir, result, info, matches_format=matches_format, summary_extra=summary_extra,
         extend=extend,
     )  # fmt: skip
-    done = Published(written=written, deltas=deltas, summary=summary_out)
+    done = Published(written=written, deltas=deltas, summary=summary_out, warnings=warnings)
     try:
         followups.history.record(
             partner=name, result=result, summary=summary_out, run_id=info.run_id,

@@ -286,6 +286,8 @@ class History:
             db.execute("PRAGMA foreign_keys = ON")
             with db:  # one transaction: committed on success, rolled back on error
                 yield db
+        except sqlite3.OperationalError as exc:  # locked past the timeout, disk full, ...
+            raise UsageError(f"--history {self.path}: {exc}") from None
         except sqlite3.DatabaseError as exc:
             raise UsageError(
                 f"--history {self.path}: not a blindmatch history database ({exc})"
