@@ -34,7 +34,7 @@ from typing import Any, Protocol
 from ..accounts.policy import Policy, load_policy
 from ..accounts.prepare import PreparedParty, prepare_party
 from ..driver import Decide, Rejection
-from ..errors import BlindmatchError, UsageError
+from ..errors import BlindmatchError, InputError, PolicyError, UsageError
 from ..protocol import Event, OverlapResult, PartnerTerms, Progress, Role, Session
 from ..transport import Connected, PairingCode, run_connector, run_listener
 from ..workflow import PartnerSpec, load_partners
@@ -236,13 +236,20 @@ def _check(
     problems: list[BlindmatchError] = []
     plans: list[_Plan] = []
     shown: list[tuple[str, PairingCode]] = []
-    for path in [args.policy, *(s.policy for s in specs if s.policy is not None)]:
-        key = str(path)
-        if key not in policies:
-            try:
-                policies[key] = load_policy(path)
-            except BlindmatchError as exc:
-                problems.append(exc)
+    users: dict[str, PartnerSpec | None] = {str(args.policy): None}
+    for spec in specs:
+        if spec.policy is not None:
+            users.setdefault(str(spec.policy), spec)
+    for key, user in users.items():
+        try:
+            policies[key] = load_policy(key)
+        except InputError as exc:
+            if user is not None:  # say whose policy it is, and where the partner is listed
+                exc = PolicyError(
+                    f"{exc.message} (the policy of {user.where(args.partners)})",
+                    file=exc.file, row=exc.row, column=exc.column,
+                )  # fmt: skip
+            problems.append(exc)
     for spec in specs:
         where = spec.where(args.partners)
         out_dir = args.out_dir / spec.name
