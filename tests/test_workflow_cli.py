@@ -355,3 +355,30 @@ def test_a_hostile_partner_is_shown_in_the_report_not_run(files: Path) -> None:
     assert "<script" not in page and "<img" not in page
     assert "&lt;script&gt;alert(1)&lt;/script&gt;" in page
     assert "&quot;&gt;&lt;img src=x onerror=alert(2)&gt;" in page
+
+
+def test_map_listens_for_a_partner_that_connects(files: Path) -> None:
+    tmp = files
+    port = _port()
+    partners = tmp / "listen.toml"
+    partners.write_text(
+        f'[[partners]]\nname = "delta"\nrole = "sender"\nlisten = "127.0.0.1:{port}"\n'
+        'code_env = "CODE_B"\n',
+        encoding="utf-8",
+    )
+    _crm(tmp / "delta.csv", "D", [(d, "Customer") for d in SHARED[:11]])
+    (tmp / "delta.toml").write_text(POLICY.format(label="Delta"), encoding="utf-8")
+    mapping = _run(["map", "--partners", str(partners), "--input", str(tmp / "a.csv"),
+                    "--policy", str(tmp / "a.toml"), "--out-dir", str(tmp / "map"),
+                    "--yes", "--quiet", "--timeout", "30"], {"CODE_B": CODE_B})  # fmt: skip
+    partner = _run(["--role", "receiver", "--input", str(tmp / "delta.csv"), "--policy",
+                    str(tmp / "delta.toml"), "--out-dir", str(tmp / "delta-out"), "--connect",
+                    f"127.0.0.1:{port}", "--connect-retry", "30", "--yes", "--quiet"],
+                   {"BLINDMATCH_PAIRING_CODE": CODE_B})  # fmt: skip
+    assert _finish(partner)[0] == 0
+    rc, out, err = _finish(mapping)
+    assert rc == 0, err
+    assert f"delta: listening on 127.0.0.1:{port}." in err  # no display: the address is logged
+    assert out.startswith("delta  ok      overlaps      11")
+    # no --history: the per-user default (a fresh XDG_STATE_HOME in tests) recorded it
+    assert (Path(os.environ["XDG_STATE_HOME"]) / "blindmatch" / "history.sqlite").exists()
