@@ -76,7 +76,7 @@ def test_public_api_is_what_we_intend() -> None:
     "module",
     ["blindmatch", "blindmatch.protocol", "blindmatch.crypto", "blindmatch.transport",
      "blindmatch.errors", "blindmatch.accounts.outputs", "blindmatch.parallel",
-     "blindmatch.io", "blindmatch.io.atomic", "blindmatch.io.writers"],
+     "blindmatch.io", "blindmatch.io.atomic", "blindmatch.io.writers", "blindmatch.workflow"],
 )  # fmt: skip
 def test_every_export_exists_and_all_is_sorted(module: str) -> None:
     """Sorted isort-style (ruff RUF022): CONSTANTS, then Classes, then functions."""
@@ -113,7 +113,18 @@ ALLOWED_IMPORTS = {
     "io": {"errors"},
     "transport": {"errors", "crypto", "protocol", "driver", "io"},
     "accounts": {"errors", "crypto", "protocol", "io"},
-    "cli": {"errors", "crypto", "protocol", "driver", "parallel", "io", "transport", "accounts"},
+    "workflow": {"errors", "crypto", "protocol", "io", "accounts"},
+    "cli": {
+        "errors",
+        "crypto",
+        "protocol",
+        "driver",
+        "parallel",
+        "io",
+        "transport",
+        "accounts",
+        "workflow",
+    },
 }
 
 

@@ -311,7 +311,9 @@ def test_a_rerun_into_the_same_out_dir_leaves_no_stale_matches(tmp_path: Path) -
         rc_s, _, err_s = sender.finish()
         assert (rc_s, rc_r) == (0, 0), err_s + err_r
         assert (gx_out / "matches.csv").exists() == (nw_mode == "records")
-    assert sorted(p.name for p in gx_out.iterdir()) == ["overlap.csv", "run.json", "summary.json"]
+    assert sorted(p.name for p in gx_out.iterdir()) == [
+        "gone.csv", "new.csv", "overlap.csv", "report.html", "run.json", "summary.json",
+    ]  # fmt: skip
 
 
 def test_an_unusable_out_dir_is_refused_before_any_session(tmp_path: Path) -> None:

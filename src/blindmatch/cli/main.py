@@ -7,6 +7,9 @@
     psi-run --role sender|receiver ... --wormhole   both connect out through magic-wormhole
     psi-run offline --role R --input F --policy P --state S --out-dir D [PARTNER_FILE ...]
     psi-run offline ... --mailbox URL              the offline steps through shared storage
+    psi-run map --partners PARTNERS.toml --input F --policy P --out-dir D
+    psi-run history [--partner NAME]              past runs, per partner
+    psi-run report DIR                            rebuild DIR/report.html
 
 The argument parsing and error reporting live here; the session runs through the same
 sans-I/O core as the library, with sockets or message files at the edge.
@@ -26,74 +29,29 @@ from collections.abc import Iterator, Sequence
 from pathlib import Path
 
 from .. import __version__
-from ..errors import (
-    AgreementError,
-    AuthenticationError,
-    BlindmatchError,
-    CryptoError,
-    InputError,
-    PeerAbortedError,
-    PolicyError,
-    ProtocolError,
-    TransportError,
-    UsageError,
-)
+from ..errors import BlindmatchError, UsageError
+from .exits import EXIT_CODES, classify, exit_code_for
 
-__all__ = ["EXIT_CODES", "main"]
-
-#: Documented exit codes (README, "Exit codes").
-EXIT_CODES = {
-    "ok": 0,
-    "internal": 1,
-    "usage": 2,
-    "input": 3,
-    "policy": 4,
-    "authentication": 5,
-    "peer_gone": 6,
-    "protocol": 7,
-    "interrupted": 130,
-}
+__all__ = ["EXIT_CODES", "classify", "exit_code_for", "main"]
 
 EPILOG = """exit codes:
   0   success                    4   policy error, mismatch or rejection
   1   internal error (a bug)     5   authentication failed (pairing code, certificate)
   2   usage error                6   partner gone: disconnected, unreachable or timed out
   3   input file error           7   protocol violation by the partner
+  8   results written, but the history or the --webhook post failed
+  9   map: at least one partner failed (the others' results are written)
   130 interrupted (Ctrl-C or SIGTERM)
 """
 
+#: The top-level help names the options every run takes, which live on the subcommands.
+RUN_HELP = """every run also takes:
+  --history PATH   record the run and write new.csv/gone.csv against the previous run with
+                   the same partner (default: $XDG_STATE_HOME/blindmatch/history.sqlite)
+  --webhook URL    post a summary of what is new after the results are written
+  each out-dir gets summary.json, overlap.csv, new.csv, gone.csv and report.html
 
-#: One table for how each error is reported: (type, what the user reads, exit code). The first
-#: matching row wins, so subclasses come before their bases.
-_ERROR_TABLE: tuple[tuple[type[BaseException], str, str], ...] = (
-    (PolicyError, "policy error", "policy"),
-    (AgreementError, "no agreement", "policy"),
-    (PeerAbortedError, "partner stopped", "protocol"),
-    (InputError, "input error", "input"),
-    (UsageError, "error", "usage"),
-    (AuthenticationError, "authentication failed", "authentication"),
-    (TransportError, "partner unreachable", "peer_gone"),
-    (ProtocolError, "protocol violation", "protocol"),
-    (CryptoError, "protocol violation", "protocol"),
-)
-
-
-def _classify(exc: BaseException) -> tuple[str, int]:
-    if isinstance(exc, KeyboardInterrupt):
-        return "interrupted", EXIT_CODES["interrupted"]
-    for kind, label, code in _ERROR_TABLE:
-        if isinstance(exc, kind):
-            if isinstance(exc, PeerAbortedError) and any(
-                f"({why})" in str(exc) for why in ("rejected", "agreement")
-            ):
-                return label, EXIT_CODES["policy"]  # the partner refused our terms
-            return label, EXIT_CODES[code]
-    return "error", EXIT_CODES["internal"]
-
-
-def exit_code_for(exc: BaseException) -> int:
-    """Map an error to its documented exit code."""
-    return _classify(exc)[1]
+"""
 
 
 def _address(text: str) -> tuple[str, int]:
@@ -101,6 +59,32 @@ def _address(text: str) -> tuple[str, int]:
     if not sep or not port.isdigit() or not 0 <= int(port) <= 65535:
         raise argparse.ArgumentTypeError(f"expected HOST:PORT, got {text!r}")
     return host.strip("[]") or "127.0.0.1", int(port)
+
+
+def add_followup_arguments(parser: argparse.ArgumentParser, *, partner_flag: bool) -> None:
+    """--history, --webhook and friends, shared by the plain run, offline and map."""
+    parser.add_argument(
+        "--history",
+        type=Path,
+        metavar="PATH",
+        help="record the run in this history database and compare with the previous run with "
+        "the same partner (default: $XDG_STATE_HOME/blindmatch/history.sqlite)",
+    )
+    if partner_flag:
+        parser.add_argument(
+            "--partner",
+            help="the name this partner's runs are kept under in the history "
+            "(default: the label the partner introduces itself with)",
+        )
+    parser.add_argument(
+        "--webhook", metavar="URL", help="after the run, POST a summary of what is new here"
+    )
+    parser.add_argument(
+        "--webhook-format",
+        choices=("json", "slack"),
+        default="json",
+        help='json (default) or slack (a Slack-compatible {"text": ...} message)',
+    )
 
 
 def _short_rows_argument(parser: argparse.ArgumentParser) -> None:
@@ -155,6 +139,7 @@ def _party_arguments(parser: argparse.ArgumentParser, *, network: bool) -> None:
         default=None,
         help="processes for the curve work (default: all cores; 1: none)",
     )
+    add_followup_arguments(parser, partner_flag=True)
     if network:
         parser.add_argument(
             "--listen",
@@ -310,7 +295,7 @@ def build_parser() -> argparse.ArgumentParser:
         prog="psi-run",
         description="Find the accounts two companies share without either one handing its "
         "list over.",
-        epilog=EPILOG,
+        epilog=RUN_HELP + EPILOG,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     parser.add_argument("--version", action="version", version=_version_text())
@@ -352,7 +337,61 @@ def build_parser() -> argparse.ArgumentParser:
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     _party_arguments(offline, network=False)
+
+    mapping = sub.add_parser(
+        "map",
+        help="map accounts with every partner in a partners file, concurrently",
+        epilog=EPILOG,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    _map_arguments(mapping)
+
+    history = sub.add_parser("history", help="list past runs, per partner")
+    history.add_argument("--history", type=Path, metavar="PATH", help="the history database")
+    history.add_argument("--partner", help="only the runs with this partner")
+    history.add_argument("--json", action="store_true", help="print the runs as JSON")
+
+    report = sub.add_parser("report", help="rebuild report.html (or a map's index.html) in DIR")
+    report.add_argument("dir", type=Path, metavar="DIR", help="an output directory of a run")
     return parser
+
+
+def _map_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--partners", type=Path, required=True, help="TOML file: a [[partners]] table each"
+    )
+    parser.add_argument(
+        "--input", "-i", action="append", type=Path, required=True,
+        help="CRM export: CSV, JSON Lines or Parquet (repeatable), for every partner",
+    )  # fmt: skip
+    parser.add_argument(
+        "--policy", "-p", type=Path, required=True,
+        help="base policy TOML (a partner's `policy` replaces it for that partner)",
+    )  # fmt: skip
+    parser.add_argument(
+        "--out-dir", "-o", type=Path, required=True,
+        help="results go to OUT_DIR/<partner>/, and index.html across partners",
+    )  # fmt: skip
+    parser.add_argument("--matches-format", choices=["csv", "jsonl", "parquet"], default="csv")
+    parser.add_argument("--json", action="store_true", help="print the map summary as JSON")
+    parser.add_argument("--quiet", "-q", action="store_true", help="no progress display")
+    parser.add_argument(
+        "--yes", "-y", action="store_true",
+        help="accept each partner's terms without asking (policy checks apply)",
+    )  # fmt: skip
+    parser.add_argument(
+        "--workers", type=int, default=None,
+        help="processes for the curve work, shared out between partners (default: all cores)",
+    )  # fmt: skip
+    parser.add_argument(
+        "--timeout", type=float, default=120.0,
+        help="seconds to wait for a partner at any step (default 120)",
+    )  # fmt: skip
+    parser.add_argument(
+        "--connect-retry", type=float, default=10.0,
+        help="keep retrying a refused connection this long (default 10)",
+    )  # fmt: skip
+    add_followup_arguments(parser, partner_flag=False)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -402,6 +441,14 @@ def _run(args: argparse.Namespace) -> int:
             return run_demo(out_dir=args.out_dir, as_json=args.json, quiet=args.quiet)
         if args.command == "inspect":
             return _inspect(args)
+        if args.command in ("history", "report"):
+            from .runs import regenerate_report, show_history
+
+            return show_history(args) if args.command == "history" else regenerate_report(args)
+        if args.command == "map":
+            from .map import run_map
+
+            return run_map(args)
         from .party import run_offline, run_online
 
         return run_online(args) if args.command == "run" else run_offline(args)
@@ -419,7 +466,7 @@ def _run(args: argparse.Namespace) -> int:
     except BlindmatchError as exc:
         from .report import for_terminal  # error texts can quote the partner's names
 
-        print(f"psi-run: {_classify(exc)[0]}: {for_terminal(str(exc))}", file=sys.stderr)
+        print(f"psi-run: {classify(exc)[0]}: {for_terminal(str(exc))}", file=sys.stderr)
         return exit_code_for(exc)
     except Exception as exc:  # a bug: say so plainly, the details only on request
         if debug:

@@ -11,6 +11,7 @@ import contextlib
 import dataclasses
 import getpass
 import hashlib
+import json
 import os
 import sys
 from collections.abc import Callable
@@ -41,15 +42,29 @@ from .report import (
     for_terminal,
     render_matrix,
     shared_run_id,
-    summary_json,
-    write_outputs,
+)
+from .runs import (
+    FOLLOWUP_FAILED,
+    Followups,
+    Published,
+    followups_from_args,
+    publish,
+    report_warnings,
 )
 
 if TYPE_CHECKING:
     from ..transport import OfflineParty, PairingCode
     from ..transport.mailbox import Mailbox
 
-__all__ = ["describe_terms", "make_decider", "make_engine", "prepare", "run_offline", "run_online"]
+__all__ = [
+    "complete",
+    "describe_terms",
+    "make_decider",
+    "make_engine",
+    "prepare",
+    "run_offline",
+    "run_online",
+]
 
 #: Below this many elements a process pool costs more to start than it saves.
 POOL_THRESHOLD = 20_000
@@ -172,31 +187,56 @@ def make_decider(policy: Policy, *, assume_yes: bool, quiet: bool) -> Decide:
     return decide
 
 
+def complete(
+    out_dir: Path,
+    prepared: PreparedParty,
+    info: RunInfo,
+    result: OverlapResult,
+    *,
+    followups: Followups,
+    matches_format: str,
+    partner: str | None = None,
+) -> tuple[OverlapResult, Published]:
+    """A session's result with our side's counts added, published (outputs, history, alert)."""
+    result = dataclasses.replace(result, records_without_keys=prepared.records_without_keys)
+    info.records_in = prepared.diagnostics.rows
+    info.records_without_keys = prepared.records_without_keys
+    try:
+        done = publish(
+            out_dir, result, info, followups=followups, matches_format=matches_format,
+            partner=partner,
+        )  # fmt: skip
+    except OSError as exc:  # checked before the session, but a disk can fill up since
+        if isinstance(exc, BlindmatchError):
+            raise
+        raise UsageError(
+            f"cannot write the results into {out_dir}: {exc.strerror or exc}; nothing was written"
+        ) from None
+    return result, done
+
+
 def _finish(
     args: argparse.Namespace,
     prepared: PreparedParty,
     info: RunInfo,
     result: OverlapResult,
+    followups: Followups,
 ) -> int:
-    result = dataclasses.replace(result, records_without_keys=prepared.records_without_keys)
-    info.records_in = prepared.diagnostics.rows
-    info.records_without_keys = prepared.records_without_keys
-    try:
-        written = write_outputs(args.out_dir, result, info, matches_format=args.matches_format)
-    except OSError as exc:  # checked before the session, but a disk can fill up since
-        if isinstance(exc, BlindmatchError):
-            raise
-        raise UsageError(
-            f"cannot write the results into {args.out_dir}: {exc.strerror or exc}; "
-            "nothing was written"
-        ) from None
+    result, done = complete(
+        args.out_dir, prepared, info, result, followups=followups,
+        matches_format=args.matches_format,
+    )  # fmt: skip
     if args.json:
-        print(summary_json(result, info.run_id))
+        print(json.dumps(done.summary, indent=2, ensure_ascii=False))
     else:
         print(render_matrix(result))
+        if not done.deltas.first_run:
+            print(f"since the previous run: {len(done.deltas.new)} new, "
+                  f"{len(done.deltas.gone)} gone overlaps (new.csv, gone.csv)")  # fmt: skip
         if not args.quiet:
-            print("wrote " + ", ".join(str(p) for p in written), file=sys.stderr)
-    return 0
+            print("wrote " + ", ".join(str(p) for p in done.written), file=sys.stderr)
+    report_warnings(done)
+    return FOLLOWUP_FAILED if done.warnings else 0
 
 
 def network_events(bars: ProgressBars) -> Callable[[Event], None]:
@@ -244,6 +284,7 @@ def run_online(args: argparse.Namespace) -> int:
     check_out_dir(args.out_dir)
     if args.code_file is not None:
         check_output_file(args.code_file, "--code-file")
+    followups = followups_from_args(args)
     tls = None
     if args.tls_pin:
         parse_pins(args.tls_pin)  # a typo in a pin is a usage error, whatever else is wrong
@@ -345,7 +386,7 @@ def run_online(args: argparse.Namespace) -> int:
             with contextlib.suppress(FileNotFoundError):
                 Path(args.code_file).unlink()
     info.run_id = shared_run_id(session.agreement)
-    return _finish(args, prepared, info, result)
+    return _finish(args, prepared, info, result, followups)
 
 
 def _fingerprint(args: argparse.Namespace, policy_text: str) -> bytes:
@@ -416,6 +457,7 @@ def run_offline(args: argparse.Namespace) -> int:
 
         # Reach the mailbox before the (possibly long) preparation.
         mailbox = Mailbox(args.mailbox, **_storage_options(args.mailbox_option))
+    followups = followups_from_args(args)
     bars = ProgressBars(quiet=args.quiet)
     prepared, policy_text = prepare(args, bars)
 
@@ -460,7 +502,7 @@ def run_offline(args: argparse.Namespace) -> int:
         transport="mailbox" if mailbox is not None else "offline",
         run_id=shared_run_id(party.agreement),
     )
-    return _finish(args, prepared, info, result)
+    return _finish(args, prepared, info, result, followups)
 
 
 def _offline_steps(
