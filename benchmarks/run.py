@@ -31,6 +31,7 @@ import json
 import multiprocessing as mp
 import os
 import platform
+import random
 import resource
 import socket
 import struct
@@ -300,6 +301,17 @@ def run_floor(n: int, workers: int) -> dict[str, Any]:
     }
 
 
+def _engine(workers: int | None) -> Any:
+    """What a party runs on: the native engine where it is built (unless
+    BLINDMATCH_ENGINE=python), else a PoolEngine, as psi-run chooses."""
+    from blindmatch.crypto import native
+    from blindmatch.parallel import PoolEngine
+
+    if native.engine_preference() == "native":
+        return native.NativeEngine(threads=workers)
+    return PoolEngine(workers=workers)
+
+
 # -- (b) both parties in one process ------------------------------------------------------------
 
 
@@ -307,7 +319,6 @@ def _inprocess_party(
     n: int, overlap: float, workers: int | None, ready: Any, go: Any, out: Any
 ) -> None:
     from blindmatch.driver import run_pair
-    from blindmatch.parallel import PoolEngine
 
     a = make_records(make_values("a", n, overlap))
     b = make_records(make_values("b", n, overlap))
@@ -315,7 +326,8 @@ def _inprocess_party(
     cpu0 = time.process_time()
     with TreeRss() as rss:
         start = time.monotonic()
-        with PoolEngine(workers=workers) as engine:
+        engine = _engine(workers)
+        try:
             run = run_pair(
                 sender_terms=make_terms("A"),
                 sender_records=a,
@@ -324,6 +336,8 @@ def _inprocess_party(
                 engine=engine,
             )
             workers_cpu = rss.children_cpu()
+        finally:
+            getattr(engine, "close", lambda: None)()
         wall = time.monotonic() - start
     out.put(
         {
@@ -353,7 +367,6 @@ def _tcp_party(
 ) -> None:
     import psutil
 
-    from blindmatch.parallel import PoolEngine
     from blindmatch.protocol import Role, Session
     from blindmatch.transport import PairingCode
     from blindmatch.transport.tcp import run_connector, run_listener
@@ -384,7 +397,7 @@ def _tcp_party(
     cpu0 = time.process_time()
     with TreeRss() as rss:
         start = time.monotonic()
-        engine = PoolEngine(workers=workers)
+        engine = _engine(workers)
         clock.marks["engine"] = time.monotonic()
         try:
             if role == "sender":
@@ -411,7 +424,7 @@ def _tcp_party(
                 reverse=True,
             )
         finally:
-            engine.close()
+            getattr(engine, "close", lambda: None)()
         end = time.monotonic()
     if profile_dir:
         profiler.disable()
@@ -432,6 +445,156 @@ def _tcp_party(
             **rss.report(),
         }
     )
+
+
+# -- (e) the product as a user runs it: two psi-run processes, launch to exit ------------------
+
+
+def write_cli_inputs(work: Path, n: int, overlap: float) -> None:
+    """Each side's CRM export (CSV) and policy for the psi-run pair."""
+    for side in ("a", "b"):
+        values = make_values(side, n, overlap)
+        with (work / f"{side}.csv").open("w", encoding="utf-8") as fh:
+            fh.write("Account ID,Account Name,Website\n")
+            for i, v in enumerate(values):
+                fh.write(f"{side.upper()}{i:09d},Account {i},https://www.{v}/\n")
+        (work / f"{side}.toml").write_text(
+            f'label = "Bench {side.upper()}"\nnormalization = "bm-norm/1"\n[keys]\n'
+            f'use = ["domain"]\n[populations.{POPULATION}]\ndisclosure = "counts"\n',
+            encoding="utf-8",
+        )
+
+
+def run_cli_pair(work: Path, n: int, expected: int, workers: int | None) -> dict[str, Any]:
+    """Both parties as `psi-run` processes over 127.0.0.1, timed from launch until both have
+    exited: interpreter start, imports, reading and normalizing the CSV, the handshake, the
+    protocol and the output files all count."""
+    import subprocess
+
+    from blindmatch.transport import PairingCode
+
+    psi_run = str(Path(sys.executable).with_name("psi-run"))
+    with socket.socket() as s:
+        s.bind((HOST, 0))
+        port = s.getsockname()[1]
+    env = dict(os.environ, BLINDMATCH_PAIRING_CODE=PairingCode.generate().reveal())
+    common = ["--yes", "--quiet", "--json", "--timeout", str(int(TIMEOUT))]
+    if workers:
+        common += ["--workers", str(workers)]
+    argv = {
+        "sender": [psi_run, "--role", "sender", "--listen", f"{HOST}:{port}"],
+        "receiver": [psi_run, "--role", "receiver", "--connect", f"{HOST}:{port}",
+                     "--connect-retry", "60"],
+    }  # fmt: skip
+    side = {"sender": "a", "receiver": "b"}
+    procs = {}
+    start = time.monotonic()
+    for role in ("sender", "receiver"):
+        out_dir = work / f"out-{role}"
+        subprocess.run(["rm", "-rf", str(out_dir)], check=True)
+        procs[role] = subprocess.Popen(
+            argv[role] + ["--input", str(work / f"{side[role]}.csv"), "--policy",
+                          str(work / f"{side[role]}.toml"), "--out-dir", str(out_dir), *common],
+            env=env, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
+            stderr=(work / f"{role}.err").open("wb"),
+        )  # fmt: skip
+    parties: dict[str, Any] = {}
+    for role, proc in procs.items():
+        _, status, usage = os.wait4(proc.pid, 0)
+        proc.returncode = os.waitstatus_to_exitcode(status)
+        end = time.monotonic()
+        if proc.returncode:
+            err = (work / f"{role}.err").read_text(errors="replace")[-500:]
+            raise RuntimeError(f"psi-run {role} exited {proc.returncode}: {err}")
+        summary = json.loads((work / f"out-{role}" / "summary.json").read_text())
+        count = summary["counts"][POPULATION][POPULATION]
+        assert count == expected, (role, count, expected)
+        parties[role] = {
+            "wall": end - start,
+            "cpu": usage.ru_utime + usage.ru_stime,
+            "peak_rss": usage.ru_maxrss * 1024,
+        }
+    return {"wall": max(p["wall"] for p in parties.values()), "parties": parties}
+
+
+# -- (f) per-point costs and the differential check of the native engine ---------------------
+
+
+def micro(n_time: int, n_diff: int) -> dict[str, Any]:
+    """Single-thread microseconds per point (X25519) and per message (hash-to-curve) for each
+    CPU path of the native engine, `cryptography` and the Python bulk path; then the native
+    engine (all threads) against `cryptography` and the Python hash-to-curve on ``n_diff``
+    random inputs each (a mismatch raises)."""
+    from cryptography.hazmat.primitives.asymmetric.x25519 import (
+        X25519PrivateKey,
+        X25519PublicKey,
+    )
+
+    from blindmatch.crypto import native
+    from blindmatch.crypto.h2c import hash_to_curve_many
+
+    out: dict[str, Any] = {"n_time": n_time, "n_diff": n_diff, "us": {}}
+    rnd = random.Random(17)
+    dst = b"blindmatch/1 h2c " + rnd.randbytes(32)
+    dst_prime = dst + bytes([len(dst)])
+    secret = rnd.randbytes(32)
+    points = rnd.randbytes(32 * n_time)
+    msgs = [b"\x06domain" + rnd.randbytes(8).hex().encode() + b".com" for _ in range(n_time)]
+
+    def per(seconds: float, count: int) -> float:
+        return round(seconds / count * 1e6, 2)
+
+    if native.available():
+        mod = native.native_module()
+        chosen = mod.cpu_path()
+        for path in mod.cpu_paths():
+            mod.set_cpu_path(path)
+            t = time.perf_counter()
+            mod.blind(points, [secret], 1)
+            out["us"][f"x25519 native {path}"] = per(time.perf_counter() - t, n_time)
+            t = time.perf_counter()
+            mod.hash_to_curve(msgs, dst_prime, 1)
+            out["us"][f"h2c native {path}"] = per(time.perf_counter() - t, n_time)
+        mod.set_cpu_path(chosen)
+        out["cpu_path"] = chosen
+    exchange = X25519PrivateKey.from_private_bytes(secret).exchange
+    load = X25519PublicKey.from_public_bytes
+    few = [points[i : i + 32] for i in range(0, 32 * min(n_time, 20_000), 32)]
+    t = time.perf_counter()
+    for p in few:
+        exchange(load(p))
+    out["us"]["x25519 cryptography"] = per(time.perf_counter() - t, len(few))
+    t = time.perf_counter()
+    hash_to_curve_many(msgs[:20_000], dst)
+    out["us"]["h2c python (gmpy2)"] = per(time.perf_counter() - t, min(n_time, 20_000))
+
+    if native.available() and n_diff:
+        mod = native.native_module()
+        threads = len(os.sched_getaffinity(0))
+        pts = rnd.randbytes(32 * n_diff)
+        t = time.perf_counter()
+        (got,), _ = mod.blind(pts, [secret], threads)
+        want = bytearray()
+        for i in range(0, len(pts), 32):
+            try:
+                want += exchange(load(pts[i : i + 32]))
+            except ValueError:  # an all-zero result, which cryptography refuses
+                want += bytes(32)
+        if got != bytes(want):
+            bad = next(
+                i for i in range(n_diff) if got[32 * i : 32 * i + 32] != want[32 * i : 32 * i + 32]
+            )
+            raise AssertionError(f"native X25519 differs from cryptography at point {bad // 32}")
+        dmsgs = [rnd.randbytes(rnd.randrange(0, 140)) for _ in range(n_diff)]
+        got_h = mod.hash_to_curve(dmsgs, dst_prime, threads)
+        if got_h != b"".join(hash_to_curve_many(dmsgs, dst)):
+            raise AssertionError("native hash-to-curve differs from the Python suite")
+        out["differential"] = (
+            f"{n_diff:,} random points (X25519 vs cryptography) and {n_diff:,} random messages "
+            f"(hash-to-curve vs the Python suite): identical on the {mod.cpu_path()} path "
+            f"({time.perf_counter() - t:.1f} s)"
+        )
+    return out
 
 
 # -- (d) openmined-psi -----------------------------------------------------------------------------
@@ -570,6 +733,10 @@ def bench_size(n: int, args: argparse.Namespace) -> dict[str, Any]:
             if r.get(key) is not None
         }
         | {"floor": r["floor"]["wall"], "loopback": r.get("loopback", {}).get("wall")}
+        | {
+            "cli": r.get("cli", {}).get("wall"),
+            "cli_ratio_floor": r.get("cli", {}).get("ratio_floor"),
+        }
         for r in rounds
     ]
     return best
@@ -614,6 +781,16 @@ def bench_round(n: int, args: argparse.Namespace, round_no: int) -> dict[str, An
         row["loopback"] = {"wall": wall, "parties": parties}
         log(f"loopback pair {wall:.2f} s")
 
+    if args.cli:
+        import tempfile
+
+        with tempfile.TemporaryDirectory(prefix="bm-bench-") as tmp:
+            work = Path(tmp)
+            write_cli_inputs(work, n, args.overlap)
+            row["cli"] = run_cli_pair(work, n, expected, args.workers)
+        row["cli"]["ratio_floor"] = row["cli"]["wall"] / floor["wall"]
+        log(f"psi-run pair {row['cli']['wall']:.2f} s, launch to exit")
+
     if args.peer:
         ctx = mp.get_context("spawn")
         ports = ctx.Queue()
@@ -639,7 +816,17 @@ def bench_round(n: int, args: argparse.Namespace, round_no: int) -> dict[str, An
             row["speedup_vs_peer"] = row["peer"]["wall"] / ours
     if "inprocess" in row:
         row["inprocess"]["ratio_floor"] = row["inprocess"]["wall"] / floor["wall"]
+    if "cli" in row and "peer" in row:
+        row["cli"]["speedup_vs_peer"] = row["peer"]["wall"] / row["cli"]["wall"]
     return row
+
+
+def _engine_name() -> str:
+    from blindmatch.crypto import native
+
+    if native.engine_preference() == "native":
+        return f"native ({native.cpu_path()})"
+    return "python"
 
 
 def environment() -> dict[str, Any]:
@@ -655,6 +842,7 @@ def environment() -> dict[str, Any]:
         "cores": default_workers(),
         "cryptography": cryptography.__version__,
         "gmpy2": gmpy2.version(),
+        "engine": _engine_name(),
     }
     try:
         with open("/proc/cpuinfo", encoding="ascii", errors="replace") as fh:
@@ -767,6 +955,44 @@ def render_markdown(doc: dict[str, Any]) -> str:
                 f"{f('double-blind_done')} | {f('receive_done')} | {f('result')} | "
                 f"{p['wall']:.2f} | {p['cpu_main']:.2f} |"
             )
+    cli_rows = [row for row in doc["rows"] if "cli" in row]
+    if cli_rows:
+        lines += [
+            "",
+            "## psi-run as a user runs it (two processes, launch to exit)",
+            "",
+            "Each party is `psi-run` reading a CSV export (`Account ID, Account Name, Website`) "
+            "and a policy, over 127.0.0.1 with a pairing code; the clock runs from launching "
+            "both until both have exited (start-up, imports, reading and normalizing included). "
+            "The floor and openmined-psi are from the same round.",
+            "",
+            "| n x n | engine | psi-run pair | floor | floor ratio | openmined-psi | speed-up vs "
+            "peer | CPU s (sender / receiver) | peak RSS MiB (sender / receiver) |",
+            "|---|---|---|---|---|---|---|---|---|",
+        ]
+        for row in cli_rows:
+            c = row["cli"]
+            ps = c["parties"]
+            peer = row.get("peer")
+            lines.append(
+                f"| {row['n']:,} | {doc['environment'].get('engine', '?')} | {c['wall']:.2f} | "
+                f"{row['floor']['wall']:.2f} | {c['ratio_floor']:.2f}x | "
+                + (f"{peer['wall']:.2f} | {c['speedup_vs_peer']:.2f}x | " if peer else "- | - | ")
+                + f"{ps['sender']['cpu']:.2f} / {ps['receiver']['cpu']:.2f} | "
+                f"{_mb(ps['sender']['peak_rss'])} / {_mb(ps['receiver']['peak_rss'])} |"
+            )
+    m = doc.get("micro")
+    if m:
+        lines += [
+            "",
+            f"## Per-point cost, one thread ({m['n_time']:,} points / messages)",
+            "",
+            "| operation | us |",
+            "|---|---|",
+        ]
+        lines += [f"| {k} | {v:.2f} |" for k, v in m["us"].items()]
+        if "differential" in m:
+            lines += ["", f"Differential check: {m['differential']}."]
     targets = doc.get("targets")
     if targets:
         lines += ["", "## Targets", ""]
@@ -775,8 +1001,35 @@ def render_markdown(doc: dict[str, Any]) -> str:
     return "\n".join(lines)
 
 
+#: Issue 17 (native engine), per size: (least speed-up vs openmined-psi, most floor ratio);
+#: measured on the psi-run pair, launch to exit.
+CLI_TARGETS = {20_000: (3.0, 1.2), 100_000: (4.0, 0.9), 1_000_000: (None, 1.0)}
+
+
 def check_targets(rows: list[dict[str, Any]]) -> list[str]:
     out: list[str] = []
+    for row in rows:
+        n = row["n"]
+        cli = row.get("cli")
+        if cli and n in CLI_TARGETS:
+            peer_min, floor_max = CLI_TARGETS[n]
+            ok = cli["ratio_floor"] <= floor_max
+            out.append(
+                f"{n:,} psi-run pair: floor ratio {cli['ratio_floor']:.2f}x (target <= "
+                f"{floor_max}x): {'met' if ok else 'NOT met'}"
+            )
+            if peer_min and "speedup_vs_peer" in cli:
+                ok = cli["speedup_vs_peer"] >= peer_min
+                out.append(
+                    f"{n:,} psi-run pair: {cli['speedup_vs_peer']:.2f}x faster than "
+                    f"openmined-psi (target >= {peer_min}x): {'met' if ok else 'NOT met'}"
+                )
+            if n >= 1_000_000:
+                peak = max(p["peak_rss"] for p in cli["parties"].values())
+                out.append(
+                    f"{n:,} psi-run pair: peak RSS {peak / 2**20:.0f} MiB per party (target <= "
+                    f"600 MiB): {'met' if peak <= 600 * 2**20 else 'NOT met'}"
+                )
     for row in rows:
         n = row["n"]
         lb = row.get("loopback")
@@ -821,6 +1074,17 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--loopback", action="store_true", help="run the two-process TCP pair")
     parser.add_argument("--peer", action="store_true", help="run openmined-psi on the same sets")
     parser.add_argument("--skip-inprocess", action="store_true", help="skip run_pair (b)")
+    parser.add_argument(
+        "--cli", action="store_true", help="run two psi-run processes, timed launch to exit"
+    )
+    parser.add_argument(
+        "--micro", type=int, default=0, metavar="N",
+        help="per-point costs on N points, then the native engine's differential check",
+    )  # fmt: skip
+    parser.add_argument(
+        "--diff", type=int, default=100_000, metavar="N",
+        help="random inputs of the differential check (with --micro; default 100,000)",
+    )  # fmt: skip
     parser.add_argument("--workers", type=int, default=None, help="PoolEngine workers per party")
     parser.add_argument("--fpr", type=float, default=1e-9, help="openmined-psi false-positive rate")
     parser.add_argument(
@@ -835,6 +1099,9 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
 
     env = environment()
+    micro_doc = micro(args.micro, args.diff) if args.micro else None
+    if micro_doc:
+        print(json.dumps(micro_doc, indent=1), file=sys.stderr)
     rows = [bench_size(n, args) for n in args.sizes]
     for row in rows:
         row["run_date"] = env["date"]
@@ -844,7 +1111,13 @@ def main(argv: list[str] | None = None) -> int:
         old = json.loads(latest.read_text())
         keep = [r for r in old.get("rows", []) if r["n"] not in {x["n"] for x in rows}]
         rows = sorted(keep + rows, key=lambda r: r["n"])
-    doc = {"environment": env, "rows": rows, "targets": check_targets(rows)}
+    doc: dict[str, Any] = {"environment": env, "rows": rows, "targets": check_targets(rows)}
+    if micro_doc:
+        doc["micro"] = micro_doc
+    elif args.merge and latest.exists():
+        old_micro = json.loads(latest.read_text()).get("micro")
+        if old_micro:
+            doc["micro"] = old_micro
     tmp = latest.with_suffix(".json.tmp")
     tmp.write_text(json.dumps(doc, indent=2) + "\n")
     tmp.replace(latest)

@@ -76,7 +76,7 @@ def test_public_api_is_what_we_intend() -> None:
     "module",
     ["blindmatch", "blindmatch.protocol", "blindmatch.crypto", "blindmatch.transport",
      "blindmatch.errors", "blindmatch.accounts.outputs", "blindmatch.parallel",
-     "blindmatch.io", "blindmatch.io.atomic", "blindmatch.io.writers"],
+     "blindmatch.io", "blindmatch.io.atomic", "blindmatch.io.writers", "blindmatch.workflow"],
 )  # fmt: skip
 def test_every_export_exists_and_all_is_sorted(module: str) -> None:
     """Sorted isort-style (ruff RUF022): CONSTANTS, then Classes, then functions."""
@@ -114,6 +114,7 @@ ALLOWED_IMPORTS = {
     "io": {"errors"},
     "transport": {"errors", "crypto", "protocol", "driver", "io"},
     "accounts": {"errors", "crypto", "protocol", "io"},
+    "workflow": {"errors", "crypto", "protocol", "io", "accounts"},
     "cli": {
         "errors",
         "crypto",
@@ -124,6 +125,7 @@ ALLOWED_IMPORTS = {
         "io",
         "transport",
         "accounts",
+        "workflow",
     },  # fmt: skip
 }
 
@@ -213,38 +215,6 @@ def test_no_process_wide_side_effects_below_the_cli(path: Path) -> None:
             assert call not in {
                 "gc.disable", "gc.enable", "gc.freeze", "logging.basicConfig",
             }, f"{path.relative_to(SRC)} calls {call}"  # fmt: skip
-
-
-#: Third-party cryptography libraries: only the suite (crypto/) may use them, so that a
-#: curve, a primitive or an engine changes in one folder.
-CRYPTO_LIBRARIES = {"cryptography", "gmpy2"}
-
-
-def _top_level_imports(path: Path) -> set[str]:
-    """Top-level names of every absolute import in a module, module or function level."""
-    found: set[str] = set()
-    for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
-        if isinstance(node, ast.Import):
-            found.update(alias.name.split(".")[0] for alias in node.names)
-        elif isinstance(node, ast.ImportFrom) and node.level == 0 and node.module:
-            found.add(node.module.split(".")[0])
-    return found
-
-
-@pytest.mark.parametrize("path", ALL_MODULES, ids=lambda p: str(p.relative_to(SRC)))
-def test_only_the_crypto_suite_imports_crypto_libraries(path: Path) -> None:
-    if _layer(path) == "crypto":
-        return
-    used = _top_level_imports(path) & CRYPTO_LIBRARIES
-    assert not used, f"{path.relative_to(SRC)} imports {sorted(used)}: move that code to crypto/"
-
-
-def test_the_crypto_import_rule_sees_function_level_imports(tmp_path: Path) -> None:
-    module = tmp_path / "m.py"
-    module.write_text(
-        "def f():\n    from cryptography.exceptions import InvalidTag\n    import gmpy2.mpz\n"
-    )
-    assert _top_level_imports(module) & CRYPTO_LIBRARIES == {"cryptography", "gmpy2"}
 
 
 # -- no import cycles ----------------------------------------------------------------------------
@@ -369,3 +339,35 @@ def test_one_atomic_write() -> None:
                 callers.append(name)
                 break
     assert callers == ["blindmatch.io.atomic"]
+
+
+#: Third-party cryptography libraries: only the suite (crypto/) may use them, so that a
+#: curve, a primitive or an engine changes in one folder.
+CRYPTO_LIBRARIES = {"cryptography", "gmpy2"}
+
+
+def _top_level_imports(path: Path) -> set[str]:
+    """Top-level names of every absolute import in a module, module or function level."""
+    found: set[str] = set()
+    for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+        if isinstance(node, ast.Import):
+            found.update(alias.name.split(".")[0] for alias in node.names)
+        elif isinstance(node, ast.ImportFrom) and node.level == 0 and node.module:
+            found.add(node.module.split(".")[0])
+    return found
+
+
+@pytest.mark.parametrize("path", ALL_MODULES, ids=lambda p: str(p.relative_to(SRC)))
+def test_only_the_crypto_suite_imports_crypto_libraries(path: Path) -> None:
+    if _layer(path) == "crypto":
+        return
+    used = _top_level_imports(path) & CRYPTO_LIBRARIES
+    assert not used, f"{path.relative_to(SRC)} imports {sorted(used)}: move that code to crypto/"
+
+
+def test_the_crypto_import_rule_sees_function_level_imports(tmp_path: Path) -> None:
+    module = tmp_path / "m.py"
+    module.write_text(
+        "def f():\n    from cryptography.exceptions import InvalidTag\n    import gmpy2.mpz\n"
+    )
+    assert _top_level_imports(module) & CRYPTO_LIBRARIES == {"cryptography", "gmpy2"}

@@ -20,9 +20,11 @@ import time
 from pathlib import Path
 
 import pytest
+from pki_support import make_pki
 
 from blindmatch.protocol import seeded_rng
-from blindmatch.transport import PairingCode
+from blindmatch.transport import PairingCode, Pin, certificate_pins
+from blindmatch.transport.tls_identity import first_certificate
 
 pytestmark = pytest.mark.slow
 
@@ -310,8 +312,8 @@ def test_a_rerun_into_the_same_out_dir_leaves_no_stale_matches(tmp_path: Path) -
         assert (rc_s, rc_r) == (0, 0), err_s + err_r
         assert (gx_out / "matches.csv").exists() == (nw_mode == "records")
     assert sorted(p.name for p in gx_out.iterdir()) == [
-        "counts.csv", "counts.parquet", "overlap.csv", "overlaps.csv", "overlaps.parquet",
-        "run.json", "summary.json",
+        "counts.csv", "counts.parquet", "gone.csv", "new.csv", "overlap.csv", "overlaps.csv",
+        "overlaps.parquet", "report.html", "run.json", "summary.json",
     ]  # fmt: skip
 
 
@@ -386,15 +388,18 @@ def test_a_closed_stdout_is_not_reported_as_an_internal_error(tmp_path: Path) ->
     assert (out / "northwind" / "summary.json").exists()
 
 
-def test_wrong_pairing_code_fails_on_both_sides_and_writes_nothing(tmp_path: Path) -> None:
+def test_wrong_pairing_code_fails_the_guesser_and_writes_nothing(tmp_path: Path) -> None:
+    """The receiver with a wrong code stops (exit 5); the listening sender logs the failed
+    pairing and waits on (a stranger's guess must not end its run) until its timeout."""
     files = _write_inputs(tmp_path, "records", "records")
     nw_out, gx_out = tmp_path / "nw-out", tmp_path / "gx-out"
-    sender = _sender(files, nw_out)
+    sender = _sender(files, nw_out, "--timeout", "3")
     receiver = _receiver(files, gx_out, sender.wait_port(), code=WRONG)
     rc_r, _, err_r = receiver.finish()
     rc_s, _, err_s = sender.finish()
-    assert (rc_s, rc_r) == (5, 5), err_s + err_r
-    assert "pairing code" in err_s and "pairing code" in err_r
+    assert (rc_s, rc_r) == (6, 5), err_s + err_r
+    assert "failed the pairing code" in err_s and "[failed pairings: 1]" in err_s
+    assert "pairing code does not match" in err_r
     assert not nw_out.exists() and not gx_out.exists()
     assert WRONG not in err_s + err_r and CODE not in err_s + err_r
 
@@ -502,6 +507,7 @@ def _offline(files: dict[str, Path], side: str, tmp: Path, *incoming: Path) -> t
         [sys.executable, "-m", "blindmatch.cli.main", "offline", "--role", side,
          "--input", str(files[data]), "--policy", str(files[policy]), "--state",
          str(tmp / f"{side}.state"), "--out-dir", str(tmp / f"{side}-out"), "--code", CODE,
+         "--outbox", str(tmp / f"{side}-outbox"),
          "--yes", "--quiet", *map(str, incoming)],
         capture_output=True, text=True, stdin=subprocess.DEVNULL, timeout=120,
     )  # fmt: skip
@@ -526,7 +532,7 @@ def test_offline_round_trip_equals_online_result(tmp_path: Path) -> None:
             rc, log = _offline(files, side, tmp_path, *got[side])
             logs += log
             assert rc == 0, log
-            for new in _new_files(tmp_path / f"{side}-out", seen[side]):
+            for new in _new_files(tmp_path / f"{side}-outbox", seen[side]):
                 got[other].append(new)
         if all((tmp_path / f"{s}-out" / "summary.json").exists() for s in got):
             break
@@ -583,6 +589,33 @@ def test_inspect_reports_locally(tmp_path: Path) -> None:
     assert result.returncode == 0, result.stderr
     report = json.loads(result.stdout)
     assert report["rows"] == 5
+
+
+def test_inspect_and_run_json_count_rows_without_a_key_alike(tmp_path: Path) -> None:
+    """inspect counted 217 rows without a key on the Northwind sample where run.json said 172:
+    both now show the one definition, which the sample's ground truth (computed without
+    blindmatch) also follows."""
+    from blindmatch.accounts import sample
+
+    rc, _, err = Party(["demo", "--quiet", "--out-dir", str(tmp_path / "demo")]).finish(120)
+    assert rc == 0, err
+    files = {"northwind": ("northwind_salesforce.csv", "northwind_policy.toml"),
+             "globex": ("globex_hubspot.csv", "globex_policy.toml")}  # fmt: skip
+    for side, (data, policy) in files.items():
+        truth = sample.expected()["parties"][side]["rows_without_keys"]
+        run = json.loads((tmp_path / "demo" / side / "run.json").read_text())
+        summary = json.loads((tmp_path / "demo" / side / "summary.json").read_text())
+        with sample.path(data) as data_path, sample.path(policy) as policy_path:
+            base = [sys.executable, "-m", "blindmatch.cli.main", "inspect", str(data_path),
+                    "--policy", str(policy_path)]  # fmt: skip
+            as_json = subprocess.run([*base, "--json"], capture_output=True, text=True, timeout=60)
+            as_text = subprocess.run(base, capture_output=True, text=True, timeout=60)
+        assert as_json.returncode == 0 and as_text.returncode == 0, as_json.stderr
+        report = json.loads(as_json.stdout)
+        assert report["rows_without_usable_key"] == truth
+        assert f"Rows without a usable key: {truth:,} " in as_text.stdout
+        assert run["counts"]["records_without_keys"] == truth
+        assert summary["records_without_keys"] == truth
 
 
 def test_short_rows_are_refused_unless_allowed(tmp_path: Path) -> None:
@@ -685,3 +718,98 @@ def test_bad_invocations_get_named_errors_and_exit_codes(
     assert result.returncode == code, result.stderr
     assert needle in result.stderr and "Traceback" not in result.stderr
     assert not (tmp_path / "out").exists()
+
+
+# -- TLS with pins ---------------------------------------------------------------------------
+
+
+def _tls_party(
+    role: str, files: dict[str, Path], pki: dict[str, Path], out: Path, *extra: str
+) -> Party:
+    name, data, policy = (
+        ("server", "nw", "nw_policy") if role == "sender" else ("client", "gx", "gx_policy")
+    )
+    return Party(
+        ["--role", role, "--input", str(files[data]), "--policy", str(files[policy]),
+         "--out-dir", str(out), "--tls-cert", str(pki[f"{name}_cert"]),
+         "--tls-key", str(pki[f"{name}_key"]), "--tls-ca", str(pki["ca"]), "--yes", "--quiet",
+         "--timeout", "20", *extra]
+    )  # fmt: skip
+
+
+def _pin(pki: dict[str, Path], name: str, kind: str) -> Pin:
+    cert, spki = certificate_pins(first_certificate(pki[f"{name}_cert"]))
+    return cert if kind == "cert" else spki
+
+
+def test_tls_with_pins_runs_end_to_end(tmp_path: Path) -> None:
+    """Each side pins the other (one by public key, one by certificate, in hex, among two
+    pins); the run completes as over a pairing code."""
+    pki = make_pki(_mkdir(tmp_path / "pki"))
+    files = _write_inputs(tmp_path, "records", "counts")
+    nw_out, gx_out = tmp_path / "nw-out", tmp_path / "gx-out"
+    sender = _tls_party(
+        "sender", files, pki, nw_out, "--listen", "127.0.0.1:0", "--json",
+        "--tls-pin", str(_pin(pki, "client", "spki")),
+    )  # fmt: skip
+    as_hex = "cert-sha256:" + _pin(pki, "server", "cert").digest.hex()
+    receiver = _tls_party(
+        "receiver", files, pki, gx_out, "--connect", f"127.0.0.1:{sender.wait_port()}",
+        "--json", "--tls-pin", str(_pin(pki, "rogue", "cert")), "--tls-pin", as_hex,
+    )  # fmt: skip
+    rc_r, out_r, err_r = receiver.finish()
+    rc_s, out_s, err_s = sender.finish()
+    assert (rc_s, rc_r) == (0, 0), err_s + err_r
+    assert json.loads(out_s)["counts"] == NORTHWIND_LEARNS
+    assert json.loads(out_r)["counts"] == GLOBEX_LEARNS
+    assert json.loads((nw_out / "run.json").read_text())["transport"] == "tls"
+
+
+def test_a_tls_partner_that_is_not_the_pinned_one_is_refused(tmp_path: Path) -> None:
+    """The receiver pinned someone else: the sender's certificate is CA-signed and valid for
+    the address, yet refused right after the handshake (exit 5, naming what it saw)."""
+    pki = make_pki(_mkdir(tmp_path / "pki"))
+    files = _write_inputs(tmp_path, "records", "records")
+    nw_out, gx_out = tmp_path / "nw-out", tmp_path / "gx-out"
+    sender = _tls_party("sender", files, pki, nw_out, "--listen", "127.0.0.1:0")
+    receiver = _tls_party(
+        "receiver", files, pki, gx_out, "--connect", f"127.0.0.1:{sender.wait_port()}",
+        "--tls-pin", str(_pin(pki, "mallory", "spki")),
+    )  # fmt: skip
+    rc_r, _, err_r = receiver.finish()
+    rc_s, _, err_s = sender.finish()
+    assert rc_r == 5, err_r
+    assert "authentication failed" in err_r and str(_pin(pki, "server", "spki")) in err_r
+    assert rc_s == 6, err_s  # the partner hung up before its hello
+    assert not nw_out.exists() and not gx_out.exists()
+
+
+@pytest.mark.parametrize(
+    ("extra", "message"),
+    [
+        (["--tls-pin", "sha256:00"], "TLS pin 'sha256:00'"),
+        (["--tls-pin", "cert-sha256:abcd"], "not a SHA-256 value"),
+    ],
+)
+def test_a_malformed_tls_pin_is_refused_before_listening(
+    tmp_path: Path, extra: list[str], message: str
+) -> None:
+    pki = make_pki(_mkdir(tmp_path / "pki"))
+    files = _write_inputs(tmp_path, "counts", "counts")
+    party = _tls_party("sender", files, pki, tmp_path / "out", "--listen", "127.0.0.1:0", *extra)
+    rc, _, err = party.finish()
+    assert rc == 2 and message in err, err
+    assert "Listening" not in err
+
+
+def test_a_tls_pin_without_tls_is_a_usage_error(tmp_path: Path) -> None:
+    files = _write_inputs(tmp_path, "counts", "counts")
+    pin = "spki-sha256:" + "00" * 32
+    party = _sender(files, tmp_path / "out", "--tls-pin", pin)
+    rc, _, err = party.finish()
+    assert rc == 2 and "--tls-pin needs TLS" in err, err
+
+
+def _mkdir(path: Path) -> Path:
+    path.mkdir()
+    return path

@@ -72,7 +72,7 @@ def test_the_index_lives_in_parts_on_the_workers(dask_engine: DaskEngine) -> Non
     assert index.lookup(probe) == local.lookup(probe)
     positions = [119, 0, 26, 25, 24, 50, 3]
     assert index.digests_at(positions) == local.digests_at(positions)
-    with pytest.raises(RemoteProtocolError, match="chunk: element 2 repeats an element"):
+    with pytest.raises(RemoteProtocolError, match="chunk: element 2 repeats one sent earlier"):
         index.add(b"\xee" * 16 + b"\xef" * 16 + chunks[5] + chunks[6], where="chunk")
 
 
@@ -104,7 +104,6 @@ def test_an_unreachable_scheduler_is_a_clear_error() -> None:
 def test_an_index_outlives_the_collection_of_its_futures(dask_engine: DaskEngine) -> None:
     """The scheduler forgets an actor whose future nobody holds: the index holds them."""
     import gc
-
     import time
 
     index = dask_engine.digest_index()

@@ -19,6 +19,7 @@ from blindmatch.crypto import (
 )
 from blindmatch.crypto.engine import CryptoEngine, InlineEngine
 from blindmatch.parallel import PoolEngine
+from blindmatch.protocol.agreement import PROTOCOL_VERSION
 
 AGREEMENT = bytes(range(32))
 
@@ -26,7 +27,7 @@ AGREEMENT = bytes(range(32))
 def test_the_suite_value_is_what_the_hellos_carry() -> None:
     assert blindmatch.protocol.SUITE == SUITE.name
     assert SUITE.h2c_suite == SUITE_ID
-    assert SUITE.name.startswith("blindmatch/1:" + SUITE_ID.decode("ascii"))
+    assert SUITE.name.startswith(f"blindmatch/{PROTOCOL_VERSION}:" + SUITE_ID.decode("ascii"))
 
 
 def test_the_protocol_reexports_the_one_engine_interface() -> None:

@@ -44,9 +44,7 @@ def _terms(label: str) -> Terms:
 def _records(prefix: str, shared: int, own: int) -> list[Record]:
     keys = [f"shared{i}.com" for i in range(shared)] + [f"{prefix}{i}.com" for i in range(own)]
     return [
-        Record(
-            record_id=f"{prefix}-{n}", keys=(("domain", k),), populations=frozenset({"C"})
-        )
+        Record(record_id=f"{prefix}-{n}", keys=(("domain", k),), populations=frozenset({"C"}))
         for n, k in enumerate(keys)
     ]
 

@@ -29,22 +29,26 @@ from test_hostile_support import record
 from blindmatch.errors import (
     AuthenticationError,
     BlindmatchError,
+    InputError,
     LocalProtocolError,
     PeerGoneError,
     RemoteProtocolError,
     TransportError,
 )
 from blindmatch.protocol import Role, seeded_rng
+from blindmatch.protocol.agreement import PROTOCOL_VERSION
 from blindmatch.protocol.messages import (
     CHUNK_POINTS,
     MAX_FRAME,
     Abort,
     Accept,
     Blinded,
+    Confirm,
     FrameDecoder,
     Hello,
     Lanes,
     Returned,
+    Tally,
     check_blinded,
     decode_message,
     encode_message,
@@ -62,7 +66,7 @@ from blindmatch.transport import (
 from blindmatch.transport.offline import HEADER_BYTES, MAGIC
 from blindmatch.transport.offline import encode_message as encode_file
 
-MESSAGE_TYPES = (Hello, Accept, Abort, Lanes, Blinded, Returned)
+MESSAGE_TYPES = (Hello, Accept, Abort, Lanes, Blinded, Returned, Tally, Confirm)
 FUZZ = settings(max_examples=250, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 
 
@@ -87,7 +91,7 @@ def _decode(body: bytes) -> object | None:
         _check_text(exc)
         return None
     assert isinstance(message, MESSAGE_TYPES)
-    assert message.v == 1
+    assert message.v == PROTOCOL_VERSION
     return message
 
 
@@ -227,8 +231,8 @@ def test_hello_terms_are_strictly_typed_on_the_wire() -> None:
         ({"v": True, "t": "accept", "agreement": b"a" * 32}, "version of type bool"),
         ({"v": 1.0, "t": "accept", "agreement": b"a" * 32}, "version of type float"),
         ({"v": 2**64 - 1, "t": "accept"}, "protocol version 18446744073709551615"),
-        ({"v": 1, "t": "accept", "agreement": b"a" * 32, "\x1b]0;pwn\x07" * 300: 1}, "?]0;pwn?"),
-        ({"v": 1, "t": "abort", "code": "x\u202e", "reason": "r"}, "field code"),
+        ({"v": 2, "t": "accept", "agreement": b"a" * 32, "\x1b]0;pwn\x07" * 300: 1}, "?]0;pwn?"),
+        ({"v": 2, "t": "abort", "code": "x\u202e", "reason": "r"}, "field code"),
     ],
     ids=[
         "dict-type",
@@ -409,11 +413,12 @@ def _channel(side: Side = Side.RESPONDER) -> SecureChannel:
 
 @functools.cache
 def _initiator_wire() -> bytes:
-    """What the initiator sends in a whole run: SHARE, CONFIRM, DATA records, CLOSE."""
+    """What the initiator sends in a whole run: HELLO, SHARE, CONFIRM, DATA records, CLOSE."""
     a, b = _channel(Side.INITIATOR), _channel(Side.RESPONDER)
     a.send(b"first application bytes")  # held until the keys exist
-    wire = a.data_to_send()  # SHARE
-    a.receive_data(b.data_to_send())  # the responder's SHARE: CONFIRM and DATA follow
+    wire = a.data_to_send()  # HELLO
+    b.receive_data(wire)
+    a.receive_data(b.data_to_send())  # the responder's HELLO and SHARE: SHARE, CONFIRM, DATA
     a.send(b"x" * 70_000)  # two more DATA records
     a.close()
     return wire + a.data_to_send()
@@ -467,9 +472,13 @@ def test_channel_mutated_stream(data: st.DataObject, eof: bool) -> None:
     _feed_channel(chunks, eof=eof)
 
 
-@pytest.mark.parametrize("rtype", [0x01, 0x02, 0x03, 0x04, 0x7F])
+@pytest.mark.parametrize("rtype", [0x01, 0x02, 0x03, 0x04, 0x05, 0x7F])
 def test_channel_headers_announcing_4_gib_fail_before_buffering(rtype: int) -> None:
-    for prefix in (b"", _initiator_wire()[: 5 + 57]):  # during pairing, and after the SHARE
+    wire = _initiator_wire()
+    hello_end = 5 + int.from_bytes(wire[1:5], "big")
+    share_end = hello_end + 5 + int.from_bytes(wire[hello_end + 1 : hello_end + 5], "big")
+    # before the hello, during pairing, and after the SHARE
+    for prefix in (b"", wire[:hello_end], wire[:share_end]):
         channel = _channel()
         with pytest.raises((RemoteProtocolError, AuthenticationError)):
             channel.receive_data(prefix + bytes([rtype]) + b"\xff\xff\xff\xff")
@@ -505,7 +514,7 @@ def _scratch(factory: pytest.TempPathFactory, name: str = "files") -> Path:
 def _read(path: Path) -> MessageFile | None:
     try:
         return read_message(path)
-    except TransportError as exc:
+    except InputError as exc:
         _check_text(exc)
         return None
 
@@ -544,7 +553,7 @@ def test_a_file_announcing_an_enormous_payload_is_refused_without_reading_it(
     path = tmp_path / "huge.bmx"
     path.write_bytes(header + bytes(32) + b"payload")
     started = time.perf_counter()
-    with pytest.raises(TransportError, match="announces 9223372036854775808 payload bytes"):
+    with pytest.raises(InputError, match="announces 9223372036854775808 payload bytes"):
         read_message(path)
     assert time.perf_counter() - started < 1.0
     assert len(header) + 32 == HEADER_BYTES
@@ -579,10 +588,10 @@ def test_a_fifo_or_device_is_refused_without_blocking(tmp_path: Path) -> None:
         worker.join(5)
         pytest.fail("read_message blocked on a FIFO")
     (result,) = outcome
-    assert isinstance(result, TransportError) and "not a regular file" in str(result)
-    with pytest.raises(TransportError, match="not a regular file"):
+    assert isinstance(result, InputError) and "not a regular file" in str(result)
+    with pytest.raises(InputError, match="not a regular file"):
         read_message("/dev/null")
-    with pytest.raises(TransportError, match="cannot read"):
+    with pytest.raises(InputError, match="cannot read"):
         read_message(tmp_path)
 
 

@@ -59,13 +59,19 @@ WIRE_VALUES = st.one_of(
 )
 
 
+#: width of one item of the element arrays (masks: one byte per account in these terms)
+_ITEM_WIDTHS = {"digests": 16, "points": 32, "oprf": 32, "wraps": 48, "masks": 1, "payloads": 144}
+
+
 def _frame(body: bytes) -> bytes:
     return len(body).to_bytes(4, "big") + body
 
 
 def _mutate(frame: bytes, data: st.DataObject) -> bytes:
     body = frame[4:]
-    kind = data.draw(st.sampled_from(["flip", "truncate", "extend", "field", "drop", "header"]))
+    kind = data.draw(
+        st.sampled_from(["flip", "truncate", "extend", "field", "drop", "header", "item"])
+    )
     if kind == "flip":
         at = data.draw(st.integers(0, len(body) - 1))
         bit = data.draw(st.integers(0, 7))
@@ -81,6 +87,19 @@ def _mutate(frame: bytes, data: st.DataObject) -> bytes:
         return length.to_bytes(4, "big") + body
     raw: dict[str, Any] = msgpack.unpackb(body, raw=False)
     key = data.draw(st.sampled_from(sorted(raw)))
+    if kind == "item" and isinstance(raw[key], bytes) and len(raw[key]) >= 2:
+        # Structure-aware: one item of an element array copied over or swapped with another.
+        blob = raw[key]
+        width = _ITEM_WIDTHS.get(key, 1)
+        items = [blob[at : at + width] for at in range(0, len(blob), width)]
+        if len(items) >= 2:
+            a, b = data.draw(st.lists(st.integers(0, len(items) - 1), min_size=2, max_size=2))
+            if data.draw(st.booleans()):
+                items[b] = items[a]
+            else:
+                items[a], items[b] = items[b], items[a]
+            raw[key] = b"".join(items)
+        return _frame(msgpack.packb(raw, use_bin_type=True))
     if kind == "drop":
         del raw[key]
     else:

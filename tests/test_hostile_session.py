@@ -18,9 +18,12 @@ from test_hostile_support import (
     FIELD_PRIME,
     RECEIVER_LABEL,
     SENDER_LABEL,
+    Transcript,
+    WireTranscript,
     assert_refused_quietly,
     assert_stopped_cleanly,
     drop_accounts,
+    edit_frames,
     forge_payloads,
     hostile_run,
     messages,
@@ -39,14 +42,14 @@ from test_hostile_support import (
 
 from blindmatch.crypto import small_order_points
 from blindmatch.errors import RemoteProtocolError
-from blindmatch.protocol import Disclosure, PopulationTerms, State, Terms
+from blindmatch.protocol import Disclosure, PopulationTerms, Role, State, Terms
+from blindmatch.protocol.agreement import agreement_id
 from blindmatch.protocol.messages import (
     Blinded,
     Lanes,
     Message,
     Returned,
     decode_message,
-    encode_frame,
 )
 
 
@@ -118,6 +121,8 @@ def test_returned_cut_short_then_end_of_stream_is_named() -> None:
     victim, frames = victim_and_frames(
         edit=when(_returned("counts", "counts"), lambda m: drop_accounts(m, 1))
     )
+    # The stream is cut after the returned messages: the tally and confirm never arrive.
+    frames = [f for f in frames if decode_message(f[4:]).t not in ("tally", "confirm")]
     assert replay(victim, frames) is None
     assert victim.state is State.EXCHANGE and victim.waiting_for == "returned"
     with pytest.raises(RemoteProtocolError) as info:
@@ -314,7 +319,8 @@ def test_wraps_that_do_not_authenticate_are_named() -> None:
 def test_a_cheating_sealer_cannot_tell_whether_its_tampered_account_matched(field: str) -> None:
     """Selective failure: a sealer that corrupts one account's sealed data and watches for
     an abort would learn whether that account matched ours. The victim refuses the result
-    but sends, byte for byte, what it sends in the untampered run."""
+    but sends, byte for byte, what it sends in the untampered run; only its confirm differs,
+    and that is a hash of the messages exchanged, which the cheater computes itself."""
     honest_victim, honest_frames = victim_and_frames()
     honest_sent, honest_error = replay_collecting(honest_victim, honest_frames)
     assert honest_error is None and honest_victim.state is State.DONE
@@ -323,7 +329,20 @@ def test_a_cheating_sealer_cannot_tell_whether_its_tampered_account_matched(fiel
     victim, frames = victim_and_frames(edit=when(_blinded("records"), _flip_every(field, stride)))
     sent, error = replay_collecting(victim, frames)
     assert isinstance(error, RemoteProtocolError) and victim.state is State.ERROR
-    assert sent == honest_sent
+
+    def without_confirm(data: bytes) -> list[bytes]:
+        return [f for f in split_frames(data) if decode_message(f[4:]).t != "confirm"]
+
+    assert without_confirm(sent) == without_confirm(honest_sent)
+    cheater = WireTranscript(Role.SENDER)
+    cheater.send(frames, None)
+    cheater.receive(split_frames(sent))
+    assert victim.agreement is not None
+    (victim_confirm,) = [f for f in split_frames(sent) if decode_message(f[4:]).t == "confirm"]
+    predicted = WireTranscript(Role.RECEIVER)
+    predicted.sent = [f for f in split_frames(sent) if decode_message(f[4:]).t != "confirm"]
+    predicted.received = [f for f in frames if decode_message(f[4:]).t != "confirm"]
+    assert victim_confirm == predicted.confirm(victim.agreement.agreement_id)
 
 
 def _plaintext(body: bytes, size: int = 128) -> bytes:
@@ -429,23 +448,35 @@ def test_nothing_follows_the_abort_after_an_error() -> None:
 
 def test_an_error_found_while_computing_the_result_ends_the_session_quietly() -> None:
     """Checks that run when the result is computed (sealed keys and payloads) end the
-    session in ERROR once, raise a RemoteProtocolError, and queue no abort: our returned
-    chunks, still queued when the partner's last message arrives, go out as in an honest
-    run (see test_a_cheating_sealer_cannot_tell_whether_its_tampered_account_matched).
+    session in ERROR once, raise a RemoteProtocolError, and queue no abort: the result is
+    computed once both confirms are through, after everything we owed went out as in an
+    honest run (see test_a_cheating_sealer_cannot_tell_whether_its_tampered_account_matched).
 
-    Feed the receiver the sender's whole stream (with one payload corrupted) in one
-    receive_data() right after start, then call data_to_send()."""
-    frames = record().sender
+    Feed the receiver the sender's whole stream but its confirm (one payload corrupted) in
+    one receive_data() right after start, let it send, then feed the confirm."""
+    transcript = record()
     corrupt = when(_blinded("records"), _flip_every("payloads", 144))
-    stream = b"".join(encode_frame(m) for f in frames for m in corrupt(decode_message(f[4:])))
+    frames = edit_frames(transcript.sender, corrupt)
+    # The cheater signs its confirm over what it really sent and what the victim sends
+    # (the victim's stream does not depend on what it received, its confirm aside).
+    cheater = WireTranscript(Role.SENDER)
+    cheater.receive(transcript.receiver)
+    *exchange, confirm = cheater.send(frames, _agreement_of(transcript))
     _, victim = new_pair()
-    victim.receive_data(stream)  # every message is well formed; nothing is computed yet
+    victim.receive_data(b"".join(exchange))  # every message is well formed
+    owed = []
+    for _ in range(20):
+        owed += messages(victim.data_to_send())
+    assert {m.t for m in owed} >= {"returned", "confirm"}
     with pytest.raises(RemoteProtocolError) as info:
-        for _ in range(20):
-            victim.data_to_send()
-    sent = messages(victim.data_to_send())
-    assert sent and {m.t for m in sent} == {"returned"}  # what we owed, and no abort
+        victim.receive_data(confirm)
+    assert victim.data_to_send() == b""  # no abort
     assert_refused_quietly(victim, info.value, "partner account", "payload")
+
+
+def _agreement_of(transcript: Transcript) -> bytes:
+    """The agreement id of a recorded session (from its two hellos)."""
+    return agreement_id(transcript.sender[0][4:], transcript.receiver[0][4:])
 
 
 def test_shuffled_returns_sort_the_digests_within_each_account() -> None:

@@ -34,12 +34,14 @@ from blindmatch.protocol import (
 from blindmatch.protocol.messages import (
     Abort,
     Blinded,
+    Confirm,
     FrameDecoder,
     Message,
     Returned,
     decode_message,
     encode_frame,
 )
+from blindmatch.protocol.transcript import Transcript as ProtocolTranscript
 
 FIELD_PRIME = 2**255 - 19
 
@@ -134,6 +136,40 @@ def messages(data: bytes) -> list[Message]:
 Edit = Callable[[Message], Iterable[Message]]
 
 
+class WireTranscript:
+    """What one side of a pump really sent and received, to sign its ``confirm`` over.
+
+    A cheating party computes its confirm over the messages it actually sent (its edited
+    ones), so an edited stream carries a fitting confirm and reaches the checks behind it."""
+
+    def __init__(self, role: Role) -> None:
+        self.role = role
+        self.sent: list[bytes] = []
+        self.received: list[bytes] = []
+
+    def confirm(self, agreement_id: bytes) -> bytes:
+        transcript = ProtocolTranscript(self.role)
+        for frame in self.sent:
+            transcript.sent(frame)
+        for frame in self.received:
+            transcript.received(frame[4:])
+        return encode_frame(Confirm(transcript=transcript.value(agreement_id)))
+
+    def send(self, frames: list[bytes], agreement_id: bytes | None) -> list[bytes]:
+        """``frames`` as the party sends them, its confirm re-signed."""
+        out = []
+        for frame in frames:
+            if decode_message(frame[4:]).t == "confirm" and agreement_id is not None:
+                frame = self.confirm(agreement_id)
+            else:
+                self.sent.append(frame)
+            out.append(frame)
+        return out
+
+    def receive(self, frames: list[bytes]) -> None:
+        self.received += [f for f in frames if decode_message(f[4:]).t != "confirm"]
+
+
 def pump(
     s: Session,
     r: Session,
@@ -146,18 +182,29 @@ def pump(
     any number out). Returns the frames each side sent, after editing."""
     sent_s: list[bytes] = []
     sent_r: list[bytes] = []
+    wire_s, wire_r = WireTranscript(Role.SENDER), WireTranscript(Role.RECEIVER)
     for _ in range(rounds):
         if s.done and r.done:
             return sent_s, sent_r
         out = _edited(s.data_to_send(), edit_s)
+        if edit_s is not None:
+            out = b"".join(wire_s.send(split_frames(out), _agreement_id(s)))
         sent_s += split_frames(out)
+        wire_r.receive(split_frames(out))
         if out:
             r.receive_data(out)
         back = _edited(r.data_to_send(), edit_r)
+        if edit_r is not None:
+            back = b"".join(wire_r.send(split_frames(back), _agreement_id(r)))
         sent_r += split_frames(back)
+        wire_s.receive(split_frames(back))
         if back:
             s.receive_data(back)
     raise AssertionError("the pair did not finish")
+
+
+def _agreement_id(session: Session) -> bytes | None:
+    return session.agreement.agreement_id if session.agreement is not None else None
 
 
 def _edited(data: bytes, edit: Edit | None) -> bytes:
@@ -240,13 +287,16 @@ def edit_frames(frames: Iterable[bytes], edit: Edit | None) -> list[bytes]:
 
 def replay(victim: Session, frames: Iterable[bytes]) -> BlindmatchError | None:
     """Feed recorded partner frames one by one, letting the victim send after each (as a
-    network pump would); returns the error that stopped it, if any."""
+    network pump would); returns the error that stopped it, if any. The partner's confirm is
+    re-signed over what was really exchanged, as a cheating partner would sign it."""
+    partner = WireTranscript(victim.role.other)
     try:
-        victim.data_to_send()
+        partner.receive(split_frames(victim.data_to_send()))
         for frame in frames:
+            (frame,) = partner.send([frame], _agreement_id(victim))
             victim.receive_data(frame)
-            while victim.data_to_send():
-                pass
+            while out := victim.data_to_send():
+                partner.receive(split_frames(out))
     except BlindmatchError as exc:
         return exc
     return None
@@ -277,10 +327,14 @@ def sender_stream(
     recording with an honest, checking receiver could not produce."""
     s, _ = new_pair(seed, sender_terms=sender_terms, receiver_terms=receiver_terms)
     sent = split_frames(s.data_to_send())
+    receiver = WireTranscript(Role.RECEIVER)  # its confirm signed over what it really got
+    receiver.receive(sent)
     for frame in receiver_frames:
+        (frame,) = receiver.send([frame], _agreement_id(s))
         s.receive_data(frame)
         while out := s.data_to_send():
             sent += split_frames(out)
+            receiver.receive(split_frames(out))
     return sent
 
 
@@ -312,12 +366,16 @@ def replay_collecting(
     still delivers after an error (its last ``data_to_send()``)."""
     sent = bytearray()
     error: BlindmatchError | None = None
+    partner = WireTranscript(victim.role.other)
     try:
         sent += victim.data_to_send()
+        partner.receive(split_frames(bytes(sent)))
         for frame in frames:
+            (frame,) = partner.send([frame], _agreement_id(victim))
             victim.receive_data(frame)
             while chunk := victim.data_to_send():
                 sent += chunk
+                partner.receive(split_frames(chunk))
     except BlindmatchError as exc:
         error = exc
         sent += victim.data_to_send()

@@ -16,19 +16,17 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from blindmatch.accounts import normalize as nz
+from blindmatch.accounts.keytypes import KEY_TYPES, check_key_type, normalize_key
 from blindmatch.accounts.normalize import (
-    KEY_TYPES,
     MAX_INPUT_CHARS,
     PROFILE,
     REASONS,
     Normalized,
-    check_key_type,
     email_domain,
     normalize_custom,
     normalize_domain,
     normalize_duns,
     normalize_email,
-    normalize_key,
     normalize_name,
     normalize_phone,
     profile_data,

@@ -26,8 +26,14 @@ from blindmatch.accounts.outputs import (
 )
 from blindmatch.errors import UsageError
 from blindmatch.io import writers
-from blindmatch.io.atomic import AtomicOutputSet, atomic_write, atomic_writer
-from blindmatch.io.writers import DANGEROUS_PREFIXES, neutralize_cell, restore_cell
+from blindmatch.io.atomic import AtomicOutputSet, atomic_write, atomic_writer, write_private
+from blindmatch.io.writers import (
+    DANGEROUS_PREFIXES,
+    LIST_SEPARATOR,
+    neutralize_cell,
+    restore_cell,
+    write_table,
+)
 from blindmatch.protocol.model import Disclosure, Match, OverlapResult
 
 posix_only = pytest.mark.skipif(os.name != "posix", reason="POSIX file modes")
@@ -523,28 +529,33 @@ def test_write_overlap_csv_bom(tmp_path: Path) -> None:
     assert target.read_bytes().startswith(b"\xef\xbb\xbfNorthwind")
 
 
-EXPECTED_MATCH_ROWS = [
+#: The matched-records rows as data: lists stay lists (JSON Lines arrays, Parquet list<string>).
+EXPECTED_MATCH_ROWS: list[list[str | list[str]]] = [
     [
         "001A",
-        "Prospects;Partners",
-        "Customers;=Evil",
-        "domain",
-        "Müller GmbH & Co. KG | Mueller, Inc.",
-        " | Jo Doe",
+        ["Prospects", "Partners"],
+        ["Customers", "=Evil"],
+        ["domain"],
+        ["Müller GmbH & Co. KG", "Mueller, Inc."],
+        ["", "Jo Doe"],
         "Globex Corporation",
         "run-1",
     ],
     [
         "001B",
-        "Customers",
-        "Customers",
-        "domain;duns",
-        "Acme",
-        '=HYPERLINK("x")',
+        ["Customers"],
+        ["Customers"],
+        ["domain", "duns"],
+        ["Acme"],
+        ['=HYPERLINK("x")'],
         "Globex Corporation",
         "run-1",
     ],
-    ["001C", "Customers", "Customers", "duns", "", "", "Globex Corporation", "run-1"],
+    ["001C", ["Customers"], ["Customers"], ["duns"], [], [], "Globex Corporation", "run-1"],
+]
+#: The same rows in CSV: every list joined with the one separator, " | ".
+EXPECTED_MATCH_CSV_ROWS = [
+    [c if isinstance(c, str) else " | ".join(c) for c in row] for row in EXPECTED_MATCH_ROWS
 ]
 EXPECTED_MATCH_COLUMNS = [
     "record_id",
@@ -563,9 +574,10 @@ def test_write_matches_csv(tmp_path: Path) -> None:
     write_matches(target, make_result(), run_id="run-1", partner_label="Globex Corporation")
     rows = read_csv(target)
     assert rows[0] == EXPECTED_MATCH_COLUMNS
-    assert rows[1][2] == "Customers;=Evil"  # starts with C: left alone
+    assert rows[1][2] == "Customers | =Evil"  # starts with C: left alone
+    assert rows[1][1] == "Prospects | Partners"  # one separator for every list, not ";"
     assert rows[2][5] == '\'=HYPERLINK("x")'  # partner value neutralized
-    assert [[restore_cell(c) for c in row] for row in rows[1:]] == EXPECTED_MATCH_ROWS
+    assert [[restore_cell(c) for c in row] for row in rows[1:]] == EXPECTED_MATCH_CSV_ROWS
 
 
 def test_write_matches_options(tmp_path: Path) -> None:
@@ -632,6 +644,39 @@ def test_write_matches_parquet(tmp_path: Path) -> None:
     write_matches(empty, make_result(matches=()), run_id="r", format="parquet")
     assert pq.read_table(empty).num_rows == 0
     assert str(pq.read_table(empty).schema.field("record_id").type) == "string"
+    assert str(pq.read_table(empty).schema.field("key_types").type) == "list<element: string>"
+
+
+def test_write_table_keeps_lists_where_the_format_has_them(tmp_path: Path) -> None:
+    import pyarrow.parquet as pq
+
+    columns, lists = ["id", "tags"], ["tags"]
+    rows = [["1", ["a", "=b"]], ["2", []]]
+    write_table(tmp_path / "t.csv", columns, rows, list_columns=lists)
+    assert read_csv(tmp_path / "t.csv") == [["id", "tags"], ["1", "a | =b"], ["2", ""]]
+    assert LIST_SEPARATOR == " | "
+    write_table(tmp_path / "t.jsonl", columns, rows, format="jsonl", list_columns=lists)
+    lines = (tmp_path / "t.jsonl").read_text(encoding="utf-8").splitlines()
+    assert [json.loads(line) for line in lines] == [
+        {"id": "1", "tags": ["a", "=b"]},
+        {"id": "2", "tags": []},
+    ]
+    write_table(tmp_path / "t.parquet", columns, rows, format="parquet", list_columns=lists)
+    assert pq.read_table(tmp_path / "t.parquet").to_pylist() == [
+        {"id": "1", "tags": ["a", "=b"]},
+        {"id": "2", "tags": []},
+    ]
+    with pytest.raises(UsageError, match="column 'tags' holds a list"):
+        write_table(tmp_path / "bad.csv", columns, [["1", "a"]], list_columns=lists)
+    with pytest.raises(UsageError, match="2 cells for 3 columns"):
+        write_table(tmp_path / "bad.csv", [*columns, "x"], rows, list_columns=lists)
+    assert not (tmp_path / "bad.csv").exists()
+
+
+@posix_only
+def test_write_private_is_owner_only(tmp_path: Path, umask022: None) -> None:
+    write_private(tmp_path / "secret", b"s")
+    assert mode_of(tmp_path / "secret") == 0o600 and (tmp_path / "secret").read_bytes() == b"s"
 
 
 def test_parquet_without_pyarrow(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:

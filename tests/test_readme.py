@@ -59,3 +59,21 @@ def test_readme_block_runs_on_its_own(index: int, tmp_path: Path) -> None:
     assert done.returncode == 0, done.stderr
     assert "mappingproxy" not in done.stdout
     assert done.stdout.splitlines() == expected_output(block), done.stdout
+
+
+def _section(title: str) -> str:
+    text = README.read_text(encoding="utf-8")
+    start = text.index(f"## {title}\n")
+    end = text.find("\n## ", start + 1)
+    return text[start : end if end >= 0 else len(text)]
+
+
+def test_vulnerabilities_go_to_private_reporting_not_a_mailbox() -> None:
+    """The README named security@blindmatch.dev, which does not exist: a report sent there
+    is lost. No address is named; the tracker's private vulnerability reporting is."""
+    text = README.read_text(encoding="utf-8")
+    assert re.findall(r"[\w.+-]+@[\w-]+(?:\.[\w-]+)+", text) == []
+    assert "mailto:" not in text
+    security = _section("Security")
+    assert "private vulnerability reporting" in security
+    assert "Report a vulnerability" in security and "do not open a public issue" in security

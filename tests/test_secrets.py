@@ -18,6 +18,7 @@ import logging
 import os
 import re
 import stat
+import struct
 from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
 
@@ -41,7 +42,8 @@ from test_hostile_support import (
     when,
 )
 
-from blindmatch.crypto import Scalar, small_order_points
+from blindmatch.crypto import SUITE, Scalar, small_order_points
+from blindmatch.crypto.cpace import lv_cat
 from blindmatch.errors import AuthenticationError, BlindmatchError
 from blindmatch.protocol import Role, Session, State, seeded_rng
 from blindmatch.protocol.messages import Abort, Blinded, Message, Returned
@@ -225,20 +227,24 @@ def _channel_pair(
 
 
 def _channel_secrets(code_i: PairingCode = CODE, code_r: PairingCode = CODE) -> Secrets:
-    """The CPace scalars, ISKs and direction keys of _channel_pair, via the public API."""
+    """The CPace scalars, ISKs and direction keys of _channel_pair, via the public API.
+
+    Each channel draws its 16-byte hello nonce, then its CPace scalar, from its rng; CI and
+    sid follow from both hellos (protocol_spec.md §13)."""
     secrets = Secrets().add_stream(b"sec i", 64).add_stream(b"sec r", 64)
     secrets.add_code(code_i).add_code(code_r)
-    i = CPace(side=Side.INITIATOR, code=code_i, ci=TCP_CHANNEL_ID, rng=seeded_rng(b"sec i"))
-    r = CPace(side=Side.RESPONDER, code=code_r, ci=TCP_CHANNEL_ID, rng=seeded_rng(b"sec r"))
+    rng_i, rng_r = seeded_rng(b"sec i"), seeded_rng(b"sec r")
+    nonce_i, nonce_r = rng_i(16), rng_r(16)
+    hello_i, hello_r = (struct.pack(">HB16s", 2, 1, n) for n in (nonce_i, nonce_r))
+    ci, sid = lv_cat(TCP_CHANNEL_ID, hello_i, hello_r), nonce_i + nonce_r
+    i = CPace(side=Side.INITIATOR, code=code_i, ci=ci, sid=sid, rng=rng_i)
+    r = CPace(side=Side.RESPONDER, code=code_r, ci=ci, sid=sid, rng=rng_r)
     i.receive(r.message)
     r.receive(i.message)
     for pake in (i, r):
-        secrets.add_bytes(pake.isk, pake.confirmation() if code_i == code_r else b"")
-        for label in (
-            b"blindmatch/1 channel initiator to responder",
-            b"blindmatch/1 channel responder to initiator",
-        ):
-            secrets.add_bytes(pake.derive_key(label))
+        secrets.add_bytes(pake.isk, pake.confirmation())
+        for sender in ("initiator", "responder"):
+            secrets.add_bytes(pake.derive_key(SUITE.channel_key_label(sender)))
     return secrets
 
 
@@ -249,6 +255,7 @@ def test_channels_and_cpace_show_no_secret_in_any_state() -> None:
     b.receive_data(a.data_to_send())
     a.receive_data(b.data_to_send())
     b.receive_data(a.data_to_send())
+    a.receive_data(b.data_to_send())
     assert a.established and b.established
     a.send(b"hello")
     a.close()
@@ -263,7 +270,7 @@ def test_a_wrong_code_error_shows_neither_code_nor_keys() -> None:
     secrets = _channel_secrets(CODE, OTHER_CODE)
     a, b = _channel_pair(CODE, OTHER_CODE)
     texts = []
-    for _ in range(3):  # shuttle until both sides have refused the other's confirmation
+    for _ in range(4):  # shuttle until both sides have refused the other's confirmation
         for here, there in ((b, a), (a, b)):
             data = there.data_to_send()
             try:
@@ -479,7 +486,8 @@ def _offline_step(
     rc = main(
         ["offline", "--role", side, "--input", str(files[data]), "--policy", str(files[policy]),
          "--state", str(tmp / f"{side}.state"), "--out-dir", str(tmp / f"{side}-out"),
-         "--code", CODE.reveal(), "--yes", "--quiet", *map(str, incoming)]
+         "--outbox", str(tmp / f"{side}-outbox"), "--code", CODE.reveal(), "--yes", "--quiet",
+         *map(str, incoming)]
     )  # fmt: skip
     captured = capsys.readouterr()
     return rc, captured.out + captured.err
@@ -510,7 +518,8 @@ def test_an_offline_cli_run_keeps_code_state_and_partner_keys_private(
                     if state.exists():
                         assert stat.S_IMODE(state.stat().st_mode) == 0o600, state
                         Secrets().add_code(CODE).assert_clean(state.read_bytes())
-                for new in sorted(set(out.glob("*.bmx")) - seen):
+                outbox = tmp_path / f"{side}-outbox"  # message files are not results
+                for new in sorted(set(outbox.glob("*.bmx")) - seen):
                     assert stat.S_IMODE(new.stat().st_mode) == 0o600, new
                     seen.add(new)
                     got[other].append(new)

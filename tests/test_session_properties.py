@@ -181,14 +181,17 @@ def test_counts_only_population_yields_counts_only() -> None:
     # the revealed field of the partner's matching record.
     assert {m.record_id for m in run.receiver.matches} == {"R-0", "R-1"}
     assert {m.partner_fields[0]["Name"] for m in run.receiver.matches} == {"S 0", "S 1"}
-    # On the wire, what the receiver returns for the sender's counts lane carries the
-    # sender's own masks and no OPRF points: the sender cannot map it to its accounts.
+    # On the wire (protocol_spec.md §5.4, "arranged comparisons"): only the receiver, already
+    # granted records about the sender's lane, compares this pair. Nothing of the sender's
+    # comes back to it to compare (so per-account blinding keys gain a cheating sender
+    # nothing); the receiver sends the sender its counts in a tally.
     from blindmatch.protocol.agreement import Role
-    from blindmatch.protocol.messages import Returned, decode_message
+    from blindmatch.protocol.messages import Returned, Tally, decode_message
 
-    returned = [decode_message(body) for role, body in run.messages if role is Role.RECEIVER]
-    returned = [m for m in returned if isinstance(m, Returned)]
-    assert returned and all(m.lane == "counts" and m.oprf == b"" and m.masks for m in returned)
+    sent = [decode_message(body) for role, body in run.messages if role is Role.RECEIVER]
+    assert not any(isinstance(m, Returned) for m in sent)
+    (tally,) = [m for m in sent if isinstance(m, Tally)]
+    assert tally.counts == (2,)
 
 
 def test_different_normalization_tables_are_flagged_not_refused() -> None:

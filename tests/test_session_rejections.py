@@ -194,12 +194,12 @@ def _stream(session_pair: tuple[Session, Session]) -> list[bytes]:
     return frames
 
 
-@pytest.mark.parametrize("step", range(5))
+@pytest.mark.parametrize("step", range(6))
 def test_wrong_message_at_each_step_fails_cleanly(step: int) -> None:
     """Skipping, repeating or reordering any message is a named RemoteProtocolError."""
     frames = _stream(_pair())
     kinds = [decode_message(f[4:]).t for f in frames]
-    assert kinds == ["hello", "accept", "lanes", "blinded", "returned"]
+    assert kinds == ["hello", "accept", "lanes", "blinded", "returned", "confirm"]
     s2, r2 = _pair()
     r2.data_to_send()
     for frame in frames[:step]:

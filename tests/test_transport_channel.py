@@ -144,14 +144,17 @@ def test_wrong_code_fails_on_both_sides_before_any_session_byte() -> None:
     r.start()
     cs.send(s.data_to_send())  # the hello goes in before the handshake, held by the channel
     cr.send(r.data_to_send())
-    wire = [cs.data_to_send(), cr.data_to_send()]  # shares
+    wire = [cs.data_to_send(), cr.data_to_send()]  # channel hellos
     cr.receive_data(wire[0])
     cs.receive_data(wire[1])
+    wire += [cs.data_to_send(), cr.data_to_send()]  # shares
+    cr.receive_data(wire[2])
+    cs.receive_data(wire[3])
     wire += [cs.data_to_send(), cr.data_to_send()]  # confirmations (+ sealed hellos)
     with pytest.raises(AuthenticationError, match="pairing code does not match"):
-        cr.receive_data(wire[2])
+        cr.receive_data(wire[4])
     with pytest.raises(AuthenticationError, match="pairing code does not match"):
-        cs.receive_data(wire[3])
+        cs.receive_data(wire[5])
     assert cs.next_app_data() == b"" and cr.next_app_data() == b""
     everything = b"".join(wire)
     for label in (SENDER_LABEL, RECEIVER_LABEL):
@@ -164,13 +167,12 @@ def test_wrong_code_fails_on_both_sides_before_any_session_byte() -> None:
 
 def test_the_confirmation_is_still_sent_when_the_partner_s_arrives_with_its_share() -> None:
     a, b = _channels(CODE, OTHER)
-    a_share = a.data_to_send()
-    b.receive_data(a_share)
-    b_share_and_tag = b.data_to_send()
+    b.receive_data(a.data_to_send())  # a's hello: b answers with its hello and share
+    a.receive_data(b.data_to_send())  # a answers with its share and tag
     with pytest.raises(AuthenticationError):
-        a.receive_data(b_share_and_tag)  # share, then a tag that fails
+        b.receive_data(a.data_to_send())  # share, then a tag that fails
     with pytest.raises(AuthenticationError, match="pairing code does not match"):
-        b.receive_data(a.data_to_send())  # a's tag was queued before it failed
+        a.receive_data(b.data_to_send())  # b's tag was queued before it failed
 
 
 # -- tampering ---------------------------------------------------------------------------------
@@ -244,10 +246,29 @@ def test_a_clean_close_then_end_of_stream_is_fine() -> None:
     b.receive_eof()
 
 
-def test_an_end_of_stream_during_pairing_names_the_missing_step() -> None:
+def _initiator_handshake_records() -> list[bytes]:
+    """The initiator's HELLO, SHARE and CONFIRM records of a complete handshake."""
     a, b = _channels()
-    b.receive_data(a.data_to_send())
-    with pytest.raises(PeerGoneError, match="during pairing, before its pairing confirmation"):
+    sent: list[bytes] = []
+    for _ in range(4):
+        out = a.data_to_send()
+        sent += _records(out)
+        b.receive_data(out)
+        a.receive_data(b.data_to_send())
+    assert [r[0] for r in sent] == [RecordType.HELLO, RecordType.SHARE, RecordType.CONFIRM]
+    return sent
+
+
+@pytest.mark.parametrize(
+    ("received", "missing"),
+    [(0, "channel hello"), (1, "pairing message"), (2, "pairing confirmation")],
+)
+def test_an_end_of_stream_during_pairing_names_the_missing_step(
+    received: int, missing: str
+) -> None:
+    _, b = _channels()
+    b.receive_data(b"".join(_initiator_handshake_records()[:received]))
+    with pytest.raises(PeerGoneError, match=f"during pairing, before its {missing}"):
         b.receive_eof()
 
 
@@ -256,30 +277,30 @@ def test_an_end_of_stream_during_pairing_names_the_missing_step() -> None:
 
 def test_a_peer_that_is_not_blindmatch_is_told_apart() -> None:
     _, b = _channels()
-    with pytest.raises(RemoteProtocolError, match="did not start with a pairing message"):
+    with pytest.raises(RemoteProtocolError, match="did not start with a channel hello"):
         b.receive_data(b"GET / HTTP/1.1\r\nHost: example\r\n\r\n")
 
 
 def test_pairing_code_on_one_side_only_is_a_clear_error() -> None:
     with_code, _ = _channels()
     _, plain = _channels(None, None)
-    with pytest.raises(RemoteProtocolError, match="uses a pairing code but we do not"):
+    with pytest.raises(RemoteProtocolError, match="with pairing code, we with none"):
         plain.receive_data(with_code.data_to_send())
     with_code2, _ = _channels()
     plain2, _ = _channels(None, None)
     plain2.send(b"hello")
-    with pytest.raises(RemoteProtocolError, match="did not start with a pairing message"):
+    with pytest.raises(RemoteProtocolError, match="with none, we with pairing code"):
         with_code2.receive_data(plain2.data_to_send())
 
 
 def test_plain_records_inside_tls_still_detect_truncation() -> None:
     a, b = _channels(None, None)
-    assert a.established and a.method == "none"
-    a.send(b"inside TLS")
+    assert a.method == "none" and not b.established
+    a.send(b"inside TLS")  # sent at once, right after the hello
     wire = a.data_to_send()
     assert b"inside TLS" in wire  # TLS encrypts it; this layer only frames and closes
     b.receive_data(wire)
-    assert b.next_app_data() == b"inside TLS"
+    assert b.established and b.next_app_data() == b"inside TLS"
     with pytest.raises(PeerGoneError, match="without a close record"):
         b.receive_eof()
 
@@ -290,3 +311,52 @@ def test_send_after_close_is_a_local_error() -> None:
     a.close()  # idempotent
     with pytest.raises(LocalProtocolError, match="after close"):
         a.send(b"late")
+
+
+# -- channel versions and hellos ---------------------------------------------------------------
+
+
+def _v1_share() -> bytes:
+    """What a channel version 1 peer sends first with a code: a SHARE record (56 bytes)."""
+    body = bytes([32]) + bytes(range(1, 33)) + bytes([22]) + b"blindmatch/1 initiator"
+    return struct.pack(">BI", RecordType.SHARE, len(body)) + body
+
+
+@pytest.mark.parametrize("code", [CODE, None])
+def test_a_version_1_peer_is_refused_naming_both_versions(code: PairingCode | None) -> None:
+    _, b = _channels(code, code)
+    v1 = _v1_share() if code else struct.pack(">BI", RecordType.DATA, 5) + b"hello"
+    with pytest.raises(RemoteProtocolError, match="channel version 1 .*channel version 2"):
+        b.receive_data(v1)
+
+
+def test_a_hello_of_another_version_is_refused_naming_both_versions() -> None:
+    _, b = _channels()
+    body = struct.pack(">HB", 3, 1) + bytes(40)  # a future version may change the length
+    with pytest.raises(RemoteProtocolError, match="channel version 3; we speak channel version 2"):
+        b.receive_data(struct.pack(">BI", RecordType.HELLO, len(body)) + body)
+
+
+def test_our_own_hello_reflected_back_is_refused() -> None:
+    a, _ = _channels()
+    with pytest.raises(RemoteProtocolError, match="loops back to us"):
+        a.receive_data(a.data_to_send())
+
+
+def test_the_hello_nonce_is_ours_to_choose_and_must_be_16_bytes() -> None:
+    nonce = bytes(range(16))
+    a = SecureChannel(side=Side.INITIATOR, code=CODE, channel_id=TCP_CHANNEL_ID, nonce=nonce)
+    hello = _records(a.data_to_send())[0]
+    assert hello == struct.pack(">BIHB", RecordType.HELLO, 19, 2, 1) + nonce
+    with pytest.raises(LocalProtocolError, match="16 bytes"):
+        SecureChannel(side=Side.INITIATOR, code=CODE, channel_id=TCP_CHANNEL_ID, nonce=b"x")
+
+
+def test_equal_codes_with_different_nonces_give_different_session_keys() -> None:
+    """sid is both nonces: the same code on two connections never gives the same keys."""
+    keys = []
+    for _ in range(2):
+        a, b = _established()
+        a.send(b"same plaintext")
+        keys.append(_records(a.data_to_send())[0])
+    assert keys[0] != keys[1]

@@ -21,6 +21,7 @@ from test_transport_support import (
 from blindmatch.errors import (
     AgreementError,
     AuthenticationError,
+    InputError,
     PeerAbortedError,
     TransportError,
     TransportTimeoutError,
@@ -109,8 +110,9 @@ def test_an_offline_run_gives_both_sides_the_in_memory_result(tmp_path: Path) ->
     r = _party(tmp_path, "r", receiver, on_event=events.append)
     s_files, r_files = _exchange(s, r)
     assert (s.result, r.result) == expected()
-    # share; confirmation + hello; accept; lanes + blinded; returned
-    assert len(s_files) == len(r_files) == 5
+    # channel hello; share; confirmation + hello; accept; lanes + blinded; returned; tally;
+    # confirm
+    assert len(s_files) == len(r_files) == 8
     # Each event is reported once, when it happens, not again on every replay.
     assert sum(isinstance(e, PartnerTerms) for e in events) == 1
     assert sum(isinstance(e, ResultReady) for e in events) == 1
@@ -198,19 +200,21 @@ def test_a_rejection_reaches_the_partner_and_ends_both_runs(tmp_path: Path) -> N
     r = _party(
         tmp_path, "r", lambda rng: receiver(rng, auto_accept=False), decide=lambda t: "no thanks"
     )
-    s1, r1 = s.step(), r.step()
+    s1, r1 = s.step(), r.step()  # channel hellos
     assert s1 and r1
-    s2, r2 = s.step([r1]), r.step([s1])
+    s2, r2 = s.step([r1]), r.step([s1])  # CPace shares
     assert s2 and r2
-    s3 = s.step([r1, r2])
-    with pytest.raises(AgreementError, match=r"no thanks.*send blindmatch-receiver-\w+-03\.bmx"):
-        r.step([s1, s2])
+    s3, r3 = s.step([r1, r2]), r.step([s1, s2])  # confirmations and session hellos
+    assert s3 and r3
+    s4 = s.step([r1, r2, r3])
+    with pytest.raises(AgreementError, match=r"no thanks.*send blindmatch-receiver-\w+-04\.bmx"):
+        r.step([s1, s2, s3])
     assert not r.state_path.exists()
-    r3 = next(r.out_dir.glob("*-03.bmx"))
+    r4 = next(r.out_dir.glob("*-04.bmx"))
     with pytest.raises(PeerAbortedError, match="no thanks"):
-        s.step([r1, r2, r3])
+        s.step([r1, r2, r3, r4])
     assert not s.state_path.exists()
-    assert s3 is not None
+    assert s4 is not None
 
 
 # -- failures ----------------------------------------------------------------------------------
@@ -223,7 +227,9 @@ def test_a_wrong_code_fails_on_both_sides_and_deletes_both_states(tmp_path: Path
     assert s1 and r1
     s2, r2 = s.step([r1]), r.step([s1])
     assert s2 and r2
-    for party, files in ((s, [r1, r2]), (r, [s1, s2])):
+    s3, r3 = s.step([r1, r2]), r.step([s1, s2])
+    assert s3 and r3
+    for party, files in ((s, [r1, r2, r3]), (r, [s1, s2, s3])):
         with pytest.raises(AuthenticationError, match="pairing code does not match"):
             party.step(files)
         assert not party.state_path.exists() and not party.partner_path.exists()
@@ -266,11 +272,14 @@ def test_a_session_that_ignores_the_rng_is_refused(tmp_path: Path) -> None:
     s, r = _party(tmp_path, "s", careless), _party(tmp_path, "r", receiver)
     s1, r1 = s.step(), r.step()
     assert s1 and r1
-    s.step([r1])
+    s2 = s.step([r1])
     r2 = r.step([s1])
-    assert r2 is not None
+    assert s2 and r2
+    s.step([r1, r2])  # our session's first bytes go out here, sealed
+    r3 = r.step([s1, s2])
+    assert r3 is not None
     with pytest.raises(UsageError, match="does not reproduce"):
-        s.step([r1, r2])
+        s.step([r1, r2, r3])
 
 
 def test_a_used_step_cannot_be_answered_again_with_another_message(tmp_path: Path) -> None:
@@ -304,11 +313,11 @@ def test_damaged_missing_and_foreign_files_are_refused_without_harm(tmp_path: Pa
     data = bytearray(r1.read_bytes())
     data[-1] ^= 1
     damaged.write_bytes(bytes(data))
-    with pytest.raises(TransportError, match="damaged"):
+    with pytest.raises(InputError, match="damaged"):
         s.step([damaged])
     truncated = tmp_path / "truncated.bmx"
     truncated.write_bytes(r1.read_bytes()[:-3])
-    with pytest.raises(TransportError, match="truncated"):
+    with pytest.raises(InputError, match="truncated"):
         s.step([truncated])
     with pytest.raises(TransportError, match="message 1 is missing"):
         s.step([r2])
@@ -320,7 +329,7 @@ def test_damaged_missing_and_foreign_files_are_refused_without_harm(tmp_path: Pa
         s.step([stranger])
     not_ours = tmp_path / "notes.bmx"
     not_ours.write_bytes(b"hello, this is not a message file")
-    with pytest.raises(TransportError, match="not a blindmatch message file"):
+    with pytest.raises(InputError, match="not a blindmatch message file"):
         s.step([not_ours])
     # None of that hurt the run.
     _exchange(s, r, [s1, s2], [r1, r2])
@@ -335,8 +344,10 @@ def test_a_forged_record_in_a_well_formed_file_is_refused_and_the_run_survives(
     assert s1 and r1
     s2, r2 = s.step([r1]), r.step([s1])
     assert s2 and r2
-    msg: MessageFile = read_message(r2)
-    forged = tmp_path / "forged2.bmx"
+    s3, r3 = s.step([r1, r2]), r.step([s1, s2])
+    assert s3 and r3
+    msg: MessageFile = read_message(r3)
+    forged = tmp_path / "forged3.bmx"
     payload = bytearray(msg.payload)
     payload[-1] ^= 1  # the last byte of the sealed hello's tag
     forged.write_bytes(
@@ -349,9 +360,9 @@ def test_a_forged_record_in_a_well_formed_file_is_refused_and_the_run_survives(
         )
     )
     with pytest.raises(AuthenticationError, match="record 0 .*failed authentication"):
-        s.step([r1, forged])
+        s.step([r1, r2, forged])
     assert s.state_path.exists()
-    _exchange(s, r, [s1, s2], [r1, r2])
+    _exchange(s, r, [s1, s2, s3], [r1, r2, r3])
     assert (s.result, r.result) == expected()
 
 
@@ -375,3 +386,55 @@ def test_a_late_message_without_a_run_is_refused(tmp_path: Path) -> None:
     with pytest.raises(UsageError, match="no offline run .* message 2"):
         fresh.step([r1, r2])
     assert not fresh.state_path.exists()
+
+
+def test_a_party_that_holds_its_run_skips_replays_but_not_after_a_refused_file(
+    tmp_path: Path,
+) -> None:
+    built: list[int] = []
+
+    def counted(rng: Rng) -> Session:
+        built.append(1)
+        return sender(rng)
+
+    s = OfflineParty(
+        tmp_path / "s" / "state.json",
+        make_session=counted,
+        code=CODE,
+        fingerprint=b"inputs",
+        hold_run=True,
+    )
+    r = _party(tmp_path, "r", receiver)
+    s1, r1 = s.step(), r.step()
+    assert s1 and r1
+    s2, r2 = s.step([r1]), r.step([s1])
+    assert s2 and r2
+    s3, r3 = s.step([r1, r2]), r.step([s1, s2])
+    assert s3 and r3 and len(built) == 1  # every step went on from the held run
+    msg = read_message(r3)
+    forged = tmp_path / "forged3.bmx"
+    forged.write_bytes(
+        encode_message(
+            role=msg.role,
+            step=msg.step,
+            run_id=msg.run_id,
+            peer_run_id=msg.peer_run_id,
+            payload=msg.payload[:-1] + bytes([msg.payload[-1] ^ 1]),
+        )
+    )
+    with pytest.raises(AuthenticationError):
+        s.step([r1, r2, forged])
+    _exchange(s, r, [s1, s2, s3], [r1, r2, r3])
+    assert len(built) == 2  # the half-fed run was dropped: one replay, then held again
+    assert (s.result, r.result) == expected()
+
+
+def test_the_channel_nonce_of_a_run_is_its_run_id(tmp_path: Path) -> None:
+    """CPace's sid offline is run_id(initiator) || run_id(responder) (protocol_spec.md §13)."""
+    s, r = _pair(tmp_path)
+    for party in (s, r):
+        first = party.step()
+        assert first is not None
+        msg = read_message(first)
+        hello = bytes([0x05]) + (19).to_bytes(4, "big") + (2).to_bytes(2, "big") + b"\x01"
+        assert msg.payload == hello + msg.run_id

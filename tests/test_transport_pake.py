@@ -11,17 +11,20 @@ from cryptography.hazmat.primitives.asymmetric.x25519 import X25519PrivateKey, X
 from cryptography.hazmat.primitives.ciphers.aead import ChaCha20Poly1305
 from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 
-from blindmatch.crypto import hash_to_curve, small_order_points
+from blindmatch.crypto import FIELD_PRIME, small_order_points
+from blindmatch.crypto.cpace import (
+    DSI,
+    S_IN_BYTES,
+    calculate_generator,
+    generator_string,
+    lv_cat,
+    prepend_len,
+)
+from blindmatch.crypto.engine import InlineEngine
+from blindmatch.crypto.h2c import map_to_curve_elligator2
 from blindmatch.errors import AuthenticationError, RemoteProtocolError
 from blindmatch.protocol import seeded_rng
 from blindmatch.transport import TCP_CHANNEL_ID, CPace, PairingCode, SecureChannel, Side
-from blindmatch.transport.pake import (
-    DSI,
-    calculate_generator,
-    generator_string,
-    prefix_free_cat,
-    prepend_len,
-)
 
 CODE = PairingCode.generate(seeded_rng(b"pake code"))
 OTHER = PairingCode.generate(seeded_rng(b"other code"))
@@ -35,24 +38,12 @@ def _pair(code_i: PairingCode = CODE, code_r: PairingCode = CODE) -> tuple[CPace
     return i, r
 
 
-# -- the draft's string-utility test vectors (draft-irtf-cfrg-cpace, appendix) -----------------
-
-
-def test_prepend_len_matches_the_draft_vectors() -> None:
-    assert prepend_len(b"").hex() == "00"
-    assert prepend_len(b"1234").hex() == "0431323334"
-    assert prepend_len(bytes(range(127)))[:1].hex() == "7f"
-    assert prepend_len(bytes(range(128)))[:3].hex() == "800100"
-    assert len(prepend_len(bytes(range(128)))) == 130
-
-
-def test_prefix_free_cat_matches_the_draft_vector() -> None:
-    assert prefix_free_cat(b"1234", b"5", b"", b"6789").hex() == "04313233340135000436373839"
+# -- the generator (the draft's own vectors are in test_cpace_draft.py) ---------------------
 
 
 def test_dsi_and_code_fill_exactly_the_first_sha512_block() -> None:
     prs = CODE.secret()
-    gen = generator_string(prs, b"ci", b"sid")
+    gen = generator_string(DSI, prs, b"ci", b"sid", S_IN_BYTES)
     assert gen.startswith(prepend_len(DSI) + prepend_len(prs))
     assert len(gen) == 128 + len(prepend_len(b"ci")) + len(prepend_len(b"sid"))
 
@@ -63,6 +54,24 @@ def test_the_generator_depends_on_code_channel_and_sid() -> None:
     assert base != calculate_generator(OTHER.secret(), b"ci", b"")
     assert base != calculate_generator(CODE.secret(), b"other", b"")
     assert base != calculate_generator(CODE.secret(), b"ci", b"sid")
+
+
+class _RecordingEngine(InlineEngine):
+    """An engine that records what its Elligator 2 hook was asked to map."""
+
+    def __init__(self) -> None:
+        self.mapped: list[bytes] = []
+
+    def elligator2_map(self, u: bytes) -> bytes:
+        self.mapped.append(u)
+        return super().elligator2_map(u)
+
+
+def test_the_generator_goes_through_the_engine_hook() -> None:
+    engine = _RecordingEngine()
+    CPace(side=Side.INITIATOR, code=CODE, ci=b"ci", sid=b"sid", engine=engine)
+    want = hashlib.sha512(generator_string(DSI, CODE.secret(), b"ci", b"sid", 128)).digest()
+    assert engine.mapped == [want[:32]]
 
 
 # -- the exchange ------------------------------------------------------------------------------
@@ -111,7 +120,7 @@ def test_a_different_channel_identifier_fails() -> None:
 def test_small_order_and_non_canonical_shares_are_refused(point: bytes) -> None:
     r = CPace(side=Side.RESPONDER, code=CODE)
     with pytest.raises(AuthenticationError, match="point"):
-        r.receive(prefix_free_cat(point, Side.INITIATOR.ad))
+        r.receive(lv_cat(point, Side.INITIATOR.ad))
 
 
 @pytest.mark.parametrize("message", ["ffffff", "ffff03", "00ffff03", "00ffffff", ""])
@@ -136,7 +145,8 @@ def test_a_seeded_rng_reproduces_the_message_for_offline_replay() -> None:
 
 
 def test_the_documented_formulas_reproduce_the_keys_tags_and_first_record() -> None:
-    """Re-derive everything from the module docstrings with bare primitives (for the spec)."""
+    """Re-derive the channel from protocol_spec.md §13 with bare primitives: RFC 9380's
+    Elligator 2 (not the constant-time map), OpenSSL X25519, hashlib, HKDF."""
 
     def x25519(k: bytes, u: bytes) -> bytes:
         return X25519PrivateKey.from_private_bytes(k).exchange(X25519PublicKey.from_public_bytes(u))
@@ -144,38 +154,56 @@ def test_the_documented_formulas_reproduce_the_keys_tags_and_first_record() -> N
     def hkdf(ikm: bytes, info: bytes) -> bytes:
         return HKDF(algorithm=hashes.SHA256(), length=32, salt=b"", info=info).derive(ikm)
 
-    ya, yb = seeded_rng(b"ya")(32), seeded_rng(b"yb")(32)
+    def lv(*parts: bytes) -> bytes:
+        return b"".join(bytes([len(p)]) + p for p in parts)  # every part here is < 128 bytes
+
+    rng_a, rng_b = seeded_rng(b"ya"), seeded_rng(b"yb")
+    nonce_a, ya = rng_a(16), rng_a(32)
+    nonce_b, yb = rng_b(16), rng_b(32)
     a = SecureChannel(
         side=Side.INITIATOR, code=CODE, channel_id=TCP_CHANNEL_ID, rng=seeded_rng(b"ya")
     )
     b = SecureChannel(
         side=Side.RESPONDER, code=CODE, channel_id=TCP_CHANNEL_ID, rng=seeded_rng(b"yb")
     )
-    share_a, share_b = a.data_to_send(), b.data_to_send()
+    hello_a = bytes([0, 2, 1]) + nonce_a
+    hello_b = bytes([0, 2, 1]) + nonce_b
+    assert a.data_to_send() == bytes([0x05, 0, 0, 0, 19]) + hello_a
+    assert b.data_to_send() == bytes([0x05, 0, 0, 0, 19]) + hello_b
+    assert TCP_CHANNEL_ID == b"blindmatch-channel/2 tcp"
 
+    ci = lv(TCP_CHANNEL_ID, hello_a, hello_b)
+    sid = nonce_a + nonce_b
     prs = CODE.secret()
-    zpad = bytes(128 - 1 - len(prepend_len(prs)) - len(prepend_len(DSI)))
-    g = hash_to_curve(prefix_free_cat(DSI, prs, zpad, TCP_CHANNEL_ID, b""), DSI)
-    msg_a = prefix_free_cat(x25519(ya, g), b"blindmatch/1 initiator")
-    msg_b = prefix_free_cat(x25519(yb, g), b"blindmatch/1 responder")
+    zpad = bytes(128 - 1 - len(prepend_len(prs)) - len(prepend_len(b"CPace255")))
+    gen_str = lv(b"CPace255", prs, zpad, ci, sid)
+    u = int.from_bytes(hashlib.sha512(gen_str).digest()[:32], "little") & (2**255 - 1)
+    g = map_to_curve_elligator2(u % FIELD_PRIME)[0].to_bytes(32, "little")
+    msg_a = lv(x25519(ya, g), b"blindmatch-channel/2 initiator")
+    msg_b = lv(x25519(yb, g), b"blindmatch-channel/2 responder")
+
+    a.receive_data(hello_record(hello_b))
+    b.receive_data(hello_record(hello_a))
+    share_a, share_b = a.data_to_send(), b.data_to_send()
     assert share_a == bytes([0x01]) + len(msg_a).to_bytes(4, "big") + msg_a
     assert share_b == bytes([0x01]) + len(msg_b).to_bytes(4, "big") + msg_b
 
     k = x25519(ya, x25519(yb, g))
-    isk = hashlib.sha512(prefix_free_cat(DSI + b"_ISK", b"", k) + msg_a + msg_b).digest()
-    tag_a = hmac.new(
-        hkdf(isk, b"blindmatch/1 cpace confirm initiator"),
-        prefix_free_cat(b"initiator", msg_a, msg_b),
-        hashlib.sha256,
-    ).digest()
+    isk = hashlib.sha512(lv(b"CPace255_ISK", sid, k) + msg_a + msg_b).digest()
+    mac_key = hashlib.sha512(b"CPaceMac" + sid + isk).digest()
+    tag_a = hmac.new(mac_key, msg_a, hashlib.sha512).digest()
 
     a.send(b"first application bytes")
     a.receive_data(share_b)
     wire = a.data_to_send()
-    assert wire[:37] == bytes([0x02]) + (32).to_bytes(4, "big") + tag_a
-    record = wire[37:]
+    assert wire[:69] == bytes([0x02]) + (64).to_bytes(4, "big") + tag_a
+    record = wire[69:]
     header, body = record[:5], record[5:]
     assert header == bytes([0x03]) + (len(body)).to_bytes(4, "big")
-    key = hkdf(isk, b"blindmatch/1 channel initiator to responder")
+    key = hkdf(isk, b"blindmatch-channel/2 initiator to responder")
     nonce = bytes(4) + (0).to_bytes(8, "big")
     assert ChaCha20Poly1305(key).decrypt(nonce, body, header) == b"first application bytes"
+
+
+def hello_record(body: bytes) -> bytes:
+    return bytes([0x05]) + len(body).to_bytes(4, "big") + body

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import datetime
-import ipaddress
 import re
 import select
 import socket
@@ -15,10 +13,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from cryptography import x509
-from cryptography.hazmat.primitives import hashes, serialization
-from cryptography.hazmat.primitives.asymmetric import ec
-from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
+from pki_support import make_pki
 from test_transport_support import (
     RECEIVER_LABEL,
     SENDER_LABEL,
@@ -34,6 +29,7 @@ from blindmatch.errors import (
     AuthenticationError,
     PeerAbortedError,
     PeerGoneError,
+    RemoteProtocolError,
     TransportError,
     TransportTimeoutError,
     UsageError,
@@ -43,6 +39,7 @@ from blindmatch.transport import (
     TCP_CHANNEL_ID,
     ChannelSecured,
     Connected,
+    Dropped,
     PairingCode,
     RecordType,
     SecureChannel,
@@ -186,11 +183,16 @@ def test_no_authentication_at_all_is_refused() -> None:
 # -- wrong code --------------------------------------------------------------------------------
 
 
-def test_a_wrong_code_fails_on_both_sides() -> None:
-    l_out, c_out = _both(connector_kwargs={"code": OTHER})
-    for out in (l_out, c_out):
-        assert isinstance(out.error, AuthenticationError), out.error
-        assert "pairing code does not match" in str(out.error)
+def test_a_wrong_code_fails_the_connector_and_the_listener_waits_on() -> None:
+    """A wrong guess ends the guesser's run; the listener (which junk must not knock over)
+    waits on, and gives up once the listener's timeout passes with no partner."""
+    l_out, c_out = _both(connector_kwargs={"code": OTHER}, listener_kwargs={"timeout": 1.0})
+    assert isinstance(c_out.error, AuthenticationError), c_out.error
+    assert "pairing code does not match" in str(c_out.error)
+    assert isinstance(l_out.error, TransportTimeoutError), l_out.error
+    dropped = [e for e in l_out.events if isinstance(e, Dropped)]
+    assert len(dropped) == 1 and dropped[0].guesses == 1
+    assert "failed the pairing code" in dropped[0].reason
 
 
 # -- the partner disappears ---------------------------------------------------------------------
@@ -274,11 +276,13 @@ def _through_proxy(cut: int | None, **kwargs: Any) -> tuple[Outcome, Outcome, _C
 
 @pytest.mark.parametrize("code", [CODE, OTHER], ids=["right code", "wrong code"])
 def test_nothing_of_the_session_crosses_the_network_in_clear(code: PairingCode) -> None:
-    l_out, c_out, proxy = _through_proxy(None, connector_kwargs={"code": code})
+    l_out, c_out, proxy = _through_proxy(
+        None, connector_kwargs={"code": code}, listener_kwargs={"timeout": 1.0}
+    )
     if code is CODE:
         assert l_out.error is None and c_out.error is None
-    else:
-        assert isinstance(l_out.error, AuthenticationError)
+    else:  # the listener drops the wrong guess and waits on until its timeout
+        assert isinstance(l_out.error, TransportTimeoutError)
         assert isinstance(c_out.error, AuthenticationError)
     assert len(proxy.wire) > 200
     for text in (SENDER_LABEL, RECEIVER_LABEL, "Customers", "account", "d7.example"):
@@ -286,16 +290,20 @@ def test_nothing_of_the_session_crosses_the_network_in_clear(code: PairingCode) 
 
 
 STEP = re.compile(
-    r"during pairing, before its pairing (message|confirmation)"
-    r"|while waiting for its (hello|accept|lanes|blinded|returned) message"
+    r"during pairing, before its (channel hello|pairing message|pairing confirmation)"
+    r"|while waiting for its (hello|accept|lanes|blinded|returned|tally|confirm) message"
 )
 
 
 @pytest.mark.parametrize("cut", range(9))
 def test_the_partner_vanishing_after_each_record_names_the_step(cut: int) -> None:
-    l_out, c_out, proxy = _through_proxy(cut)
+    l_out, c_out, proxy = _through_proxy(cut, listener_kwargs={"timeout": 2.0})
     dropped = proxy.dropped
-    if dropped in (None, RecordType.CLOSE):
+    if dropped in (RecordType.HELLO, RecordType.SHARE, RecordType.CONFIRM):
+        # Cut before it proved the code: to the listener, a stranger it drops and waits on.
+        assert isinstance(l_out.error, TransportTimeoutError), l_out.error
+        assert [type(e) for e in l_out.events] == [Dropped]
+    elif dropped in (None, RecordType.CLOSE):
         # Only the goodbye was lost (or nothing): the listener had everything it needed.
         assert l_out.error is None and l_out.value == expected()[0], l_out.error
     else:
@@ -308,11 +316,14 @@ def test_the_partner_vanishing_after_each_record_names_the_step(cut: int) -> Non
 # -- silence -----------------------------------------------------------------------------------
 
 
-def test_a_silent_listener_times_out_naming_the_pairing_message() -> None:
+def test_a_silent_listener_times_out_naming_the_channel_hello() -> None:
     with socket.create_server((HOST, 0)) as server:
         port = server.getsockname()[1]
         start = time.monotonic()
-        with pytest.raises(TransportTimeoutError, match=r"no data .* 0\.5 s .* pairing message"):
+        with pytest.raises(
+            TransportTimeoutError,
+            match=r"(no data|did not complete the handshake) .*0\.5 s .*channel hello",
+        ):
             run_connector(receiver(), host=HOST, port=port, code=CODE, timeout=0.5)
         assert time.monotonic() - start < 4
 
@@ -333,7 +344,8 @@ def test_a_partner_silent_after_pairing_times_out_naming_the_session_step() -> N
         sock.sendall(channel.data_to_send())
         while not channel.established:
             channel.receive_data(sock.recv(65536))
-        sock.sendall(channel.data_to_send())  # our confirmation; then nothing
+            sock.sendall(channel.data_to_send())  # our share, then our confirmation
+        sock.sendall(channel.data_to_send())  # (nothing left); then silence
         thread.join(JOIN)
     assert isinstance(out.error, TransportTimeoutError)
     assert "no data from the partner for 0.5 s while waiting for its hello message" in str(
@@ -371,94 +383,9 @@ def test_the_connector_waits_for_a_listener_that_starts_later() -> None:
 # -- mutual TLS --------------------------------------------------------------------------------
 
 
-def _ca(name: str) -> tuple[ec.EllipticCurvePrivateKey, x509.Certificate]:
-    key = ec.generate_private_key(ec.SECP256R1())
-    subject = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, name)])
-    now = datetime.datetime.now(datetime.timezone.utc)
-    cert = (
-        x509.CertificateBuilder()
-        .subject_name(subject)
-        .issuer_name(subject)
-        .public_key(key.public_key())
-        .serial_number(x509.random_serial_number())
-        .not_valid_before(now - datetime.timedelta(hours=1))
-        .not_valid_after(now + datetime.timedelta(days=1))
-        .add_extension(x509.BasicConstraints(ca=True, path_length=0), critical=True)
-        .add_extension(
-            x509.KeyUsage(
-                digital_signature=False,
-                content_commitment=False,
-                key_encipherment=False,
-                data_encipherment=False,
-                key_agreement=False,
-                key_cert_sign=True,
-                crl_sign=True,
-                encipher_only=False,
-                decipher_only=False,
-            ),
-            critical=True,
-        )
-        .add_extension(x509.SubjectKeyIdentifier.from_public_key(key.public_key()), critical=False)
-        .sign(key, hashes.SHA256())
-    )
-    return key, cert
-
-
-def _leaf(
-    tmp: Path, name: str, ca: tuple[ec.EllipticCurvePrivateKey, x509.Certificate]
-) -> tuple[Path, Path]:
-    ca_key, ca_cert = ca
-    key = ec.generate_private_key(ec.SECP256R1())
-    now = datetime.datetime.now(datetime.timezone.utc)
-    cert = (
-        x509.CertificateBuilder()
-        .subject_name(x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, name)]))
-        .issuer_name(ca_cert.subject)
-        .public_key(key.public_key())
-        .serial_number(x509.random_serial_number())
-        .not_valid_before(now - datetime.timedelta(hours=1))
-        .not_valid_after(now + datetime.timedelta(days=1))
-        .add_extension(x509.BasicConstraints(ca=False, path_length=None), critical=True)
-        .add_extension(
-            x509.SubjectAlternativeName(
-                [x509.DNSName("localhost"), x509.IPAddress(ipaddress.ip_address(HOST))]
-            ),
-            critical=False,
-        )
-        .add_extension(
-            x509.ExtendedKeyUsage(
-                [ExtendedKeyUsageOID.SERVER_AUTH, ExtendedKeyUsageOID.CLIENT_AUTH]
-            ),
-            critical=False,
-        )
-        .add_extension(
-            x509.AuthorityKeyIdentifier.from_issuer_public_key(ca_key.public_key()), critical=False
-        )
-        .sign(ca_key, hashes.SHA256())
-    )
-    cert_path, key_path = tmp / f"{name}.crt", tmp / f"{name}.key"
-    cert_path.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
-    key_path.write_bytes(
-        key.private_bytes(
-            serialization.Encoding.PEM,
-            serialization.PrivateFormat.PKCS8,
-            serialization.NoEncryption(),
-        )
-    )
-    return cert_path, key_path
-
-
 @pytest.fixture(scope="module")
 def pki(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
-    tmp = tmp_path_factory.mktemp("pki")
-    ca = _ca("blindmatch test CA")
-    rogue = _ca("someone else's CA")
-    (tmp / "ca.crt").write_bytes(ca[1].public_bytes(serialization.Encoding.PEM))
-    files = {"ca": tmp / "ca.crt"}
-    files["server_cert"], files["server_key"] = _leaf(tmp, "northwind", ca)
-    files["client_cert"], files["client_key"] = _leaf(tmp, "globex", ca)
-    files["rogue_cert"], files["rogue_key"] = _leaf(tmp, "rogue", rogue)
-    return files
+    return make_pki(tmp_path_factory.mktemp("pki"))
 
 
 @pytest.mark.parametrize("with_code", [False, True])
@@ -480,11 +407,13 @@ def test_tls_refuses_a_client_from_another_ca(pki: dict[str, Path]) -> None:
     server = make_tls_contexts(pki["server_cert"], pki["server_key"], pki["ca"]).server
     rogue = make_tls_contexts(pki["rogue_cert"], pki["rogue_key"], pki["ca"]).client
     l_out, c_out = _both(
-        listener_kwargs={"ssl_context": server, "code": None},
+        listener_kwargs={"ssl_context": server, "code": None, "timeout": 1.0},
         connector_kwargs={"ssl_context": rogue, "code": None},
     )
-    assert isinstance(l_out.error, AuthenticationError), l_out.error
-    assert "certificate" in str(l_out.error)
+    # To the listener, a client without an acceptable certificate is a stranger: dropped.
+    assert isinstance(l_out.error, TransportTimeoutError), l_out.error
+    dropped = [e for e in l_out.events if isinstance(e, Dropped)]
+    assert len(dropped) == 1 and "certificate" in dropped[0].reason, dropped
     assert isinstance(c_out.error, TransportError), c_out.error
     assert c_out.value is None
 
@@ -528,3 +457,30 @@ def test_each_side_reads_a_policy_rejection_from_its_own_side() -> None:
         "'Partners', which the partner requires"
     )
     assert "we disclose only 'counts' for population 'Prospects'; the partner requires" in theirs
+
+
+def test_a_cheating_sealer_sees_a_tampered_run_end_exactly_like_an_honest_one(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Selective failure through the transport (issue: a quiet failure used to close the
+    connection at once). The listener seals fields that do not open; the connector finds it
+    only while computing its result. On the wire the listener sees what an honest run shows
+    it: the connector's confirm, its close record, the end of stream, and its own result."""
+    from test_hostile_support import forge_payloads, new_pair, party_terms
+
+    quiet = party_terms("Victim", reveal=False)
+
+    def run() -> tuple[Outcome, Outcome]:
+        cheater, victim = new_pair(receiver_terms=quiet, start=False)
+        return _both(listener=cheater, connector=victim)
+
+    honest_l, honest_c = run()
+    assert honest_l.error is None and honest_c.error is None
+    forge_payloads(monkeypatch, b"\x00\x00\x00\x05\xc1\xc1\xc1\xc1\xc1" + bytes(119))
+    l_out, c_out = run()
+    assert isinstance(c_out.error, RemoteProtocolError), c_out.error
+    assert "payload" in str(c_out.error)
+    assert l_out.error is None, l_out.error
+    assert l_out.value == honest_l.value  # the cheater's own result, as in the honest run
+    kinds = [type(e).__name__ for e in l_out.events]
+    assert kinds == [type(e).__name__ for e in honest_l.events]

@@ -258,7 +258,7 @@ def build(case: Case = CASES[0]) -> dict[str, Any]:
     )
     hellos = {role: body for role, body in run.messages if decode_message(body).t == "hello"}
     return {
-        "description": "blindmatch/1 full session; randomness per protocol_spec.md §12 from "
+        "description": "blindmatch/2 full session; randomness per protocol_spec.md §12 from "
         "SHAKE-256('blindmatch/1 test rng' || seed); messages are frame bodies in the order sent "
         "by the reference pump (each side's own order is normative, the interleaving is not)",
         "sender": {

@@ -24,6 +24,7 @@ from concurrent.futures import Executor, Future, ProcessPoolExecutor
 from types import TracebackType
 
 from .crypto import Scalar
+from .crypto.elligator import elligator2_map
 from .crypto.engine import POINT, blind_batch, blind_digest_batch, hash_blind_batch
 from .errors import UsageError
 
@@ -246,7 +247,7 @@ class PoolEngine:
         """``task(part_of_points, first, *args)`` over the parts of ``points`` (``first``: the
         index of the part's first point), joined; queues more of our own hashing behind the
         parts before waiting for them."""
-        assert self._executor is not None
+        assert self._executor is not None  # internal: callers checked it
         n = len(points) // POINT
         futures = [
             self._executor.submit(task, points[start * POINT : stop * POINT], start, *args)
@@ -286,6 +287,10 @@ class PoolEngine:
             digest_prefix,
             list(raw),
         )
+
+    def elligator2_map(self, u: bytes) -> bytes:
+        """In this process: one map is far cheaper than a round trip to a worker."""
+        return elligator2_map(u)
 
 
 def _join(parts: Sequence[list[bytes]]) -> list[bytes]:

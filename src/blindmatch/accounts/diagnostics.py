@@ -104,8 +104,11 @@ class Diagnostics:
     warnings: list[str] = field(default_factory=list)
 
     @property
-    def records_without_keys(self) -> int:
-        """Rows that would have taken part but have no usable key."""
+    def rows_without_usable_key(self) -> int:
+        """THE count of rows without a usable key, wherever one is shown (``psi-run inspect``,
+        run.json, summary.json): rows in at least one shared population (one that is not
+        hidden) none of whose key cells normalizes to a key, so they cannot take part. Rows in
+        no shared population never take part and are not counted, key or no key."""
         return sum(self.excluded_without_key.values())
 
     def to_dict(self) -> dict[str, Any]:
@@ -113,6 +116,7 @@ class Diagnostics:
         return {
             "sources": [s.to_dict() for s in self.sources],
             "rows": self.rows,
+            "rows_without_usable_key": self.rows_without_usable_key,
             "key_types": list(self.key_types),
             "populations": {
                 name: {"rows": n, "disclosure": self.disclosure.get(name)}
@@ -170,12 +174,19 @@ class Diagnostics:
             problems = ", ".join(f"{r} {cells[r]:,}" for r in REASON_ORDER if cells.get(r))
             extra = f"   cells without a key: {problems}" if problems else ""
             out.append(f"  {key_type:<12} {n:>10,}  {_pct(n, base)}{extra}")
-        missing = sum(self.rows_without_key.values())
-        if missing:
-            out.append(f"Rows without a usable key: {missing:,} {_pct(missing, base)}")
-            for reason in REASON_ORDER:
-                if self.rows_without_key.get(reason):
-                    out.append(f"  {reason:<12} {self.rows_without_key[reason]:>10,}")
+        missing = self.rows_without_usable_key
+        out.append(
+            f"Rows without a usable key: {missing:,} (in a shared population, so left out of a run)"
+        )
+        for reason in REASON_ORDER:
+            if self.excluded_without_key.get(reason):
+                out.append(f"  {reason:<12} {self.excluded_without_key[reason]:>10,}")
+        outside = sum(self.rows_without_key.values()) - missing
+        if outside > 0:
+            out.append(
+                f"  (and {outside:,} more rows without a key in no shared population, which "
+                "never take part)"
+            )
         for key_type, dup in self.duplicate_keys.items():
             if dup.values:
                 out.append(
@@ -194,11 +205,6 @@ class Diagnostics:
             out.append(f"Records prepared: {self.records:,}")
             if self.rows_merged:
                 out.append(f"  rows merged into an earlier row with their id: {self.rows_merged:,}")
-            if self.records_without_keys:
-                out.append(
-                    f"  rows in a shared population left out for want of a key: "
-                    f"{self.records_without_keys:,}"
-                )
         if self.records_over_payload:
             out.append(
                 f"Records whose revealed fields exceed payload_bytes: {self.records_over_payload:,}"

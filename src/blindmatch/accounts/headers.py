@@ -21,9 +21,9 @@ from typing import Any, Literal
 
 from ..errors import PolicyError
 from ..io.readers import header_token
+from .keytypes import REGISTRY
 
 __all__ = [
-    "BUILTIN_KEY_TYPES",
     "ColumnMap",
     "Flavour",
     "KeySource",
@@ -38,10 +38,8 @@ Flavour = Literal["salesforce", "hubspot", "dynamics365", "pipedrive", "zoho", "
 #: (domain columns that are not e-mail columns) uses ``email_domain`` for cells holding an "@".
 Via = Literal["value", "email_domain", "domain_or_email"]
 
-#: Key types the normalizer knows besides ``custom:<name>``.
-BUILTIN_KEY_TYPES: tuple[str, ...] = ("domain", "name", "email", "phone", "duns")
-
 # Header tokens (see header_token) per role, in priority order where one column must win.
+# Key-type columns are recognized by the aliases in the key-type registry.
 # Dynamics 365 exports carry the row's GUID as "(Do Not Modify) Account"; Pipedrive prefixes
 # every organization column with "Organization - "; HubSpot's API exports say hs_object_id.
 _ID = (
@@ -53,27 +51,6 @@ _ID = (
     "organizationid",
     "id",
 )
-_NAME = ("accountname", "companyname", "name", "company", "organizationname", "organisationname")
-_DOMAIN = (
-    "website",
-    "companydomainname",
-    "domain",
-    "websiteurl",
-    "companywebsite",
-    "domainname",
-    "organizationwebsite",
-    "url",
-)
-_EMAIL = ("email", "emailaddress", "contactemail", "primaryemail", "workemail")
-_PHONE = (
-    "phone",
-    "phonenumber",
-    "mainphone",
-    "telephone",
-    "companyphone",
-    "organizationphone",
-)
-_DUNS = ("dunsnumber", "d&bduns", "duns", "dunsno", "d&bdunsnumber")
 _POPULATION = ("type", "lifecyclestage", "accounttype", "relationshiptype", "organizationlabel")
 _REGION = (
     "billingcountry",
@@ -91,14 +68,6 @@ _INFO = {
     "owner": "owner",
     "industry": "industry",
 }
-_KEY_TOKENS: dict[str, tuple[str, ...]] = {
-    "domain": _DOMAIN,
-    "name": _NAME,
-    "email": _EMAIL,
-    "phone": _PHONE,
-    "duns": _DUNS,
-}
-
 _SALESFORCE_MARKERS = frozenset(
     {
         "accountid",
@@ -297,15 +266,15 @@ def recognize_columns(
     flavour = detect_flavour(header)
 
     keys: dict[str, list[KeySource]] = {}
-    for key_type, candidates in _KEY_TOKENS.items():
-        cols = [tokens[t] for t in candidates if t in tokens]
+    for key_type, entry in REGISTRY.items():
+        cols = [tokens[t] for t in entry.header_aliases if t in tokens]
         if key_type == "domain":
             srcs = [KeySource(c, _domain_via(c)) for c in cols]
         else:
             srcs = [KeySource(c) for c in cols]
         keys[key_type] = srcs
     # An e-mail column also gives the company's domain (never a free-mail one).
-    for email_col in (tokens[t] for t in _EMAIL if t in tokens):
+    for email_col in (tokens[t] for t in REGISTRY["email"].header_aliases if t in tokens):
         keys["domain"].append(KeySource(email_col, "email_domain"))
 
     id_column = _first(tokens, _ID)

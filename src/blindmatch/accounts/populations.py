@@ -225,6 +225,12 @@ class CompiledPopulations:
         conds = next((c for n, c in self._filters if n == name), ())
         return "; ".join(c.explain() for c in conds)
 
+    def unreadable(self, name: str) -> bool:
+        """Whether a comparison of population ``name`` met cells that are not numbers or
+        dates (a type mix-up, not an empty population)."""
+        conds = next((c for n, c in self._filters if n == name), ())
+        return any(c.unreadable for c in conds)
+
     def _evaluate(self, values: Mapping[str, str | None]) -> frozenset[str]:
         key = tuple(
             all(cond.test(values.get(cond.column)) for cond in conds) for _, conds in self._filters

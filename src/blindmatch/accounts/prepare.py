@@ -38,8 +38,9 @@ from ..io.tabular import is_one_source, open_source
 from ..protocol.model import Disclosure, Record, Terms
 from .diagnostics import REASON_ORDER, Diagnostics, DuplicateSummary, SourceInfo
 from .headers import ColumnMap, find_column, recognize_columns
-from .normalize import Normalized, email_domain, normalize_key
-from .policy import ALL_ACCOUNTS, DEFAULT_KEY_TYPES, Policy, PopulationSpec, default_policy
+from .keytypes import DEFAULT_KEY_TYPES, key_type_info, normalize_key
+from .normalize import Normalized, email_domain
+from .policy import ALL_ACCOUNTS, Policy, PopulationSpec, default_policy
 from .populations import CompiledPopulations, compile_populations
 
 __all__ = ["PreparedParty", "ScanResult", "inspect_sources", "prepare_party", "region_code", "scan"]
@@ -71,8 +72,9 @@ class PreparedParty:
 
     @property
     def records_without_keys(self) -> int:
-        """Rows in a shared population that could not take part (no usable key)."""
-        return self.diagnostics.records_without_keys
+        """Rows without a usable key, as :attr:`Diagnostics.rows_without_usable_key` defines
+        them (what run.json and summary.json report)."""
+        return self.diagnostics.rows_without_usable_key
 
 
 @dataclass(frozen=True)
@@ -101,9 +103,12 @@ def prepare_party(
     ``allow_short_rows`` reads CSV rows with fewer cells than the header as blank-padded
     instead of refusing them (:func:`blindmatch.io.read_csv`).
     """
+    if not isinstance(policy, Policy):  # the caller's argument: checked, not asserted
+        raise UsageError(f"prepare_party() needs a Policy, not {type(policy).__name__}")
     result = scan(
         sources, policy, keep_records=True, progress=progress, allow_short_rows=allow_short_rows
     )
+    # Internal: scan() returns terms and a policy whenever it was given a policy.
     assert result.terms is not None and result.policy is not None
     return PreparedParty(
         records=result.records,
@@ -206,11 +211,8 @@ def _key_fn(key_type: str, via: str, gmail_rules: bool) -> KeyFn:
         return lambda raw, region: (
             email_domain(raw) if "@" in raw and "/" not in raw else normalize_key("domain", raw)
         )
-    if key_type == "phone":
-        return lambda raw, region: normalize_key("phone", raw, region=region)
-    if key_type == "email":
-        return lambda raw, region: normalize_key("email", raw, gmail_rules=gmail_rules)
-    return lambda raw, region: normalize_key(key_type, raw)
+    normalize = key_type_info(key_type).normalize
+    return lambda raw, region: normalize(raw, region, gmail_rules)
 
 
 @dataclass
@@ -233,14 +235,7 @@ def _as_list(sources: Sequence[Source] | Source) -> list[Source]:
 
 
 def _looked_for(key_type: str) -> str:
-    hints = {
-        "domain": "Website, Domain, Company Domain Name, Website URL or an e-mail column",
-        "duns": "D-U-N-S Number, DUNS Number or D&B DUNS",
-        "name": "Account Name, Company name or Name",
-        "email": "Email",
-        "phone": "Phone or Phone Number",
-    }
-    return hints.get(key_type, "a column mapped under [columns]")
+    return key_type_info(key_type).looked_for
 
 
 def scan(
@@ -308,9 +303,10 @@ def _id_type(plans: Sequence[_Plan], *, made_up: bool) -> Any:
 def _check_filters_match(
     policy: Policy, binding: _Binding, diag: Diagnostics, *, keep_records: bool
 ) -> None:
-    """A written filter that holds no row is almost always a typo or a type mix-up ("ARR" as
-    text, dates in another format): a run refuses it, naming what each test passed; inspect
-    reports it as a warning."""
+    """A written filter that holds no row: a type mix-up ("ARR" as text, dates in another
+    format) makes a run refuse it; a value no row holds is a warning naming what each test
+    passed (a typo, or a population that is empty this week: a weekly run must not fail on
+    it). Inspect reports both as warnings."""
     for name, spec in (policy.populations or {}).items():
         if not spec.where or diag.populations.get(name):
             continue
@@ -324,7 +320,7 @@ def _check_filters_match(
             f"populations.{_key(name)}: no row matches its filter ({why}); check the values "
             "against the file (`psi-run inspect` lists the columns)"
         )
-        if keep_records:
+        if keep_records and any(plan.compiled.unreadable(name) for plan in binding.plans):
             raise PolicyError(message, file=policy.source)
         diag.warnings.append(message)
 

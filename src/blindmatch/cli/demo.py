@@ -28,6 +28,7 @@ from .report import (
     shared_run_id,
     write_outputs,
 )
+from .runs import report_page
 
 __all__ = ["run_demo"]
 
@@ -131,7 +132,7 @@ def run_demo(*, out_dir: Path, as_json: bool, quiet: bool) -> int:
             records_in=prepared.diagnostics.rows,
             records_without_keys=prepared.records_without_keys,
         )
-        written = write_outputs(out_dir / name, result, info)
+        written = write_outputs(out_dir / name, result, info, extend=report_page)
         results[name] = result
         summaries[name] = json.loads(written[0].read_text(encoding="utf-8"))
     ok = all(_matches_expected(name, result) for name, result in results.items())
@@ -143,7 +144,7 @@ def run_demo(*, out_dir: Path, as_json: bool, quiet: bool) -> int:
             print(render_matrix(result))
         print(
             f"\nOutputs: {out_dir / 'northwind'} and {out_dir / 'globex'} "
-            "(summary.json, overlap.csv, matches.csv, run.json)"
+            "(summary.json, overlap.csv, matches.csv, run.json, report.html)"
         )
         verdict = "equal" if ok else "DO NOT equal"
         print(f"Both results {verdict} the overlap built into the sample data.")

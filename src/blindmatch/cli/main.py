@@ -4,7 +4,12 @@
     psi-run inspect FILE [--policy P]             what a file would contribute, locally
     psi-run --role sender   --input F --policy P --out-dir D [--listen HOST:PORT]
     psi-run --role receiver --input F --policy P --out-dir D --connect HOST:PORT --code CODE
+    psi-run --role sender|receiver ... --wormhole   both connect out through magic-wormhole
     psi-run offline --role R --input F --policy P --state S --out-dir D [PARTNER_FILE ...]
+    psi-run offline ... --mailbox URL              the offline steps through shared storage
+    psi-run map --partners PARTNERS.toml --input F --policy P --out-dir D
+    psi-run history [--partner NAME]              past runs, per partner
+    psi-run report DIR                            rebuild DIR/report.html
 
 The argument parsing and error reporting live here; the session runs through the same
 sans-I/O core as the library, with sockets or message files at the edge.
@@ -24,79 +29,32 @@ from collections.abc import Iterator, Sequence
 from pathlib import Path
 
 from .. import __version__
-from ..errors import (
-    AgreementError,
-    AuthenticationError,
-    BlindmatchError,
-    CryptoError,
-    InputError,
-    OutputError,
-    PeerAbortedError,
-    PolicyError,
-    ProtocolError,
-    TransportError,
-    UsageError,
-)
+from ..errors import BlindmatchError, UsageError
 from ..io.tabular import remove_spooled
+from .exits import EXIT_CODES, classify, exit_code_for
 
-__all__ = ["EXIT_CODES", "main"]
-
-#: Documented exit codes (README, "Exit codes").
-EXIT_CODES = {
-    "ok": 0,
-    "internal": 1,
-    "usage": 2,
-    "input": 3,
-    "policy": 4,
-    "authentication": 5,
-    "peer_gone": 6,
-    "protocol": 7,
-    "output": 8,
-    "interrupted": 130,
-}
+__all__ = ["EXIT_CODES", "classify", "exit_code_for", "main"]
 
 EPILOG = """exit codes:
   0   success                    4   policy error, mismatch or rejection
   1   internal error (a bug)     5   authentication failed (pairing code, certificate)
   2   usage error                6   partner gone: disconnected, unreachable or timed out
   3   input file error           7   protocol violation by the partner
-  8   output error: --out-db refused the tables (the files were written)
+  8   results written, but --out-db, the history or the --webhook post failed
+  9   map: at least one partner failed (the others' results are written)
   130 interrupted (Ctrl-C or SIGTERM)
 """
 
+#: The top-level help names the options every run takes, which live on the subcommands.
+RUN_HELP = """every run also takes:
+  --history PATH   record the run and write new.csv/gone.csv against the previous run with
+                   the same partner (default: $XDG_STATE_HOME/blindmatch/history.sqlite)
+  --webhook URL    post a summary of what is new after the results are written
+  --out-db DB      append the overlaps, counts and runs tables to a DuckDB file or database URL
+  each out-dir gets summary.json, overlap.csv, overlaps/counts (.parquet, .csv), new.csv,
+  gone.csv and report.html
 
-#: One table for how each error is reported: (type, what the user reads, exit code). The first
-#: matching row wins, so subclasses come before their bases.
-_ERROR_TABLE: tuple[tuple[type[BaseException], str, str], ...] = (
-    (PolicyError, "policy error", "policy"),
-    (AgreementError, "no agreement", "policy"),
-    (PeerAbortedError, "partner stopped", "protocol"),
-    (InputError, "input error", "input"),
-    (UsageError, "error", "usage"),
-    (AuthenticationError, "authentication failed", "authentication"),
-    (TransportError, "partner unreachable", "peer_gone"),
-    (ProtocolError, "protocol violation", "protocol"),
-    (CryptoError, "protocol violation", "protocol"),
-    (OutputError, "output error", "output"),
-)
-
-
-def _classify(exc: BaseException) -> tuple[str, int]:
-    if isinstance(exc, KeyboardInterrupt):
-        return "interrupted", EXIT_CODES["interrupted"]
-    for kind, label, code in _ERROR_TABLE:
-        if isinstance(exc, kind):
-            if isinstance(exc, PeerAbortedError) and any(
-                f"({why})" in str(exc) for why in ("rejected", "agreement")
-            ):
-                return label, EXIT_CODES["policy"]  # the partner refused our terms
-            return label, EXIT_CODES[code]
-    return "error", EXIT_CODES["internal"]
-
-
-def exit_code_for(exc: BaseException) -> int:
-    """Map an error to its documented exit code."""
-    return _classify(exc)[1]
+"""
 
 
 def _address(text: str) -> tuple[str, int]:
@@ -104,6 +62,32 @@ def _address(text: str) -> tuple[str, int]:
     if not sep or not port.isdigit() or not 0 <= int(port) <= 65535:
         raise argparse.ArgumentTypeError(f"expected HOST:PORT, got {text!r}")
     return host.strip("[]") or "127.0.0.1", int(port)
+
+
+def add_followup_arguments(parser: argparse.ArgumentParser, *, partner_flag: bool) -> None:
+    """--history, --webhook and friends, shared by the plain run, offline and map."""
+    parser.add_argument(
+        "--history",
+        type=Path,
+        metavar="PATH",
+        help="record the run in this history database and compare with the previous run with "
+        "the same partner (default: $XDG_STATE_HOME/blindmatch/history.sqlite)",
+    )
+    if partner_flag:
+        parser.add_argument(
+            "--partner",
+            help="the name this partner's runs are kept under in the history "
+            "(default: the label the partner introduces itself with)",
+        )
+    parser.add_argument(
+        "--webhook", metavar="URL", help="after the run, POST a summary of what is new here"
+    )
+    parser.add_argument(
+        "--webhook-format",
+        choices=("json", "slack"),
+        default="json",
+        help='json (default) or slack (a Slack-compatible {"text": ...} message)',
+    )
 
 
 def _short_rows_argument(parser: argparse.ArgumentParser) -> None:
@@ -115,10 +99,12 @@ def _short_rows_argument(parser: argparse.ArgumentParser) -> None:
 
 
 def _party_arguments(parser: argparse.ArgumentParser, *, network: bool) -> None:
+    # Offline, `--new-code` needs none of the run's arguments: run_offline checks them.
+    required = network
     parser.add_argument(
         "--role",
         choices=["sender", "receiver"],
-        required=True,
+        required=required,
         help="sender listens, receiver connects (offline: just a side name)",
     )
     parser.add_argument(
@@ -149,7 +135,7 @@ def _party_arguments(parser: argparse.ArgumentParser, *, network: bool) -> None:
         "--out-dir",
         "-o",
         type=Path,
-        required=True,
+        required=required,
         help="where summary.json, matches.csv and run.json go",
     )
     parser.add_argument("--matches-format", choices=["csv", "jsonl", "parquet"], default="csv")
@@ -174,13 +160,14 @@ def _party_arguments(parser: argparse.ArgumentParser, *, network: bool) -> None:
         default=None,
         help="processes for the curve work (default: all cores; 1: none)",
     )
+    add_followup_arguments(parser, partner_flag=True)
     if network:
         parser.add_argument(
             "--executor",
             choices=["local", "dask"],
             default="local",
-            help="where the curve work and the digest join run: this machine's processes "
-            "(default) or Dask (a LocalCluster of --workers processes unless --dask-scheduler)",
+            help="where the curve work and the digest join run: this machine (default) or "
+            "Dask (a LocalCluster of --workers processes unless --dask-scheduler)",
         )
         parser.add_argument(
             "--dask-scheduler",
@@ -216,20 +203,97 @@ def _party_arguments(parser: argparse.ArgumentParser, *, network: bool) -> None:
             help="seconds to wait for the partner at any step (default 120)",
         )
         parser.add_argument(
+            "--deadline",
+            type=float,
+            default=None,
+            help="seconds the whole run may last, a listener's or the wormhole's wait for the "
+            "partner included (default: no limit)",
+        )
+        parser.add_argument(
             "--connect-retry",
             type=float,
             default=10.0,
             help="receiver: keep retrying a refused connection this long (default 10)",
         )
+        parser.add_argument(
+            "--wormhole",
+            action="store_true",
+            help="both sides connect out through magic-wormhole's servers (no open port "
+            "needed; needs blindmatch[wormhole])",
+        )
+        parser.add_argument(
+            "--wormhole-server",
+            metavar="URL",
+            help="--wormhole: the mailbox server (default: the public "
+            "ws://relay.magic-wormhole.io:4000/v1)",
+        )
+        parser.add_argument(
+            "--wormhole-transit",
+            metavar="HINT",
+            help="--wormhole: the transit relay, tcp:HOST:PORT (default: the public "
+            "tcp:transit.magic-wormhole.io:4001)",
+        )
+        parser.add_argument(
+            "--wormhole-relay-only",
+            action="store_true",
+            help="--wormhole: offer no direct connection, only the transit relay (the partner "
+            "then never learns our IP addresses)",
+        )
         parser.add_argument("--tls-cert", type=Path, help="use TLS: our certificate (PEM)")
         parser.add_argument("--tls-key", type=Path, help="use TLS: our private key (PEM)")
         parser.add_argument("--tls-ca", type=Path, help="use TLS: CA that signed the partner's")
+        parser.add_argument(
+            "--tls-pin",
+            action="append",
+            default=[],
+            metavar="KIND-sha256:FINGERPRINT",
+            help="TLS: accept only a partner whose certificate (cert-sha256:) or public key "
+            "(spki-sha256:) has this SHA-256, in hex or base64; repeatable (any one matches)",
+        )
     else:
         parser.add_argument(
             "--state",
             type=Path,
-            required=True,
             help="local state file (owner-only; deleted when the run completes)",
+        )
+        parser.add_argument(
+            "--outbox",
+            type=Path,
+            help="where our message files for the partner go (default: blindmatch-outbox "
+            "next to the state file)",
+        )
+        parser.add_argument(
+            "--mailbox",
+            metavar="URL",
+            help="run every step automatically through this shared folder or bucket (local "
+            "path, sftp://user@host/path, s3://, gs://, az://; needs blindmatch[mailbox])",
+        )
+        parser.add_argument(
+            "--mailbox-option",
+            action="append",
+            default=[],
+            metavar="KEY=VALUE",
+            help="a storage option for the mailbox (e.g. key_filename=~/.ssh/id_ed25519); "
+            "repeatable",
+        )
+        parser.add_argument(
+            "--poll",
+            type=float,
+            default=2.0,
+            help="mailbox: seconds between looks for the partner's messages (default 2)",
+        )
+        parser.add_argument(
+            "--timeout",
+            type=float,
+            default=3600.0,
+            help="mailbox: give up after this many seconds without a new message from the "
+            "partner (default 3600; the run stays resumable)",
+        )
+        parser.add_argument(
+            "--deadline",
+            type=float,
+            default=None,
+            help="mailbox: seconds the whole run may last (default: no limit)",
         )
         parser.add_argument(
             "--code",
@@ -245,15 +309,29 @@ def _party_arguments(parser: argparse.ArgumentParser, *, network: bool) -> None:
         )
 
 
+def _version_text() -> str:
+    """The version and the engine that would run (and its CPU path), for bug reports."""
+    from ..crypto import native
+
+    try:
+        engine = native.engine_preference()
+    except UsageError as exc:
+        return f"blindmatch {__version__}\nengine: none ({exc})"
+    if engine == "native":
+        return f"blindmatch {__version__}\nengine: native (C, {native.cpu_path()} field arithmetic)"
+    reason = f"{native.ENGINE_VARIABLE}=python" if native.available() else "C extension not built"
+    return f"blindmatch {__version__}\nengine: python ({reason})"
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="psi-run",
         description="Find the accounts two companies share without either one handing its "
         "list over.",
-        epilog=EPILOG,
+        epilog=RUN_HELP + EPILOG,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    parser.add_argument("--version", action="version", version=f"blindmatch {__version__}")
+    parser.add_argument("--version", action="version", version=_version_text())
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
 
     demo = sub.add_parser(
@@ -284,6 +362,12 @@ def build_parser() -> argparse.ArgumentParser:
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     _party_arguments(run, network=True)
+    # `psi-run --role ...` is `psi-run run ...`: the top-level help shows what it takes.
+    parser.epilog = (
+        RUN_HELP
+        + "the default command (psi-run --role ... = psi-run run ...; psi-run run --help says "
+        "more):\n" + run.format_usage().replace("usage: ", "  ") + "\n" + EPILOG
+    )
 
     offline = sub.add_parser(
         "offline",
@@ -292,12 +376,61 @@ def build_parser() -> argparse.ArgumentParser:
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     _party_arguments(offline, network=False)
-    # `psi-run --role ...` is `psi-run run ...`: the top-level help shows what it takes.
-    parser.epilog = (
-        "the default command (psi-run --role ... = psi-run run ...; psi-run run --help says "
-        "more):\n" + run.format_usage().replace("usage: ", "  ") + "\n" + EPILOG
+
+    mapping = sub.add_parser(
+        "map",
+        help="map accounts with every partner in a partners file, concurrently",
+        epilog=EPILOG,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
     )
+    _map_arguments(mapping)
+
+    history = sub.add_parser("history", help="list past runs, per partner")
+    history.add_argument("--history", type=Path, metavar="PATH", help="the history database")
+    history.add_argument("--partner", help="only the runs with this partner")
+    history.add_argument("--json", action="store_true", help="print the runs as JSON")
+
+    report = sub.add_parser("report", help="rebuild report.html (or a map's index.html) in DIR")
+    report.add_argument("dir", type=Path, metavar="DIR", help="an output directory of a run")
     return parser
+
+
+def _map_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--partners", type=Path, required=True, help="TOML file: a [[partners]] table each"
+    )
+    parser.add_argument(
+        "--input", "-i", action="append", type=Path, required=True,
+        help="CRM export: CSV, JSON Lines or Parquet (repeatable), for every partner",
+    )  # fmt: skip
+    parser.add_argument(
+        "--policy", "-p", type=Path, required=True,
+        help="base policy TOML (a partner's `policy` replaces it for that partner)",
+    )  # fmt: skip
+    parser.add_argument(
+        "--out-dir", "-o", type=Path, required=True,
+        help="results go to OUT_DIR/<partner>/, and index.html across partners",
+    )  # fmt: skip
+    parser.add_argument("--matches-format", choices=["csv", "jsonl", "parquet"], default="csv")
+    parser.add_argument("--json", action="store_true", help="print the map summary as JSON")
+    parser.add_argument("--quiet", "-q", action="store_true", help="no progress display")
+    parser.add_argument(
+        "--yes", "-y", action="store_true",
+        help="accept each partner's terms without asking (policy checks apply)",
+    )  # fmt: skip
+    parser.add_argument(
+        "--workers", type=int, default=None,
+        help="processes for the curve work, shared out between partners (default: all cores)",
+    )  # fmt: skip
+    parser.add_argument(
+        "--timeout", type=float, default=120.0,
+        help="seconds to wait for a partner at any step (default 120)",
+    )  # fmt: skip
+    parser.add_argument(
+        "--connect-retry", type=float, default=10.0,
+        help="keep retrying a refused connection this long (default 10)",
+    )  # fmt: skip
+    add_followup_arguments(parser, partner_flag=False)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -317,9 +450,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         with _bulk_allocation():
             return _run(args)
     finally:
-        remove_spooled()  # private copies of stdin and decompressed inputs
         if previous is not None:
             signal.signal(signal.SIGTERM, previous)
+        remove_spooled()  # private copies of stdin and decompressed inputs
 
 
 @contextlib.contextmanager
@@ -348,6 +481,14 @@ def _run(args: argparse.Namespace) -> int:
             return run_demo(out_dir=args.out_dir, as_json=args.json, quiet=args.quiet)
         if args.command == "inspect":
             return _inspect(args)
+        if args.command in ("history", "report"):
+            from .runs import regenerate_report, show_history
+
+            return show_history(args) if args.command == "history" else regenerate_report(args)
+        if args.command == "map":
+            from .map import run_map
+
+            return run_map(args)
         from .party import run_offline, run_online
 
         return run_online(args) if args.command == "run" else run_offline(args)
@@ -365,7 +506,7 @@ def _run(args: argparse.Namespace) -> int:
     except BlindmatchError as exc:
         from .report import for_terminal  # error texts can quote the partner's names
 
-        print(f"psi-run: {_classify(exc)[0]}: {for_terminal(str(exc))}", file=sys.stderr)
+        print(f"psi-run: {classify(exc)[0]}: {for_terminal(str(exc))}", file=sys.stderr)
         return exit_code_for(exc)
     except Exception as exc:  # a bug: say so plainly, the details only on request
         if debug:

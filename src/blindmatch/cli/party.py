@@ -12,8 +12,10 @@ import dataclasses
 import getpass
 import hashlib
 import importlib.util
+import json
 import os
 import sys
+from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -22,10 +24,10 @@ from ..accounts.prepare import PreparedParty, prepare_party
 from ..driver import Decide, Rejection
 from ..errors import BlindmatchError, UsageError
 from ..io.atomic import write_private
-from ..io.tabular import is_url, read_sql, redact_url
-from ..io.warehouse import append_tables
+from ..io.tabular import is_url, read_sql
 from ..protocol import (
     CryptoEngine,
+    Disclosure,
     Event,
     InlineEngine,
     OverlapResult,
@@ -42,15 +44,30 @@ from .report import (
     for_terminal,
     render_matrix,
     shared_run_id,
-    summary_json,
     warehouse_tables_of,
-    write_outputs,
+)
+from .runs import (
+    FOLLOWUP_FAILED,
+    Followups,
+    Published,
+    followups_from_args,
+    publish,
+    report_warnings,
 )
 
 if TYPE_CHECKING:
-    from ..transport import PairingCode
+    from ..transport import OfflineParty, PairingCode
+    from ..transport.mailbox import Mailbox
 
-__all__ = ["describe_terms", "make_decider", "make_engine", "prepare", "run_offline", "run_online"]
+__all__ = [
+    "complete",
+    "describe_terms",
+    "make_decider",
+    "make_engine",
+    "prepare",
+    "run_offline",
+    "run_online",
+]
 
 #: Below this many elements a process pool costs more to start than it saves.
 POOL_THRESHOLD = 20_000
@@ -78,6 +95,8 @@ def prepare(
     )
     if bars is not None:
         bars.rows(prepared.diagnostics.rows)  # progress comes every 16,384 rows: the rest
+    for warning in prepared.diagnostics.warnings:  # shown even with --quiet: they explain
+        print(f"psi-run: warning: {for_terminal(warning)}", file=sys.stderr)  # a surprise
     return prepared, text
 
 
@@ -144,14 +163,21 @@ def make_engine(
     executor: str = "local",
     dask_scheduler: str | None = None,
 ) -> CryptoEngine:
-    """The engine ``--executor`` asks for: Dask whatever the size (the user asked for the
-    cluster), else a process pool for sets large enough to pay for one."""
+    """The engine ``--executor`` asks for. Dask whatever the size (the user asked for the
+    cluster); else the native engine (C threads, no pool to start) unless
+    BLINDMATCH_ENGINE=python or it is not built; else a process pool for large inputs and
+    this thread for small ones."""
+    from ..crypto import native
+
     if dask_scheduler is not None and executor != "dask":
         raise UsageError("--dask-scheduler goes with --executor dask")
     if executor == "dask":
         from ..cluster import DaskEngine
 
         return DaskEngine(scheduler=dask_scheduler, workers=workers)
+
+    if native.engine_preference() == "native":
+        return native.NativeEngine(threads=workers)
     if workers == 1 or records < POOL_THRESHOLD:
         return InlineEngine()
     from ..parallel import PoolEngine
@@ -167,7 +193,14 @@ def describe_terms(event: PartnerTerms) -> str:
     )
     for pop in terms.populations:
         extra = f", revealing {', '.join(pop.fields)}" if pop.fields else ""
-        lines.append(f"  {pop.name}: {pop.disclosure.value}{extra}")
+        size = f", at most {pop.size:,} accounts" if pop.size is not None else ""
+        lines.append(f"  {pop.name}: {pop.disclosure.value}{extra}{size}")
+    if any(p.disclosure is Disclosure.COUNTS for p in terms.populations):
+        lines.append(
+            "  note: 'counts' holds against a partner that follows the protocol; a partner "
+            "that cheats can learn which of its own accounts are in a counts population of "
+            "ours where we chose counts too (protocol_spec.md §8)"
+        )
     return for_terminal("\n".join(lines))
 
 
@@ -207,59 +240,117 @@ def make_decider(policy: Policy, *, assume_yes: bool, quiet: bool) -> Decide:
     return decide
 
 
-def _finish(
-    args: argparse.Namespace,
+def complete(
+    out_dir: Path,
     prepared: PreparedParty,
     info: RunInfo,
     result: OverlapResult,
-) -> int:
+    *,
+    followups: Followups,
+    matches_format: str,
+    partner: str | None = None,
+) -> tuple[OverlapResult, Published]:
+    """A session's result with our side's counts added, published (outputs, history, alert)."""
     result = dataclasses.replace(result, records_without_keys=prepared.records_without_keys)
     info.records_in = prepared.diagnostics.rows
     info.records_without_keys = prepared.records_without_keys
     tables = warehouse_tables_of(result, info, id_type=prepared.id_type)
     try:
-        written = write_outputs(
-            args.out_dir, result, info, matches_format=args.matches_format, tables=tables
-        )
+        done = publish(
+            out_dir, result, info, followups=followups, matches_format=matches_format,
+            partner=partner, tables=tables,
+        )  # fmt: skip
     except OSError as exc:  # checked before the session, but a disk can fill up since
         if isinstance(exc, BlindmatchError):
             raise
         raise UsageError(
-            f"cannot write the results into {args.out_dir}: {exc.strerror or exc}; "
-            "nothing was written"
+            f"cannot write the results into {out_dir}: {exc.strerror or exc}; nothing was written"
         ) from None
-    if args.out_db is not None:
-        if tables is None:
-            raise UsageError("--out-db needs pyarrow: pip install 'blindmatch[warehouse]'")
-        names = append_tables(args.out_db, tables.by_name())
-        if not args.quiet:
-            print(f"appended to {', '.join(names)} in {redact_url(args.out_db)}", file=sys.stderr)
+    return result, done
+
+
+def _finish(
+    args: argparse.Namespace,
+    prepared: PreparedParty,
+    info: RunInfo,
+    result: OverlapResult,
+    followups: Followups,
+) -> int:
+    result, done = complete(
+        args.out_dir, prepared, info, result, followups=followups,
+        matches_format=args.matches_format,
+    )  # fmt: skip
     if args.json:
-        print(summary_json(result, info.run_id))
+        print(json.dumps(done.summary, indent=2, ensure_ascii=False))
     else:
         print(render_matrix(result))
+        if not done.deltas.first_run:
+            print(f"since the previous run: {len(done.deltas.new)} new, "
+                  f"{len(done.deltas.gone)} gone overlaps (new.csv, gone.csv)")  # fmt: skip
         if not args.quiet:
-            print("wrote " + ", ".join(str(p) for p in written), file=sys.stderr)
-    return 0
+            print("wrote " + ", ".join(str(p) for p in done.written), file=sys.stderr)
+            if done.appended:
+                print("appended to " + ", ".join(done.appended), file=sys.stderr)
+    report_warnings(done)
+    return FOLLOWUP_FAILED if done.warnings else 0
+
+
+def network_events(bars: ProgressBars) -> Callable[[Event], None]:
+    """Progress to the bars; each connection a listener turned away, as one line on stderr
+    (always: it is what an operator looks for when a partner cannot get in)."""
+    from ..transport import Dropped
+
+    def on_event(event: Event) -> None:
+        if isinstance(event, Dropped):
+            guesses = f" [failed pairings: {event.guesses}]" if event.guesses else ""
+            print(
+                for_terminal(
+                    f"psi-run: dropped a connection from {event.address}: {event.reason}{guesses}"
+                ),
+                file=sys.stderr,
+                flush=True,
+            )
+        else:
+            bars(event)
+
+    return on_event
 
 
 def run_online(args: argparse.Namespace) -> int:
     from ..transport import PairingCode, make_tls_contexts, run_connector, run_listener
+    from ..transport.tls_identity import parse_pins
 
     role = Role(args.role)
-    if role is Role.RECEIVER and args.connect is None:
-        raise UsageError("the receiver needs --connect HOST:PORT (the sender's address)")
+    if args.wormhole:
+        if args.connect is not None or any((args.tls_cert, args.tls_key, args.tls_ca)):
+            raise UsageError(
+                "--wormhole connects both sides through the wormhole servers: it takes no "
+                "--connect and no TLS (the pairing code authenticates the partner)"
+            )
+    elif args.wormhole_server or args.wormhole_transit or args.wormhole_relay_only:
+        raise UsageError(
+            "--wormhole-server, --wormhole-transit and --wormhole-relay-only need --wormhole"
+        )
+    elif role is Role.RECEIVER and args.connect is None:
+        raise UsageError(
+            "the receiver needs --connect HOST:PORT (the sender's address), or --wormhole"
+        )
     if role is Role.SENDER and args.connect is not None:
         raise UsageError("the sender listens (--listen HOST:PORT); --connect is the receiver's")
     check_out_dir(args.out_dir)
     check_out_db(args.out_db)
     if args.code_file is not None:
         check_output_file(args.code_file, "--code-file")
+    followups = followups_from_args(args)
     tls = None
+    if args.tls_pin:
+        parse_pins(args.tls_pin)  # a typo in a pin is a usage error, whatever else is wrong
     if any((args.tls_cert, args.tls_key, args.tls_ca)):
         if not all((args.tls_cert, args.tls_key, args.tls_ca)):
             raise UsageError("TLS needs all of --tls-cert, --tls-key and --tls-ca")
-        tls = make_tls_contexts(args.tls_cert, args.tls_key, args.tls_ca)
+        tls = make_tls_contexts(args.tls_cert, args.tls_key, args.tls_ca, pins=args.tls_pin)
+    elif args.tls_pin:
+        raise UsageError("--tls-pin needs TLS: --tls-cert, --tls-key and --tls-ca")
     code = None
     show_code = False
     if tls is None:
@@ -284,7 +375,7 @@ def run_online(args: argparse.Namespace) -> int:
         role=role.value,
         policy_text=policy_text,
         inputs=[p for p in args.input or [] if str(p) != "-"],
-        transport="tls" if tls else "pake",
+        transport="wormhole" if args.wormhole else "tls" if tls else "pake",
     )
     engine = make_engine(
         len(prepared.records),
@@ -294,25 +385,48 @@ def run_online(args: argparse.Namespace) -> int:
     )
     session = Session(role=role, terms=prepared.terms, records=prepared.records, engine=engine)
     decide = make_decider(prepared.policy, assume_yes=args.yes, quiet=args.quiet)
-    common = {"code": code, "timeout": args.timeout, "on_event": bars, "decide": decide}
+    common = {
+        "code": code,
+        "timeout": args.timeout,
+        "deadline": args.deadline,
+        "on_event": network_events(bars),
+        "decide": decide,
+    }
+
+    def show() -> None:
+        if code is None or not show_code:
+            return
+        if args.code_file is not None:
+            write_secret(args.code_file, code.reveal() + "\n")
+            print(f"Pairing code written to {args.code_file}.", file=sys.stderr, flush=True)
+        else:
+            print(
+                f"Pairing code for your partner: {code.reveal()}  (valid for this run only)",
+                file=sys.stderr,
+                flush=True,
+            )
+
     try:
-        if role is Role.SENDER:
+        if args.wormhole:
+            from ..transport.wormhole import PUBLIC_MAILBOX, PUBLIC_TRANSIT, run_wormhole
+
+            assert code is not None  # no TLS with --wormhole
+            server = args.wormhole_server or PUBLIC_MAILBOX
+            show()
+            print(f"Meeting the partner through {server}.", file=sys.stderr, flush=True)
+            result = run_wormhole(
+                session,
+                mailbox=server,
+                transit=args.wormhole_transit or PUBLIC_TRANSIT,
+                direct=not args.wormhole_relay_only,
+                **common,
+            )
+        elif role is Role.SENDER:
             host, port = args.listen
 
             def bound(actual: int) -> None:
                 print(f"Listening on {host}:{actual}.", file=sys.stderr, flush=True)
-                if code is None or not show_code:
-                    return
-                if args.code_file is not None:
-                    write_secret(args.code_file, code.reveal() + "\n")
-                    print(f"Pairing code written to {args.code_file}.", file=sys.stderr, flush=True)
-                else:
-                    print(
-                        f"Pairing code for your partner: {code.reveal()}  "
-                        "(valid for this run only)",
-                        file=sys.stderr,
-                        flush=True,
-                    )
+                show()
 
             result = run_listener(
                 session, host=host, port=port, ssl_context=tls.server if tls else None,
@@ -334,7 +448,7 @@ def run_online(args: argparse.Namespace) -> int:
             with contextlib.suppress(FileNotFoundError):
                 Path(args.code_file).unlink()
     info.run_id = shared_run_id(session.agreement)
-    return _finish(args, prepared, info, result)
+    return _finish(args, prepared, info, result, followups)
 
 
 def _fingerprint(args: argparse.Namespace, policy_text: str) -> bytes:
@@ -353,27 +467,72 @@ def _fingerprint(args: argparse.Namespace, policy_text: str) -> bytes:
     return h.digest()
 
 
+def _offline_args(args: argparse.Namespace) -> None:
+    """The arguments an offline run needs (``--new-code`` alone needs none of them)."""
+    missing = [
+        flag
+        for flag, value in (
+            ("--role", args.role),
+            ("--input (or --sql)", args.input or args.sql),
+            ("--out-dir", args.out_dir),
+            ("--state", args.state),
+        )
+        if not value
+    ]
+    if missing:
+        raise UsageError(f"an offline run needs {', '.join(missing)}")
+    if args.mailbox and args.partner_files:
+        raise UsageError(
+            "with --mailbox the partner's messages come from the mailbox: pass no message files"
+        )
+
+
+def _storage_options(pairs: list[str]) -> dict[str, str]:
+    options = {}
+    for pair in pairs:
+        key, sep, value = pair.partition("=")
+        if not sep or not key.strip():
+            raise UsageError(f"--mailbox-option expects KEY=VALUE, got {key.strip()!r}")
+        options[key.strip()] = os.path.expanduser(value)
+    return options
+
+
 def run_offline(args: argparse.Namespace) -> int:
     from ..transport import OfflineParty, PairingCode
 
     if args.new_code:
         print(PairingCode.generate().reveal())
         return 0
+    _offline_args(args)
     if args.code:
         code = PairingCode.parse(args.code)
     elif os.environ.get(CODE_VARIABLE) or sys.stdin.isatty():
         code = ask_code()
     else:
         raise UsageError(
-            "offline runs need the pairing code: one side runs `psi-run offline --new-code "
-            f"...` and tells the other by phone; give it at the prompt or in {CODE_VARIABLE}"
+            "offline runs need the pairing code: one side runs `psi-run offline --new-code` "
+            f"and tells the other by phone; give it at the prompt or in {CODE_VARIABLE}"
         )
     role = Role(args.role)
     check_out_dir(args.out_dir)
     check_output_file(args.state, "--state")
     check_out_db(args.out_db)
+    outbox = args.outbox or Path(args.state).parent / "blindmatch-outbox"
+    if outbox.resolve() == Path(args.out_dir).resolve():
+        raise UsageError("--outbox must not be --out-dir: message files are not results")
+    mailbox = None
+    if args.mailbox:
+        from ..transport.mailbox import Mailbox
+
+        # Reach the mailbox before the (possibly long) preparation.
+        mailbox = Mailbox(args.mailbox, **_storage_options(args.mailbox_option))
+    followups = followups_from_args(args)
     bars = ProgressBars(quiet=args.quiet)
     prepared, policy_text = prepare(args, bars)
+
+    # The engine's output does not depend on it (PoolEngine equals InlineEngine), so the
+    # replays stay deterministic; a large run gets every core, as online.
+    engine = make_engine(len(prepared.records), args.workers)
 
     def make_session(rng: Rng) -> Session:
         return Session(
@@ -381,7 +540,7 @@ def run_offline(args: argparse.Namespace) -> int:
             terms=prepared.terms,
             records=prepared.records,
             rng=rng,
-            engine=InlineEngine(),
+            engine=engine,
         )
 
     def on_event(event: Event) -> None:
@@ -392,25 +551,69 @@ def run_offline(args: argparse.Namespace) -> int:
         make_session=make_session,
         code=code,
         fingerprint=_fingerprint(args, policy_text),
-        out_dir=args.out_dir,
+        out_dir=outbox,
         decide=make_decider(prepared.policy, assume_yes=args.yes, quiet=args.quiet),
         on_event=on_event,
+        hold_run=mailbox is not None,
     )
+    try:
+        result = _offline_steps(args, party, role, mailbox, bars)
+    finally:
+        close = getattr(engine, "close", None)
+        if close is not None:
+            close()
+    if result is None:
+        return 0
+    info = RunInfo(
+        role=role.value,
+        policy_text=policy_text,
+        inputs=list(args.input or []),
+        transport="mailbox" if mailbox is not None else "offline",
+        run_id=shared_run_id(party.agreement),
+    )
+    return _finish(args, prepared, info, result, followups)
+
+
+def _offline_steps(
+    args: argparse.Namespace,
+    party: OfflineParty,
+    role: Role,
+    mailbox: Mailbox | None,
+    bars: ProgressBars,
+) -> OverlapResult | None:
+    """Run every step through the mailbox, or this one step by hand: the result, or None."""
+    if mailbox is not None:
+        from ..transport.mailbox import run_mailbox
+
+        def on_wait(what: str) -> None:
+            if not args.quiet:
+                print(f"psi-run: {what}", file=sys.stderr, flush=True)
+
+        try:
+            return run_mailbox(
+                party,
+                mailbox,
+                role=role,
+                inbox=Path(str(args.state) + ".inbox"),
+                poll=args.poll,
+                timeout=args.timeout,
+                deadline=args.deadline,
+                on_wait=on_wait,
+            )
+        finally:
+            bars.close()
     written = party.step(list(args.partner_files))
     bars.close()
-    if written is not None:
+    if party.result is None and written is not None:
         print(
             f"Send {written} to your partner. When their next file arrives, run this command "
             f"again with it added.",
             file=sys.stderr,
         )
-    if party.result is not None:
-        info = RunInfo(
-            role=role.value,
-            policy_text=policy_text,
-            inputs=list(args.input or []),
-            transport="offline",
-            run_id=shared_run_id(party.agreement),
+    elif written is not None:
+        print(
+            f"Send {written} to your partner: it is the last message they need. This side is "
+            f"complete.",
+            file=sys.stderr,
         )
-        return _finish(args, prepared, info, party.result)
-    return 0
+    return party.result

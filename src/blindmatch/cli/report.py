@@ -150,6 +150,10 @@ def render_matrix(result: OverlapResult) -> str:
     return "\n".join(lines + [footer])
 
 
+#: Stages more files of a run in its output set: (set, out dir, summary data, manifest) -> paths.
+Extend = Callable[[AtomicOutputSet, Path, dict[str, Any], dict[str, Any]], list[Path]]
+
+
 def shared_run_id(agreement: Agreement | None) -> str:
     """The run id both parties write: 16 hex digits of SHA-256 over a label and the agreement
     id, which both compute from the two hellos. Two outputs (ours and the partner's) of one
@@ -305,13 +309,22 @@ def write_outputs(
     *,
     matches_format: str = "csv",
     tables: WarehouseTables | None = None,
+    summary_extra: Mapping[str, Any] | None = None,
+    extend: Extend | None = None,
 ) -> list[Path]:
-    """summary.json, overlap.csv, matches.<fmt> (when the partner revealed records),
-    the warehouse tables overlaps and counts (Parquet and CSV) and run.json, together or not
-    at all."""
+    """summary.json, overlap.csv, matches.<fmt> (when the partner revealed records), the
+    warehouse tables overlaps and counts (Parquet and CSV) and run.json, together or not at
+    all.
+
+    ``summary_extra`` adds keys to summary.json (the deltas); ``extend`` stages more files in
+    the same set (new.csv, gone.csv, report.html), given the summary and manifest data, and
+    returns their paths.
+    """
     out_dir.mkdir(parents=True, exist_ok=True)
     written = [out_dir / "summary.json", out_dir / "run.json", out_dir / "overlap.csv"]
     summary = summary_dict(result, run_id=info.run_id)
+    summary.update(summary_extra or {})
+    manifest = info.manifest(result)
     with AtomicOutputSet(private=True) as out:
         if tables is not None:
             for name in ("overlaps", "counts"):
@@ -329,7 +342,9 @@ def write_outputs(
         for stale in MATCH_FORMATS:
             if out_dir / f"matches.{stale}" not in written:
                 out.remove(out_dir / f"matches.{stale}")
-        write_json(written[1], info.manifest(result), outputs=out)
+        write_json(written[1], manifest, outputs=out)
+        if extend is not None:
+            written += extend(out, out_dir, summary, manifest)
     return written
 
 

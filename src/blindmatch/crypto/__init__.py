@@ -1,15 +1,18 @@
 """The cryptographic suite of blindmatch (protocol specification §2, §5.3, §13), in one place.
 
-:data:`SUITE` (a :class:`.suite.Suite`) names every algorithm and label. :mod:`.h2c` hashes
-keys to curve25519 (RFC 9380, suite ``curve25519_XMD:SHA-512_ELL2_RO_``, with cofactor
-clearing folded into the scalars);
-:mod:`.x25519` holds the secret scalars, checks received points and blinds batches with X25519
-(RFC 7748); :mod:`.engine` is the batch interface (:class:`.engine.CryptoEngine`) that the session
-calls and a native or cluster engine implements, with :class:`.engine.InlineEngine` as the
-reference;
-:mod:`.aead` holds HKDF and ChaCha20-Poly1305 with every label (content keys, payloads,
-channel records); :mod:`.cpace` holds CPace's math. Only this package imports
-``cryptography`` or ``gmpy2``.
+:data:`SUITE` (a :class:`.suite.Suite`) names every algorithm and label.
+
+* :mod:`.h2c` hashes keys to curve25519 (RFC 9380, ``curve25519_XMD:SHA-512_ELL2_RO_``);
+* :mod:`.x25519` holds the secret scalars, checks received points and blinds batches (RFC 7748);
+* :mod:`.engine` is the batch interface (:class:`.engine.CryptoEngine`) that the session calls
+  and a native or cluster engine implements; :class:`.engine.InlineEngine` is the reference;
+* :mod:`.aead` holds HKDF and ChaCha20-Poly1305 with every label (content keys, payloads,
+  channel records);
+* :mod:`.cpace` holds CPace's math (draft-irtf-cfrg-cpace-21) and :mod:`.elligator` its
+  constant-time Elligator 2 map;
+* :mod:`.certificates` reads the X.509 certificates TLS pins and the channel binding hash.
+
+Only this package imports ``cryptography`` or ``gmpy2``.
 """
 
 from .aead import AEAD_TAG_BYTES as AEAD_TAG_BYTES

@@ -43,11 +43,9 @@ the same function (the test suite checks that) but restructured for CPython:
   exponentiations per message dominate the cost (``gmpy2.powmod_base_list``, one call per
   chunk); everything around them is kept to as few interpreter operations as possible;
 * Q0 + Q1 is formed directly in projective x-only form (X : Z), the three doublings stay
-  projective, and only the final u = X / Z needs a (batched) inversion;
-* when the points are about to be blinded, :func:`cofactor_multipliers` usually moves some
-  or all of the three cofactor doublings into the X25519 scalar (a clamped scalar is a
-  multiple of 8 already), and :func:`hash_to_curve_premultiplied` skips them; the blinded
-  bytes are exactly those of ``X25519(s, hash_to_curve(m))``.
+  projective, and only the final u = X / Z needs a (batched) inversion. All three cofactor
+  doublings are always done: folding some into the blinding scalar works only for some
+  scalars, so it would make the work depend on the secret.
 
 The bulk path runs in the calling thread; spreading batches over cores is the caller's job
 (:class:`blindmatch.parallel.PoolEngine` runs them in worker processes).
@@ -387,8 +385,7 @@ def _stage_two(chunk: _Chunk, roots: list[Any], doublings: int = 3) -> list[byte
     arithmetic it would share.
 
     The result is u(2^doublings (Q0 + Q1)): ``doublings = 3`` clears the cofactor, which is
-    ``hash_to_curve``; fewer doublings leave the rest to the blinding scalar (see
-    :func:`cofactor_multipliers`).
+    ``hash_to_curve``.
     """
     p = _P
     a = _A
@@ -522,47 +519,3 @@ def hash_to_curve_many(
 
 #: l, the prime order of the subgroup (RFC 7748 §4.1).
 _ORDER: Final = 2**252 + 27742317777372353535851937790883648493
-_CLAMP_HIGH: Final = 2**254
-_T_LIMIT: Final = 2**251
-_INV_8: Final = pow(8, -1, _ORDER)
-
-
-def _clamped(secret: bytes) -> int:
-    k = int.from_bytes(secret, "little")
-    return (k & ~7 & (2**255 - 1)) | _CLAMP_HIGH
-
-
-def _clamped_representative(m: int) -> int | None:
-    """The clamped c = 2^254 + 8 t (0 <= t < 2^251) with c = m (mod l), if there is one."""
-    t = (m - _CLAMP_HIGH) * _INV_8 % _ORDER
-    return _CLAMP_HIGH + 8 * t if t < _T_LIMIT else None
-
-
-def cofactor_multipliers(secrets: Sequence[bytes]) -> tuple[int, list[bytes]]:
-    """Fold (part of) the cofactor clearing into X25519 scalars.
-
-    ``X25519(s, hash_to_curve(m))`` is ``u([s] 8 R)`` for the sum R = Q0 + Q1 of the two
-    Elligator points. A clamped scalar c is a multiple of 8, so it kills R's small-order
-    part; if ``c = 2^(3-k) s (mod l)`` then ``X25519(c, u(2^k R)) = X25519(s, u(8 R))``,
-    byte for byte, and the bulk path may stop after k doublings instead of three. Returns
-    the smallest such k that works for every secret (k = 3, with c = s, always does; each
-    smaller k works for about half of all scalars) and the multipliers, as 32-byte clamped
-    scalars. All-zero outputs (the identity, small-order sums) stay all zero.
-    """
-    clamped = [_clamped(s) for s in secrets]
-    for k in range(3):
-        factor = 1 << (3 - k)
-        found = [_clamped_representative(factor * c % _ORDER) for c in clamped]
-        if all(c is not None for c in found):
-            return k, [c.to_bytes(32, "little") for c in found if c is not None]
-    return 3, [c.to_bytes(32, "little") for c in clamped]
-
-
-def hash_to_curve_premultiplied(msgs: Sequence[bytes], dst: bytes, doublings: int) -> list[bytes]:
-    """u(2^doublings (Q0 + Q1)) for every message: :func:`hash_to_curve_many` without the
-    cofactor doublings that :func:`cofactor_multipliers` moved into the scalars
-    (``doublings = 3`` is exactly ``hash_to_curve_many``). Only for blinding with those
-    multipliers: the points themselves are not in the prime-order subgroup."""
-    if not 0 <= doublings <= 3:
-        raise UsageError(f"doublings must be 0..3, not {doublings}")
-    return _points_many(msgs, dst, doublings)

@@ -2,9 +2,10 @@
 
 Why one object: a peer must implement all of it identically, and swapping a curve, a hash or
 a label must be one change that every user of the suite sees. The modules of this package
-(:mod:`.h2c`, :mod:`.x25519`, :mod:`.aead`, :mod:`.cpace`, :mod:`.engine`) take their labels
-from :data:`SUITE`; nothing outside :mod:`blindmatch.crypto` spells a label or names a
-primitive. ``SUITE.name`` is the string both hellos carry (protocol_spec.md §2).
+(:mod:`.aead`, :mod:`.engine`) and the channel (``transport``) take the labels of every
+hash-to-curve, digest, KDF, AEAD and CPace use from :data:`SUITE` (the protocol's own
+transcript hashes, such as the agreement id, stay with the protocol). ``SUITE.name`` is the
+string both hellos carry (protocol_spec.md §2).
 """
 
 from __future__ import annotations
@@ -40,37 +41,44 @@ class Suite:
     aead_key_bytes: int
     aead_nonce_bytes: int
     aead_tag_bytes: int
-    #: HKDF-SHA256 infos of the channel's traffic keys, one per direction (protocol_spec.md §13).
-    channel_key_labels: tuple[tuple[str, bytes], ...]
-    #: CPace (protocol_spec.md §13): domain separation identifier and confirmation-key prefix.
-    cpace_dsi: bytes
-    cpace_confirm_prefix: bytes
+    #: The record channel of psi-run (protocol_spec.md §13): its version, and the label that
+    #: starts every channel CI, CPace AD and traffic-key info. CPace itself is the draft's
+    #: suite unchanged (``G_X25519.DSI = "CPace255"``): blindmatch's labels ride in CI and AD.
+    channel_version: int
+    channel_label: bytes
+    cpace_suite: str
+
+    def channel_id(self, transport: str) -> bytes:
+        """The transport part of CPace's CI, e.g. ``blindmatch-channel/2 tcp``."""
+        return self.channel_label + b" " + transport.encode("ascii")
+
+    def cpace_ad(self, side: str) -> bytes:
+        """CPace associated data of ``side`` ("initiator" or "responder")."""
+        return self.channel_label + b" " + side.encode("ascii")
 
     def channel_key_label(self, sender: str) -> bytes:
         """The HKDF info of the traffic key for records sent by ``sender``."""
-        return dict(self.channel_key_labels)[sender]
+        receiver = "responder" if sender == "initiator" else "initiator"
+        return self.channel_label + f" {sender} to {receiver}".encode("ascii")
 
 
-#: blindmatch's suite, version 1.
+#: blindmatch's suite, protocol version 2 (per-lane-pair digests, protocol_spec.md §10).
 SUITE: Final = Suite(
     name=(
-        "blindmatch/1:curve25519_XMD:SHA-512_ELL2_RO_:X25519:SHA-256/16:HKDF-SHA256:"
+        "blindmatch/2:curve25519_XMD:SHA-512_ELL2_RO_:X25519:SHA-256/16:HKDF-SHA256:"
         "ChaCha20Poly1305"
     ),
     h2c_suite=SUITE_ID,
     point_bytes=32,
     digest_bytes=16,
     h2c_dst_prefix=b"blindmatch/1 h2c ",
-    digest_prefix=b"blindmatch/1 digest ",
+    digest_prefix=b"blindmatch/2 digest ",
     wrap_label=b"blindmatch/1 wrap",
     payload_label=b"blindmatch/1 payload",
     aead_key_bytes=32,
     aead_nonce_bytes=12,
     aead_tag_bytes=16,
-    channel_key_labels=(
-        ("initiator", b"blindmatch/1 channel initiator to responder"),
-        ("responder", b"blindmatch/1 channel responder to initiator"),
-    ),
-    cpace_dsi=b"blindmatch/1 cpace",
-    cpace_confirm_prefix=b"blindmatch/1 cpace confirm ",
+    channel_version=2,
+    channel_label=b"blindmatch-channel/2",
+    cpace_suite="CPACE-X25519-SHA512 (draft-irtf-cfrg-cpace-21)",
 )

@@ -19,6 +19,7 @@ from .core import HIGH_WATER as HIGH_WATER
 from .core import Channel as Channel
 from .core import ChannelSecured as ChannelSecured
 from .core import Decide as Decide
+from .core import Handshake as Handshake
 from .core import OnEvent as OnEvent
 from .core import Rejection as Rejection
 from .core import SessionDriver as SessionDriver
@@ -32,6 +33,7 @@ __all__ = [
     "Channel",
     "ChannelSecured",
     "Decide",
+    "Handshake",
     "OnEvent",
     "PairRun",
     "Rejection",

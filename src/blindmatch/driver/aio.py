@@ -87,8 +87,8 @@ async def run_async(
     async def produce() -> bytes:
         async with busy:
             if offload:
-                return await loop.run_in_executor(None, driver.outgoing)
-            return driver.outgoing()
+                return await loop.run_in_executor(None, lambda: driver.outgoing(queued_first=True))
+            return driver.outgoing(queued_first=True)
 
     async def read() -> None:
         while True:

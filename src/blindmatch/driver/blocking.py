@@ -70,7 +70,7 @@ def run_blocking(driver: SessionDriver, transport: Transport) -> OverlapResult:
 def _loop(driver: SessionDriver, transport: Transport) -> None:
     driver.start()
     while True:
-        out = driver.outgoing()
+        out = driver.outgoing(queued_first=True)
         if out:
             try:
                 transport.send(out, timeout=max(driver.wait_budget(), 0.0))

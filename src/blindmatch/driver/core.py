@@ -25,6 +25,7 @@ argument, so tests can drive time.
 
 from __future__ import annotations
 
+import functools
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -46,6 +47,7 @@ __all__ = [
     "Channel",
     "ChannelSecured",
     "Decide",
+    "Handshake",
     "OnEvent",
     "Rejection",
     "SessionDriver",
@@ -169,6 +171,11 @@ class SessionDriver:
         #: the partner ended its stream cleanly before our session was done; judged once we
         #: have nothing left to send (its last bytes may be all we needed, see :meth:`outgoing`)
         self._peer_ended = False
+        self._adopted = False
+        #: a defect found while computing our result (protocol_spec.md §5.5): the session goes
+        #: on exactly as a successful one, on the wire and on disk, and this is raised at the
+        #: end, so a cheating partner cannot tell the two apart
+        self.quiet_failure: BlindmatchError | None = None
 
     def __repr__(self) -> str:
         rejected = self.rejected is not None
@@ -182,44 +189,54 @@ class SessionDriver:
             self._started_at = self._clock()
         if self.session.state is State.START:
             self.session.start()
+            # A channel paired by a :class:`Handshake`: the partner's first data may have come
+            # in with its confirmation; it is fed after our hello is out (see outgoing()).
+            self._adopted = self.channel is not None and self.channel.established
 
-    def outgoing(self, limit: int = HIGH_WATER) -> bytes:
+    def outgoing(self, limit: int = HIGH_WATER, *, queued_first: bool = False) -> bytes:
         """Wire bytes to send now: the session's (sealed), computed up to about ``limit``.
 
         Computing a chunk of our blinded values happens here, so a transport calls this only
-        when the bytes it holds have gone out."""
+        when the bytes it holds have gone out. ``queued_first``: if the session has frames
+        queued (our accept, our lanes), return just those, so they reach the partner, which
+        may be waiting on them, before we spend a while computing."""
         self.start()
         session = self.session
         out = bytearray()
         self._events()
         self.more_to_send = False
+        compute = not queued_first
         while True:
-            data = session.data_to_send()
+            data = self._session_call(functools.partial(session.data_to_send, compute=compute))
             self._events()
             if not data:
-                break
+                if compute:
+                    break
+                compute = True
+                continue
             if self.channel is None:
                 out += data
             else:
                 self.channel.send(data)
                 out += self.channel.data_to_send()
-            if len(out) >= limit:
+            if len(out) >= limit or not compute:
                 self.more_to_send = True
                 break
         if self.channel is not None:
-            ended = session.done or session.state is State.CLOSED
-            if ended and self._close_when_done and not self.channel.closed:
+            if self._over() and self._close_when_done and not self.channel.closed:
                 self.channel.close()
             out += self.channel.data_to_send()
-        if (
-            self._peer_ended
-            and not self.more_to_send
-            and session.state not in (State.DONE, State.CLOSED)
-        ):
+        if self._peer_ended and not self.more_to_send and not self._over():
             # The partner may end its stream as soon as it has its result, which can come
             # before our last returned chunks are flushed (when it expects nothing from us).
             # Once we have nothing left to send, a session still not done is a cut one.
             self._session_gone(None)
+        if self._adopted and self.channel is not None:
+            self._adopted = False
+            early = self.channel.next_app_data()
+            if early:
+                self.session.receive_data(early)
+                self.more_to_send = True  # its events and our answer come with the next call
         return bytes(out)
 
     def incoming(self, data: bytes, *, boundary: str | None = None) -> None:
@@ -235,7 +252,7 @@ class SessionDriver:
             return
         channel = self.channel
         if channel is None:
-            self.session.receive_data(data)
+            self._feed_session(data)
         else:
             channel.receive_data(data)
             if boundary is not None and channel.pending:
@@ -245,10 +262,10 @@ class SessionDriver:
                 )
             app = channel.next_app_data()
             if app:
-                self.session.receive_data(app)
+                self._feed_session(app)
         self._events()
         if channel is not None and channel.peer_closed:
-            self._peer_ended = self.session.state not in (State.DONE, State.CLOSED)
+            self._peer_ended = not self._over()
 
     def incoming_eof(self) -> None:
         """The partner's stream ended: fine once we are done, an error naming the step before."""
@@ -262,15 +279,15 @@ class SessionDriver:
             except PeerGoneError as gone:
                 if not channel.established:
                     raise
-                if self.session.state is not State.DONE:
+                if not self._over():
                     self._session_gone(gone)
                 # Done: everything we needed arrived authenticated; only the partner's
                 # goodbye is missing. Our result stands.
                 return
-            if channel.peer_closed and self.session.state is not State.DONE:
+            if channel.peer_closed and not self._over():
                 self._peer_ended = True  # a clean end: judged by outgoing()
                 return
-        if self.session.state is not State.DONE:
+        if not self._over():
             self._session_gone(None)
 
     def finished(self) -> bool:
@@ -281,11 +298,16 @@ class SessionDriver:
             raise AgreementError(
                 f"we rejected the partner's terms ({self.rejected}); the partner was told"
             )
-        if self.session.state is not State.DONE:
+        quiet = self.quiet_failure
+        if self.session.state is not State.DONE and quiet is None:
             return False
         if self.channel is None:
-            return self.session.done
-        return self.eof or self.channel.peer_closed
+            ended = self.session.done or quiet is not None
+        else:
+            ended = self.eof or self.channel.peer_closed
+        if ended and quiet is not None:
+            raise quiet
+        return ended
 
     @property
     def result(self) -> OverlapResult:
@@ -395,9 +417,107 @@ class SessionDriver:
                     session.reject(reason.theirs)
                     self.rejected = reason.ours
 
+    def _over(self) -> bool:
+        """Our session has nothing more to receive: done, closed, or failed quietly."""
+        return self.session.state in (State.DONE, State.CLOSED) or self.quiet_failure is not None
+
+    def _session_call(self, call: Callable[[], bytes]) -> bytes:
+        """``session.data_to_send`` keeping a quiet failure (§5.5) for the end: the session
+        then still hands over what it owed the partner, as a successful run would."""
+        try:
+            return call()
+        except BlindmatchError as exc:
+            if exc is not self.session.quiet_failure:
+                raise
+            self.quiet_failure = exc
+            return self.session.data_to_send()
+
+    def _feed_session(self, data: bytes) -> None:
+        """``session.receive_data``, keeping a quiet failure for the end (its owed bytes stay
+        queued for :meth:`outgoing`)."""
+        try:
+            self.session.receive_data(data)
+        except BlindmatchError as exc:
+            if exc is not self.session.quiet_failure:
+                raise
+            self.quiet_failure = exc
+
     def _session_gone(self, cause: BaseException | None) -> None:
         try:
             self.session.receive_eof()
         except ProtocolError as exc:
             raise PeerGoneError(f"connection to the partner lost: {exc}") from (cause or exc)
         raise PeerGoneError("connection to the partner lost before the session finished") from cause
+
+
+class Handshake:
+    """A channel's pairing alone, before any session: how a listener vets strangers.
+
+    Why: a listener on the internet meets port scanners, web crawlers and people who typed the
+    wrong code before it meets its partner. It pairs several connections at once, each under
+    its own handshake deadline, and gives its session only to the first that proves the code;
+    the winner's channel (and any data that came with its confirmation) then goes to a
+    :class:`SessionDriver`. No session byte is sealed before that, so a stranger receives
+    only our SHARE and CONFIRM records.
+    """
+
+    def __init__(
+        self,
+        channel: Channel,
+        *,
+        timeouts: Timeouts,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self.channel = channel
+        self.timeouts = timeouts
+        self._clock = clock
+        self._started_at = clock()
+        self._last_byte = self._started_at
+
+    def __repr__(self) -> str:
+        return f"Handshake(established={self.channel.established})"
+
+    @property
+    def established(self) -> bool:
+        return self.channel.established
+
+    @property
+    def guessed(self) -> bool:
+        """The stranger got our CONFIRM for its SHARE without proving the code: whether or
+        not it answered, it could test one guess at the code against that tag."""
+        return self.channel.awaiting == "pairing confirmation"
+
+    def outgoing(self) -> bytes:
+        return self.channel.data_to_send()
+
+    def incoming(self, data: bytes) -> None:
+        """Feed the stranger's bytes (raises on anything that is not a blindmatch pairing)."""
+        if data:
+            self._last_byte = self._clock()
+        self.channel.receive_data(data)
+
+    def incoming_eof(self) -> None:
+        """The stranger hung up: always an error before the pairing completed."""
+        self.channel.receive_eof()
+
+    def wait_budget(self) -> float:
+        """Seconds left before this stranger is dropped (the handshake deadline, and the
+        idle timeout since its last byte)."""
+        now = self._clock()
+        budget = self._last_byte + self.timeouts.idle - now
+        limit = self.timeouts.handshake
+        if limit is not None:
+            budget = min(budget, self._started_at + limit - now)
+        return budget
+
+    def timeout_error(self) -> TransportTimeoutError:
+        limit = self.timeouts.handshake
+        if limit is not None and self._clock() >= self._started_at + limit:
+            return TransportTimeoutError(
+                f"it did not complete the pairing within {limit:g} s "
+                f"(waiting for its {self.channel.awaiting})"
+            )
+        return TransportTimeoutError(
+            f"no data from it for {self.timeouts.idle:g} s "
+            f"(waiting for its {self.channel.awaiting})"
+        )

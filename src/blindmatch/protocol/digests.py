@@ -17,13 +17,14 @@ from typing import Protocol, runtime_checkable
 
 from ..errors import RemoteProtocolError
 from .agreement import DIGEST_BYTES
+from .messages import refuse_repeats, split_items
 
 __all__ = ["DigestIndex", "IndexingEngine", "LocalIndex", "split_digests"]
 
 
 def split_digests(blob: bytes) -> list[bytes]:
     """Concatenated 16-byte digests, one by one."""
-    return [blob[at : at + DIGEST_BYTES] for at in range(0, len(blob), DIGEST_BYTES)]
+    return split_items(blob, DIGEST_BYTES)
 
 
 class DigestIndex(Protocol):
@@ -55,9 +56,9 @@ class IndexingEngine(Protocol):
 
 
 def repeat_error(where: str, element: int) -> RemoteProtocolError:
-    return RemoteProtocolError(
-        f"{where}: element {element} repeats an element sent earlier in this lane"
-    )
+    """The error :func:`~.messages.refuse_repeats` raises, for an index that finds the first
+    repeat elsewhere (on its workers)."""
+    return RemoteProtocolError(f"{where}: element {element} repeats one sent earlier in this lane")
 
 
 class LocalIndex:
@@ -75,13 +76,9 @@ class LocalIndex:
 
     def add(self, digests: bytes, *, where: str) -> None:
         keys = split_digests(digests)
+        refuse_repeats(where, "element", keys, self._at.keys(), "this lane")
         base = len(self._at)
-        index = self._at
-        if not index.keys().isdisjoint(keys):
-            raise repeat_error(where, _first_repeat(keys, index))
-        index.update(zip(keys, range(base, base + len(keys)), strict=True))
-        if len(index) != base + len(keys):  # a repeat within this chunk
-            raise repeat_error(where, _first_repeat(keys, {}))
+        self._at.update(zip(keys, range(base, base + len(keys)), strict=True))
         self._order += digests
 
     def lookup(self, digests: bytes) -> list[int | None]:
@@ -91,13 +88,3 @@ class LocalIndex:
         order = self._order
         size = DIGEST_BYTES
         return b"".join([order[p * size : (p + 1) * size] for p in positions])
-
-
-def _first_repeat(keys: Sequence[bytes], earlier: dict[bytes, int]) -> int:
-    """The first element of ``keys`` seen before (in ``earlier`` or earlier in ``keys``)."""
-    seen: set[bytes] = set()
-    for n, key in enumerate(keys):
-        if key in earlier or key in seen:
-            return n
-        seen.add(key)
-    raise AssertionError("no repeated element")  # pragma: no cover - callers checked

@@ -17,14 +17,14 @@ This module owns that state and checks the order and shape of the partner's exch
 
 from __future__ import annotations
 
-from collections import deque
+from collections import Counter, deque
 from collections.abc import Callable, Generator, Sequence
 from dataclasses import dataclass, field
 
 from ..crypto import Scalar, seal_payload, validate_points, wrap_content_key
 from ..crypto.engine import CryptoEngine
 from ..errors import RemoteProtocolError
-from .agreement import Agreement
+from .agreement import Agreement, Role
 from .digests import DigestIndex, IndexingEngine, LocalIndex, split_digests
 from .events import Event, Progress
 from .lanes import OwnLane, build_accounts, build_lanes, reveals_fields
@@ -37,9 +37,12 @@ from .messages import (
     LaneInfo,
     LaneKind,
     Lanes,
+    Message,
     Returned,
+    Tally,
     check_blinded,
     check_returned,
+    check_returned_unique,
     encode_frame,
     mask_width,
 )
@@ -56,6 +59,10 @@ class PartnerLane:
     """One of the partner's lanes as it arrives."""
 
     info: LaneInfo
+    #: the partner's declared size of each of the lane's populations (mask bit order), and
+    #: how many of its accounts so far carry each bit (protocol_spec.md §3.1, §6 item 9)
+    declared: tuple[int, ...] = ()
+    seen: list[int] = field(default_factory=list)
     received: int = 0
     chunks: int = 0
     masks: bytearray = field(default_factory=bytearray)
@@ -76,6 +83,10 @@ class Returns:
     digests: bytearray = field(default_factory=bytearray)
     masks: bytearray = field(default_factory=bytearray)
     oprf: bytearray = field(default_factory=bytearray)
+    #: every digest and OPRF point of the stream so far (none may repeat: §6 item 6); emptied
+    #: once the stream is complete
+    seen: set[bytes] = field(default_factory=set)
+    oprf_seen: set[bytes] = field(default_factory=set)
 
 
 @dataclass(slots=True)
@@ -92,6 +103,7 @@ class Exchange:
     def __init__(
         self,
         *,
+        role: Role,
         terms: Terms,
         partner_terms: Terms,
         agreement: Agreement,
@@ -100,6 +112,7 @@ class Exchange:
         engine: CryptoEngine,
         emit: Callable[[Event], None],
     ) -> None:
+        self.role = role
         self.terms = terms
         self.partner_terms = partner_terms
         self.agreement = agreement
@@ -114,6 +127,10 @@ class Exchange:
         self.incoming_plan: list[tuple[LaneKind, LaneKind]] = []
         self._return_plan: list[tuple[LaneKind, LaneKind]] = []
         self._outgoing: dict[tuple[LaneKind, LaneKind], _Outgoing] = {}
+        #: (our lane, partner lane) pairs we count for the partner, not yet sent (§5.5)
+        self._tallies_owed: list[tuple[LaneKind, LaneKind]] = []
+        #: (our lane, partner lane) -> the counts the partner computed for us, when it arrived
+        self.tallies: dict[tuple[LaneKind, LaneKind], tuple[int, ...] | None] = {}
         self.partner_slots = 0
         self.blinded_done = False
         self.phi: Scalar | None = None
@@ -147,6 +164,12 @@ class Exchange:
                     lane.content_keys.append(rng(32))
                     lane.dummy_wraps.extend(rng(WRAP_BYTES) for k in layout if k is None)
         self._shuffle_seed = rng(32)
+
+    def pair_prefix(self, own: LaneKind, partner: LaneKind) -> bytes:
+        """The digest prefix of the lane pair (our lane, the partner's lane)."""
+        if self.role is Role.SENDER:
+            return self.agreement.digest_prefix(own, partner)
+        return self.agreement.digest_prefix(partner, own)
 
     def own_lane(self, kind: LaneKind) -> OwnLane:
         return next(o for o in self.lanes if o.kind == kind)
@@ -221,6 +244,17 @@ class Exchange:
 
     # -- the partner's lanes --------------------------------------------------------------------
 
+    def receive(self, msg: Message) -> None:
+        """One of the partner's exchange messages (the session checked it is the one due)."""
+        if isinstance(msg, Lanes):
+            self.on_lanes(msg)
+        elif isinstance(msg, Blinded):
+            self.on_blinded(msg)
+        elif isinstance(msg, Returned):
+            self.on_returned(msg)
+        elif isinstance(msg, Tally):
+            self.on_tally(msg)
+
     def on_lanes(self, msg: Lanes) -> None:
         self.partner_slots = msg.slots
         partner = self.partner_terms
@@ -238,21 +272,40 @@ class Exchange:
             )
         for info in msg.lanes:
             level = Disclosure.RECORDS if info.lane == "records" else Disclosure.COUNTS
-            declared = tuple(p.name for p in partner.populations if p.disclosure is level)
-            if info.populations != declared:
+            names = tuple(p.name for p in partner.populations if p.disclosure is level)
+            if info.populations != names:
                 raise RemoteProtocolError(
                     f"lanes message: lane {info.lane} names populations other than the "
                     f"{level.value}-level ones the partner's terms declared"
                 )
-            lane = PartnerLane(info=info)
+            sizes = {p.name: p.size or 0 for p in partner.populations}
+            declared: tuple[int, ...] = tuple(sizes[name] for name in info.populations)
+            if info.accounts > sum(declared):
+                raise RemoteProtocolError(
+                    f"lanes message: lane {info.lane} holds {info.accounts} accounts, more than "
+                    f"the {sum(declared)} its populations declared in the partner's terms"
+                )
+            lane = PartnerLane(info=info, declared=declared, seen=[0] * len(declared))
             for own in self.lanes:
                 lane.index[own.kind] = self._new_index()
                 self._outgoing[(own.kind, info.lane)] = _Outgoing()
             self.partner_lanes[info.lane] = lane
             self.partner_order.append(info.lane)
-        # Returns flow in this order on both sides: returning lane, then target lane.
-        self._return_plan = [(own.kind, k) for own in self.lanes for k in self.partner_order]
-        self.incoming_plan = [(k, own.kind) for k in self.partner_order for own in self.lanes]
+        # Returns flow in this order on both sides: returning lane, then target lane; only for
+        # the pairs whose recipient compares (see compares()).
+        self._return_plan = [
+            (own.kind, k) for own in self.lanes for k in self.partner_order if compares(k, own.kind)
+        ]
+        self.incoming_plan = [
+            (k, own.kind) for k in self.partner_order for own in self.lanes if compares(own.kind, k)
+        ]
+        self._tallies_owed = [(own, k) for k, own in self.incoming_plan if not compares(k, own)]
+        self.tallies = {
+            (own.kind, k): None
+            for own in self.lanes
+            for k in self.partner_order
+            if not compares(own.kind, k)
+        }
         for partner_kind, own_kind in self.incoming_plan:
             expected = self.own_lane(own_kind).size
             self.returns[(own_kind, partner_kind)] = Returns(expected=expected)
@@ -266,6 +319,8 @@ class Exchange:
             return "blinded"
         if any(r.received < r.expected for r in self.returns.values()):
             return "returned"
+        if any(t is None for t in self.tallies.values()):
+            return "tally"
         return "nothing more"
 
     def on_blinded(self, msg: Blinded) -> None:
@@ -295,25 +350,30 @@ class Exchange:
             ),
             remaining=lane.info.accounts - lane.received,
         )
+        _check_declared(where, lane, msg.masks)
         validate_points(msg.points, msg.count * slots, message=where)
-        scalars = [self.scalars[own.kind] for own in self.lanes]
-        raw = [False] * len(scalars)
+        outputs = [
+            blob
+            for own in self.lanes
+            for blob in self.engine.blind_digests(
+                msg.points,
+                [self.scalars[own.kind]],
+                message=where,
+                digest_prefix=self.pair_prefix(own.kind, msg.lane),
+                raw=[False],
+            )
+        ]
+        # OPRF values on the partner's values, returned with our records lane only: they let
+        # it open our sealed fields for the keys it holds (protocol_spec.md §5.3). How many it
+        # can ask for is bounded by the sizes it declared before we accepted.
+        oprf = b""
         if self.phi is not None:
-            scalars.append(self.phi)
-            raw.append(True)
-        outputs = self.engine.blind_digests(
-            msg.points,
-            scalars,
-            message=where,
-            digest_prefix=self.agreement.digest_prefix(),
-            raw=raw,
-        )
-        for own, blob in zip(self.lanes, outputs, strict=False):  # (then phi's, if any)
+            (oprf,) = self.engine.blind(msg.points, [self.phi], message=where)
+        for own, blob in zip(self.lanes, outputs, strict=True):
             lane.index[own.kind].add(blob, where=where)
-            if own.kind == "records":
+            if own.kind == "records" and compares(msg.lane, "records"):
                 # In order, so the partner can map results to its accounts; OPRF points let it
                 # derive the keys of our sealed fields for the keys it holds, and only those.
-                oprf = outputs[-1] if self.phi is not None else b""
                 self._outgoing[("records", msg.lane)].frames.append(
                     encode_frame(
                         Returned(
@@ -343,6 +403,9 @@ class Exchange:
         if ("records", kind) in self._outgoing:
             self._outgoing[("records", kind)].complete = True
         if ("counts", kind) not in self._outgoing:
+            return
+        if not compares(kind, "counts"):  # the partner does not compare this pair: we do
+            self._outgoing[("counts", kind)].complete = True
             return
         slots = self.partner_slots
         width = mask_width(len(lane.info.populations))
@@ -386,20 +449,72 @@ class Exchange:
         out.complete = True
 
     def flush_returns(self) -> bytes:
-        """Returned chunks that may go out now, in protocol order (after all our blinded)."""
+        """Returned chunks that may go out now, in protocol order (after all our blinded),
+        then the tallies we owe, each once its lane pair is complete."""
         out = bytearray()
         while self._return_plan:
             pending = self._outgoing[self._return_plan[0]]
             while pending.frames:
                 out += pending.frames.popleft()
             if not pending.complete:
-                break
+                return bytes(out)
             self._return_plan.pop(0)
+        while self._tallies_owed:
+            own_kind, partner_kind = self._tallies_owed[0]
+            lane = self.partner_lanes[partner_kind]
+            if not self._returns_full(own_kind, partner_kind) or lane.received < lane.info.accounts:
+                break
+            tally = Tally(
+                lane="counts", target="records", counts=self._tally(own_kind, partner_kind)
+            )
+            out += encode_frame(tally)
+            self._tallies_owed.pop(0)
         return bytes(out)
+
+    def _tally(self, own_kind: LaneKind, partner_kind: LaneKind) -> tuple[int, ...]:
+        """The partner's counts for a pair only we compare: for each of its populations q and
+        each of ours p, how many of its accounts in q matched some of ours in p."""
+        own, lane = self.own_lane(own_kind), self.partner_lanes[partner_kind]
+        found = lane.index[own_kind].lookup(bytes(self.returns[(own_kind, partner_kind)].digests))
+        theirs = lane.info.populations
+        width = mask_width(len(theirs))
+        ours_of: dict[int, set[str]] = {}  # partner account -> our populations it matched
+        for at, pos in enumerate(found):
+            if pos is not None:
+                i = at // self.slots
+                ours_of.setdefault(pos // self.partner_slots, set()).update(own.populations_of(i))
+        counts = dict.fromkeys(((q, p) for q in theirs for p in own.populations), 0)
+        for j, matched in ours_of.items():
+            mask = int.from_bytes(lane.masks[j * width : (j + 1) * width], "little")
+            for bit, q in enumerate(theirs):
+                if mask >> bit & 1:
+                    for p in matched:
+                        counts[(q, p)] += 1
+        return tuple(counts.values())
 
     @property
     def returns_flushed(self) -> bool:
-        return not self._return_plan
+        return not self._return_plan and not self._tallies_owed
+
+    def on_tally(self, msg: Tally) -> None:
+        key = (msg.target, msg.lane)  # (our lane, the partner's lane)
+        where = f"tally message (lane {msg.lane} for {msg.target})"
+        if self.tallies.get(key, ()) is not None:
+            raise RemoteProtocolError(f"{where}: no tally of this lane pair is owed to us")
+        ours = self.own_lane(msg.target).populations
+        theirs = self.partner_lanes[msg.lane].info.populations
+        if len(msg.counts) != len(ours) * len(theirs):
+            raise RemoteProtocolError(
+                f"{where}: {len(msg.counts)} counts, expected {len(ours)} x {len(theirs)}"
+            )
+        sizes = _sizes_by_population(self.own_lane(msg.target))
+        for n, value in enumerate(msg.counts):
+            name = ours[n // len(theirs)]
+            if value > sizes[name]:
+                raise RemoteProtocolError(
+                    f"{where}: counts {value} of our accounts in {name!r}, which has {sizes[name]}"
+                )
+        self.tallies[key] = msg.counts
 
     # -- our values, returned -------------------------------------------------------------------
 
@@ -424,11 +539,15 @@ class Exchange:
         if msg.oprf:
             where = f"returned message (lane {msg.lane} for {msg.target}, chunk {msg.seq}) oprf"
             validate_points(msg.oprf, msg.count * self.slots, message=where)
+        check_returned_unique(msg, digests_seen=returns.seen, oprf_seen=returns.oprf_seen)
         returns.digests += msg.digests
         returns.masks += msg.masks
         returns.oprf += msg.oprf
         returns.received += msg.count
         returns.chunks += 1
+        if returns.received == returns.expected:
+            returns.seen.clear()
+            returns.oprf_seen.clear()
         done = sum(r.received for r in self.returns.values())
         total = sum(r.expected for r in self.returns.values())
         self._emit(Progress(phase="receive", done=done, total=total))
@@ -436,3 +555,39 @@ class Exchange:
     def _returns_full(self, own_kind: LaneKind, partner_kind: LaneKind) -> bool:
         r = self.returns[(own_kind, partner_kind)]
         return r.received >= r.expected
+
+
+def compares(own: str, partner: str) -> bool:
+    """Whether a party compares the lane pair (its lane ``own``, the partner's ``partner``).
+
+    The party that compares learns the match pattern at the granularity of the *other* side's
+    lane, and a cheater with per-account scalars learns membership against a counts lane (H1,
+    protocol_spec.md §8). So when one side's lane is records and the other's counts, only the
+    side whose partner lane is records (already granted records-level answers) compares, and
+    it sends the other its counts in a ``tally``."""
+    return not (own == "records" and partner == "counts")
+
+
+def _sizes_by_population(lane: OwnLane) -> dict[str, int]:
+    sizes = dict.fromkeys(lane.populations, 0)
+    for i in range(lane.size):
+        for name in lane.populations_of(i):
+            sizes[name] += 1
+    return sizes
+
+
+def _check_declared(where: str, lane: PartnerLane, masks: bytes) -> None:
+    """No population of the partner's may hold more accounts than its terms declared."""
+    width = mask_width(len(lane.declared))
+    tally = Counter(masks[at : at + width] for at in range(0, len(masks), width))
+    for mask, n in tally.items():
+        bits = int.from_bytes(mask, "little")
+        for bit in range(len(lane.declared)):
+            if bits >> bit & 1:
+                lane.seen[bit] += n
+    for name, seen, declared in zip(lane.info.populations, lane.seen, lane.declared, strict=True):
+        if seen > declared:
+            raise RemoteProtocolError(
+                f"{where}: population {name!r} now holds {seen} accounts, more than the "
+                f"{declared} the partner's terms declared"
+            )

@@ -65,6 +65,9 @@ def compute_result(ex: Exchange) -> OverlapResult:
     found: dict[int, dict[int, _PartnerHit]] = {}
     #: partner account -> its opened fields (opened once, whichever of our lanes matched it)
     payloads: dict[int, tuple[Mapping[str, str], ...]] = {}
+    #: defects of the partner's sealed data; matching runs to the end regardless, so that
+    #: the time it takes does not depend on where (or whether) a defect sits
+    defects: list[RemoteProtocolError] = []
     for partner_kind, own_kind in ex.incoming_plan:
         lane = ex.partner_lanes[partner_kind]
         returned = ex.returns[(own_kind, partner_kind)]
@@ -73,7 +76,12 @@ def compute_result(ex: Exchange) -> OverlapResult:
         if partner_kind == "counts":
             _tally_counts(ex, own_kind, lane, returned, where, counts)
         else:
-            _collect_records(ex, own_kind, lane, returned, where, counts, found, payloads)
+            _collect_records(ex, own_kind, lane, returned, where, counts, found, payloads, defects)
+    for (own_kind, partner_kind), tally in ex.tallies.items():
+        _add_tally(ex, own_kind, partner_kind, tally, counts)
+    if defects:
+        more = f" (and {len(defects) - 1} more defects)" if len(defects) > 1 else ""
+        raise RemoteProtocolError(f"{defects[0]}{more}")
     return OverlapResult(
         our_label=ex.terms.label,
         partner_label=partner.label,
@@ -145,6 +153,7 @@ def _collect_records(
     counts: dict[str, dict[str, int]],
     found: dict[int, dict[int, _PartnerHit]],
     payloads: dict[int, tuple[Mapping[str, str], ...]],
+    defects: list[RemoteProtocolError],
 ) -> None:
     """In order: which of our accounts matched which partner account, and its fields."""
     slots, partner_slots = ex.slots, ex.partner_slots
@@ -163,11 +172,18 @@ def _collect_records(
             at = j * their_width
             matched_theirs |= their_names[their_masks[at : at + their_width]]
         for s, j, t in hits:
+            key = own.slot_keys[i][s]
+            if key is None:  # a dummy is a random point: the partner moved a matching value
+                defects.append(_dummy_hit(own_kind, lane.info.lane, i, j))
+                continue
             pops = their_names[their_masks[j * their_width : (j + 1) * their_width]]
             if j not in payloads:
-                payloads[j] = _partner_fields(ex, lane, returned, own_kind, i, s, j, t, pops)
-            key = own.slot_keys[i][s]
-            assert key is not None  # dummies are random points: they match nothing
+                try:
+                    fields = _partner_fields(ex, lane, returned, own_kind, i, s, j, t, pops)
+                except RemoteProtocolError as defect:
+                    defects.append(defect)
+                    fields = ()
+                payloads[j] = fields
             for r in own.records_of(i):
                 if key in ex.records[r].keys:
                     hit_for = found.setdefault(r, {})
@@ -177,6 +193,32 @@ def _collect_records(
         for p in own.populations_of(i):
             for q in matched_theirs:
                 counts[p][q] += 1
+
+
+def _add_tally(
+    ex: Exchange,
+    own_kind: LaneKind,
+    partner_kind: LaneKind,
+    tally: tuple[int, ...] | None,
+    counts: dict[str, dict[str, int]],
+) -> None:
+    """Counts of a lane pair only the partner compares (§5.5), as its tally gave them."""
+    assert tally is not None  # the session computes the result only after every tally
+    ours = ex.own_lane(own_kind).populations
+    theirs = ex.partner_lanes[partner_kind].info.populations
+    for n, value in enumerate(tally):
+        counts[ours[n // len(theirs)]][theirs[n % len(theirs)]] += value
+
+
+def _dummy_hit(own_kind: LaneKind, partner_kind: LaneKind, i: int, j: int) -> RemoteProtocolError:
+    """A dummy slot of ours matched: its point is a random one, so the partner moved or
+    copied a matching value onto it. Found only because that value matched our data, so it
+    is a matching defect (quiet, protocol_spec.md 5.5), never answered with an abort."""
+    return RemoteProtocolError(
+        f"returned stream of lane {partner_kind} for {own_kind}: a filler (dummy) slot of our "
+        f"account {i} matched partner account {j}; dummies match nothing, so the partner "
+        "altered the values it returned"
+    )
 
 
 def _our_sizes(ex: Exchange, ours: list[str]) -> dict[str, int]:

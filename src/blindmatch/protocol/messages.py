@@ -12,6 +12,8 @@ wire and the decoder cheap for millions of elements.
 from __future__ import annotations
 
 import struct
+from collections.abc import Sequence
+from collections.abc import Set as AbstractSet
 from typing import Annotated, Any, Literal, TypeAlias
 
 import msgpack  # type: ignore[import-untyped]
@@ -27,12 +29,14 @@ __all__ = [
     "Abort",
     "Accept",
     "Blinded",
+    "Confirm",
     "FrameDecoder",
     "Hello",
     "LaneInfo",
     "Lanes",
     "Message",
     "Returned",
+    "Tally",
     "decode_message",
     "encode_frame",
     "encode_message",
@@ -58,7 +62,7 @@ Count = Annotated[int, Field(ge=1, le=MAX_ACCOUNTS)]
 class _Wire(BaseModel):
     model_config = ConfigDict(strict=True, frozen=True, extra="forbid")
 
-    v: Literal[1] = PROTOCOL_VERSION
+    v: Literal[2] = PROTOCOL_VERSION
 
     def to_wire(self) -> dict[str, Any]:
         """The msgpack map, keys in declaration order (the spec's byte-exact layout)."""
@@ -156,6 +160,31 @@ class Returned(_Wire):
     oprf: bytes = b""
 
 
+class Tally(_Wire):
+    """Counts computed for the partner, for a lane pair only this party compares (§5.5):
+    ``lane`` is the sender's counts lane, ``target`` the recipient's records lane. ``counts``
+    is row-major: for each population of the target lane (recipient's), for each population of
+    ``lane`` (sender's), how many of the recipient's accounts in the first matched some of the
+    sender's in the second."""
+
+    t: Literal["tally"] = "tally"
+    lane: Literal["counts"]
+    target: Literal["records"]
+    counts: Annotated[
+        tuple[Annotated[int, Field(ge=0, le=MAX_ACCOUNTS)], ...],
+        Field(max_length=MAX_POPULATIONS * MAX_POPULATIONS),
+    ]
+
+
+class Confirm(_Wire):
+    """'This is the whole session as I saw it': SHA-256 over every frame both parties sent
+    before their confirms (protocol_spec.md §5.7). Results are released only once the
+    partner's confirm equals ours."""
+
+    t: Literal["confirm"] = "confirm"
+    transcript: Bytes32
+
+
 class _WirePopulation(BaseModel):
     """A population as the wire carries it: exact msgpack types, every key present."""
 
@@ -164,6 +193,7 @@ class _WirePopulation(BaseModel):
     name: str
     disclosure: Literal["counts", "records"]
     fields: tuple[str, ...]
+    size: int
 
 
 class _WireTerms(BaseModel):
@@ -182,7 +212,7 @@ class _WireTerms(BaseModel):
     payload_bytes: int
 
 
-Message: TypeAlias = Hello | Accept | Abort | Lanes | Blinded | Returned
+Message: TypeAlias = Hello | Accept | Abort | Lanes | Blinded | Returned | Tally | Confirm
 _TYPES: dict[str, type[_Wire]] = {
     "hello": Hello,
     "accept": Accept,
@@ -190,6 +220,8 @@ _TYPES: dict[str, type[_Wire]] = {
     "lanes": Lanes,
     "blinded": Blinded,
     "returned": Returned,
+    "tally": Tally,
+    "confirm": Confirm,
 }
 
 
@@ -227,7 +259,7 @@ def decode_message(body: bytes) -> Message:
         shown = repr(_printable(kind, 32)) if isinstance(kind, str) else _type_name(kind)
         raise RemoteProtocolError(f"unknown message type {shown}")
     version = raw.get("v")
-    # Strictly the integer 1: msgpack's true and 1.0 compare equal to 1 in Python.
+    # Strictly the integer: msgpack's true and 1.0 compare equal to 1 in Python.
     if type(version) is not int or version != PROTOCOL_VERSION:
         shown = str(version)[:24] if type(version) is int else _type_name(version)
         raise RemoteProtocolError(
@@ -397,6 +429,48 @@ def check_returned(
         _expect_len(where, "oprf", msg.oprf, 0)
         _expect_len(where, "masks", msg.masks, msg.count * mask_width(populations))
         check_masks(where, msg.masks, populations)
+
+
+def split_items(blob: bytes, width: int) -> list[bytes]:
+    """The fixed-width items of a bytes-typed element array."""
+    return [blob[at : at + width] for at in range(0, len(blob), width)]
+
+
+def refuse_repeats(
+    where: str, what: str, items: Sequence[bytes], earlier: AbstractSet[bytes], scope: str
+) -> None:
+    """Raise :class:`RemoteProtocolError` naming the first of ``items`` that repeats one in
+    ``earlier`` (the stream so far) or one before it in ``items``; return if none does."""
+    if earlier.isdisjoint(items) and len(set(items)) == len(items):
+        return
+    seen: set[bytes] = set()
+    for n, item in enumerate(items):
+        if item in earlier or item in seen:
+            raise RemoteProtocolError(f"{where}: {what} {n} repeats one sent earlier in {scope}")
+        seen.add(item)
+
+
+def check_returned_unique(
+    msg: Returned, *, digests_seen: set[bytes], oprf_seen: set[bytes]
+) -> None:
+    """No digest, and no OPRF point, of a ``returned`` chunk repeats one of its stream (the
+    chunks of one (lane, target) pair, protocol_spec.md section 6 item 6); then add them to
+    the ``*_seen`` sets of the stream.
+
+    Honest values never repeat: they are our distinct points under one scalar of the partner.
+    A repeat would let one of the partner's values count twice, or land on one of our dummy
+    slots. Whether a chunk repeats depends on its bytes alone, never on our records or
+    secrets, so refusing it with an abort tells the partner nothing it did not know.
+    """
+    where = f"returned message (lane {msg.lane} for {msg.target}, chunk {msg.seq})"
+    scope = f"the returned stream of lane {msg.lane} for {msg.target}"
+    for what, blob, width, seen in (
+        ("digest", msg.digests, DIGEST_BYTES, digests_seen),
+        ("oprf point", msg.oprf, POINT_BYTES, oprf_seen),
+    ):
+        items = split_items(blob, width)
+        refuse_repeats(where, what, items, seen, scope)
+        seen.update(items)
 
 
 def check_masks(where: str, masks: bytes, populations: int) -> None:

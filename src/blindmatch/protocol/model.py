@@ -10,11 +10,14 @@ from __future__ import annotations
 
 import enum
 import re
-from collections.abc import Mapping
+from collections import Counter
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from types import MappingProxyType
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+
+from ..errors import UsageError
 
 __all__ = [
     "Disclosure",
@@ -36,6 +39,17 @@ MAX_KEY_TYPES = 16
 MAX_FIELDS = 32
 MAX_KEYS_PER_ACCOUNT = 16
 MAX_PAYLOAD_BYTES = 16384
+MAX_DECLARED_SIZE = 50_000_000
+
+
+def declared_size(count: int) -> int:
+    """``count`` rounded up to two significant digits (7 -> 7, 143 -> 150, 2431 -> 2500):
+    what a hello declares about a population, so a partner that has not accepted yet learns
+    its size only to within 10%, and the bound it enforces is at most 10% loose."""
+    if count < 100:
+        return count
+    unit: int = 10 ** (len(str(count)) - 2)
+    return min(-(-count // unit) * unit, MAX_DECLARED_SIZE)
 
 
 class Disclosure(str, enum.Enum):
@@ -59,6 +73,11 @@ class PopulationTerms(BaseModel):
     name: str = Field(pattern=NAME_PATTERN.pattern)
     disclosure: Disclosure
     fields: tuple[str, ...] = ()
+    #: At most this many accounts of ours are in the population (protocol_spec.md §3.1):
+    #: declared in the hello, before the partner accepts, and enforced on every lane and
+    #: mask we send. :class:`~blindmatch.protocol.Session` fills it in from its records
+    #: (rounded up, :func:`declared_size`); None only in terms not yet sent.
+    size: int | None = Field(default=None, ge=0, le=MAX_DECLARED_SIZE)
 
     @field_validator("fields")
     @classmethod
@@ -195,3 +214,24 @@ class OverlapResult:
     our_disclosure: Mapping[str, Disclosure]
     #: Our records that could not take part (no usable key) are counted, never silently lost.
     records_without_keys: int = 0
+
+
+def declare_sizes(terms: Terms, records: Sequence[Record]) -> Terms:
+    """``terms`` with every population's size declared: its records that carry a key of an
+    offered type, rounded up by :func:`declared_size` (accounts merge records, so a lane can
+    only hold fewer). A size the caller declared is kept if the records fit under it."""
+    offered = set(terms.key_types)
+    counts: Counter[str] = Counter()
+    for record in records:
+        if any(k[0] in offered for k in record.keys):
+            counts.update(record.populations)
+    populations = []
+    for pop in terms.populations:
+        if pop.size is not None and counts[pop.name] > pop.size:
+            raise UsageError(
+                f"population {pop.name!r} has {counts[pop.name]} records with keys, more than "
+                f"the {pop.size} its terms declare"
+            )
+        size = pop.size if pop.size is not None else declared_size(counts[pop.name])
+        populations.append(pop.model_copy(update={"size": size}))
+    return terms.model_copy(update={"populations": tuple(populations)})

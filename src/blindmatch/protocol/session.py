@@ -7,12 +7,12 @@ transport. Randomness and the elliptic-curve engine are injected.
 
 Theory of operation (details and test vector in ``protocol_spec.md``)::
 
-    both:  hello(nonce, terms)            -> agreement_id = H(hello_sender, hello_receiver)
+    both:  hello(nonce, terms)            -> agreement_id = H(hello_sender, hello_receiver, binding)
     both:  accept(agreement_id)           -> nothing derived from records before both accepts
     both:  lanes, blinded*                 H(k)^a per slot, one scalar per disclosure lane
-    both:  returned*                       partner's points ^ our lane scalars:
-                                           records lanes in order (+ OPRF points for fields),
-                                           counts lanes shuffled (+ the partner's own masks)
+    both:  returned*                       partner's points ^ our lane scalars: records
+                                           lanes in order (+ OPRF), counts lanes shuffled
+    both:  confirm(transcript hash)        results only once both transcripts agree
     each:  compares digests of H(k)^{ab} it received with those it computed
 
 Every state change goes through :data:`~.transitions.TRANSITIONS`; the exchange itself lives
@@ -25,7 +25,7 @@ from __future__ import annotations
 from collections import deque
 from collections.abc import Generator, Sequence
 
-from ..crypto.engine import CryptoEngine, InlineEngine
+from ..crypto.engine import CryptoEngine, default_engine
 from ..errors import (
     AgreementError,
     BlindmatchError,
@@ -43,17 +43,20 @@ from .messages import (
     Abort,
     Accept,
     Blinded,
+    Confirm,
     FrameDecoder,
     Hello,
     Lanes,
     Message,
     Returned,
+    Tally,
     decode_message,
     encode_frame,
     encode_message,
 )
-from .model import OverlapResult, Record, Terms
+from .model import OverlapResult, Record, Terms, declare_sizes
 from .randomness import BufferedSystemRng, Rng
+from .transcript import Transcript
 from .transitions import Input, State, next_state
 
 __all__ = ["Session", "State"]
@@ -65,6 +68,8 @@ _MESSAGE_INPUTS: dict[type[Message], Input] = {
     Lanes: Input.LANES,
     Blinded: Input.BLINDED,
     Returned: Input.RETURNED,
+    Tally: Input.TALLY,
+    Confirm: Input.CONFIRM,
 }
 
 
@@ -76,7 +81,7 @@ class Session:
     :param terms: what we propose: label, key types, populations and their disclosure.
     :param records: our records, keys already normalized with ``terms.normalization``.
     :param rng: randomness (nonce, scalars, shuffles, dummies); the OS CSPRNG by default.
-    :param engine: where the curve work runs; in this thread by default.
+    :param engine: where the curve work runs; by default the native engine if it is built.
     :param auto_accept: accept the partner's terms without asking (tests, notebooks).
     """
 
@@ -94,7 +99,7 @@ class Session:
         self.terms = terms
         self._records = list(records)
         self._rng: Rng = rng or BufferedSystemRng()
-        self._engine: CryptoEngine = engine or InlineEngine()
+        self._engine: CryptoEngine = engine or default_engine()
         self._auto_accept = auto_accept
         self.state = State.START
         #: the partner message we expect next, for ordering checks and error messages
@@ -107,23 +112,30 @@ class Session:
         self.agreement: Agreement | None = None
         self._exchange: Exchange | None = None
         self._blinded: Generator[bytes, None, None] | None = None
+        self._transcript = Transcript(role)
+        self._confirm_sent = False
+        self._partner_transcript: bytes | None = None
         self.result: OverlapResult | None = None
+        #: a defect of the partner's data found while computing the result; reported to our
+        #: user only, after everything owed to the partner went out as in an honest run
+        self.quiet_failure: BlindmatchError | None = None
 
     def __repr__(self) -> str:
-        return (
-            f"Session(role={self.role.value}, label={self.terms.label!r}, state={self.state.value})"
-        )
+        role, label, state = self.role.value, self.terms.label, self.state.value
+        return f"Session(role={role}, label={label!r}, state={state})"
 
     # -- the driving API ----------------------------------------------------------------------
 
-    def start(self) -> None:
-        """Queue our hello. Nothing about our records is in it."""
+    def start(self, *, binding: bytes = b"") -> None:
+        """Queue our hello (nothing of our records). ``binding``: our connection's, §5.1."""
         self._move(Input.START, local=True)
+        self._binding = binding
+        self.terms = declare_sizes(self.terms, self._records)
         nonce = self._rng(32)
         hello = Hello(role=self.role.value, suite=SUITE, nonce=nonce, terms=self.terms)
         body = encode_message(hello)
         self._hello_bytes[self.role] = body
-        self._outbox += len(body).to_bytes(4, "big") + body
+        self._queue(len(body).to_bytes(4, "big") + body)
 
     def receive_data(self, data: bytes) -> None:
         """Feed bytes from the partner. Raises ProtocolError if they break the protocol."""
@@ -149,10 +161,10 @@ class Session:
     def next_event(self) -> Event | None:
         return self._events.popleft() if self._events else None
 
-    def data_to_send(self) -> bytes:
-        """Bytes to send now. Computes at most one chunk of our blinded lanes per call."""
+    def data_to_send(self, *, compute: bool = True) -> bytes:
+        """Bytes to send now: at most one computed chunk; ``compute=False``: only what is queued."""
         ex = self._exchange
-        if self.state is State.EXCHANGE and ex is not None and not ex.blinded_done:
+        if compute and self.state is State.EXCHANGE and ex is not None and not ex.blinded_done:
             try:
                 frame = next(self._blinded) if self._blinded else None
             except StopIteration:
@@ -161,20 +173,21 @@ class Session:
             except BlindmatchError as exc:
                 raise self._fail(exc, code="local_error") from None
             if frame is not None:
-                self._outbox += frame
-        if self.state is State.EXCHANGE and ex is not None and ex.blinded_done:
-            self._outbox += ex.flush_returns()
+                self._queue(frame)
+        if compute and self.state is State.EXCHANGE and ex is not None and ex.blinded_done:
+            self._queue(ex.flush_returns())
             try:
-                self._maybe_finish()  # matching can find a defect (a payload that won't open)
+                self._maybe_confirm()
+                self._maybe_finish()
             except BlindmatchError as exc:
-                raise self._fail(exc) from None
+                raise self._fail(exc) from None  # (quiet if the session failed quietly)
         out = bytes(self._outbox)
         self._outbox.clear()
         return out
 
     @property
     def waiting_for(self) -> str:
-        """The partner message we expect next ("hello", "blinded", ...), for error messages."""
+        """The partner message we expect next ("hello", "blinded", ...)."""
         return self._expect
 
     @property
@@ -192,7 +205,7 @@ class Session:
         self._move(Input.ACCEPT, local=True)
         agreement = self.agreement
         assert agreement is not None  # set on the move into AWAIT_DECISION
-        self._outbox += encode_frame(Accept(agreement=agreement.agreement_id))
+        self._queue(encode_frame(Accept(agreement=agreement.agreement_id)))
         if self.state is State.EXCHANGE:
             self._begin_exchange()
 
@@ -202,6 +215,11 @@ class Session:
         self._outbox += encode_frame(Abort(code="rejected", reason=reason[:500]))
 
     # -- internals ------------------------------------------------------------------------------
+
+    def _queue(self, frames: bytes) -> None:
+        """Queue frames for the partner; they count in the transcript (5.7)."""
+        self._outbox += frames
+        self._transcript.sent(frames)
 
     def _move(self, event: Input, *, local: bool = False) -> None:
         """Take one move of the transition table, or refuse it."""
@@ -216,7 +234,7 @@ class Session:
             )
         self.state = after
 
-    def _fail(self, exc: BaseException, *, code: str | None = None) -> BaseException:
+    def _fail(self, exc: BlindmatchError, *, code: str | None = None) -> BlindmatchError:
         """Enter ERROR, queue one abort for the partner, and return the error to raise."""
         exc = _as_remote(exc)
         if self.state not in (State.ERROR, State.CLOSED) and not isinstance(exc, PeerAbortedError):
@@ -229,13 +247,11 @@ class Session:
         self._enter_error()
         return exc
 
-    def _fail_quietly(self, exc: BaseException) -> BaseException:
+    def _fail_quietly(self, exc: BlindmatchError) -> BlindmatchError:
         """Enter ERROR for a defect found while matching (sealed data that does not open,
-        fields not declared), *without* an abort: everything we owe the partner is already
-        queued and still goes out. An abort here would tell a cheating sealer whether the
-        account it tampered with matched ours (a selective failure), so the partner sees
-        exactly what an honest run shows it; only our user learns of the defect."""
-        exc = _as_remote(exc)
+        fields not declared) *without* an abort: an abort would tell a cheating sealer whether
+        the account it tampered with matched (a selective failure). Only our user learns."""
+        self.quiet_failure = exc = _as_remote(exc)
         self._enter_error()
         return exc
 
@@ -259,6 +275,10 @@ class Session:
                 f"unexpected {msg.t} message while waiting for the partner's {self._expect}"
             )
         self._move(_MESSAGE_INPUTS[type(msg)])
+        if isinstance(msg, Confirm):
+            self._on_confirm(msg)
+            return
+        self._transcript.received(body)
         if isinstance(msg, Hello):
             self._on_hello(msg, body)
         elif isinstance(msg, Accept):
@@ -266,14 +286,11 @@ class Session:
         else:
             ex = self._exchange
             assert ex is not None  # the table admits exchange messages only in EXCHANGE
-            if isinstance(msg, Lanes):
-                ex.on_lanes(msg)
-            elif isinstance(msg, Blinded):
-                ex.on_blinded(msg)
-            elif isinstance(msg, Returned):
-                ex.on_returned(msg)
+            ex.receive(msg)
             self._expect = ex.expecting()
-            self._maybe_finish()
+            if self._expect == "nothing more":
+                self._expect = "confirm"
+                self._maybe_confirm()
 
     def _on_hello(self, msg: Hello, body: bytes) -> None:
         if msg.role != self.role.other.value:
@@ -293,10 +310,7 @@ class Session:
         ours, theirs = self.terms, msg.terms
         sender, receiver = (ours, theirs) if self.role is Role.SENDER else (theirs, ours)
         self.agreement = combine(
-            sender=sender,
-            receiver=receiver,
-            hello_sender=self._hello_bytes[Role.SENDER],
-            hello_receiver=self._hello_bytes[Role.RECEIVER],
+            sender=sender, receiver=receiver, hellos=self._hello_bytes, binding=self._binding
         )
         self._events.append(PartnerTerms(terms=msg.terms, agreement=self.agreement))
         if self._auto_accept:
@@ -307,8 +321,8 @@ class Session:
         assert agreement is not None  # set when the partner's hello arrived
         if msg.agreement != agreement.agreement_id:
             raise AgreementError(
-                "accept message: the partner accepted a different agreement (the two sides "
-                "see different hellos: a broken or tampered channel)"
+                "accept message: the partner accepted a different agreement (the two sides see "
+                "different hellos or TLS connections: a broken channel, a tampering relay)"
             )
         self._expect = "lanes"
         if self.state is State.EXCHANGE:
@@ -320,6 +334,7 @@ class Session:
         assert agreement is not None and partner is not None  # both set before any accept
         self._events.append(AgreementReached(agreement=agreement))
         self._exchange = Exchange(
+            role=self.role,
             terms=self.terms,
             partner_terms=partner,
             agreement=agreement,
@@ -328,15 +343,44 @@ class Session:
             engine=self._engine,
             emit=self._events.append,
         )
-        self._outbox += self._exchange.lanes_frame()
+        self._queue(self._exchange.lanes_frame())
         self._blinded = self._exchange.blinded_frames()
 
-    def _maybe_finish(self) -> None:
+    def _maybe_confirm(self) -> None:
+        """Once all of our messages are queued and all of the partner's arrived: confirm."""
         ex = self._exchange
-        if self.state is not State.EXCHANGE or ex is None or self._expect != "nothing more":
+        if self._confirm_sent or self.state is not State.EXCHANGE or ex is None:
             return
-        if not ex.blinded_done or not ex.returns_flushed:
+        if not (ex.blinded_done and ex.returns_flushed):
             return
+        if self._expect not in ("confirm", "nothing more"):  # the partner's exchange is not in
+            return
+        self._outbox += encode_frame(Confirm(transcript=self._transcript_value()))
+        self._confirm_sent = True
+
+    def _on_confirm(self, msg: Confirm) -> None:
+        """Checked once ours is out too: a partner with nothing left to receive from us may
+        confirm before our (empty) last step is queued."""
+        self._partner_transcript = msg.transcript
+        self._expect = "nothing more"
+        self._maybe_finish()
+
+    def _transcript_value(self) -> bytes:
+        assert self.agreement is not None  # set before any exchange message
+        return self._transcript.value(self.agreement.agreement_id)
+
+    def _maybe_finish(self) -> None:
+        """Both confirms are through: compute the result (5.5), or fail quietly."""
+        ex = self._exchange
+        if self.state is not State.EXCHANGE or ex is None:
+            return
+        if not self._confirm_sent or self._partner_transcript is None:
+            return
+        if self._partner_transcript != self._transcript_value():
+            raise RemoteProtocolError(
+                "confirm message: the partner saw a different session than we did (a "
+                "desynchronised or tampered session); no result is released"
+            )
         try:
             self.result = compute_result(ex)
         except BlindmatchError as exc:
@@ -345,7 +389,7 @@ class Session:
         self._events.append(ResultReady(result=self.result))
 
 
-def _as_remote(exc: BaseException) -> BaseException:
+def _as_remote(exc: BlindmatchError) -> BlindmatchError:
     """A bad point from the partner surfaces from the crypto layer as a CryptoError; to our
     user and in the abort it is the partner's protocol violation."""
     return RemoteProtocolError(str(exc)) if isinstance(exc, CryptoError) else exc

@@ -47,6 +47,8 @@ class Input(enum.Enum):
     LANES = "lanes message"
     BLINDED = "blinded message"
     RETURNED = "returned message"
+    TALLY = "tally message"
+    CONFIRM = "confirm message"
     RESULT = "result computed"
     FAIL = "error"
 
@@ -68,6 +70,8 @@ TRANSITIONS: Final[Mapping[tuple[State, Input], State]] = MappingProxyType(
         (_S.EXCHANGE, _I.LANES): _S.EXCHANGE,
         (_S.EXCHANGE, _I.BLINDED): _S.EXCHANGE,
         (_S.EXCHANGE, _I.RETURNED): _S.EXCHANGE,
+        (_S.EXCHANGE, _I.TALLY): _S.EXCHANGE,
+        (_S.EXCHANGE, _I.CONFIRM): _S.EXCHANGE,
         (_S.EXCHANGE, _I.RESULT): _S.DONE,
         **{(s, _I.FAIL): _S.ERROR for s in State if s not in (_S.CLOSED, _S.ERROR)},
     }

@@ -8,14 +8,22 @@ overlap (equal keys give equal returned digests), and an impostor learns it too.
   confirmation so a wrong code fails on both sides before any record-derived data moves;
 * :mod:`.channel`: the sans-I/O record layer (ChaCha20-Poly1305, sequence numbers, close record);
 * :mod:`.tcp`: the socket edge (one connection, timeouts, optional mutual TLS);
-* :mod:`.offline`: the same channel carried in message files, one step per exchange.
+* :mod:`.tls_identity`: partner pins and the TLS channel binding;
+* :mod:`.offline`: the same channel carried in message files, one step per exchange;
+* :mod:`.mailbox`: offline steps run automatically through shared storage (fsspec);
+* :mod:`.wormhole`: both sides connect out through magic-wormhole's mailbox server and relay.
+
+Every transport is an adapter over the one session driver (:mod:`blindmatch.driver`).
 """
 
 from .channel import MAX_PLAINTEXT as MAX_PLAINTEXT
 from .channel import OFFLINE_CHANNEL_ID as OFFLINE_CHANNEL_ID
 from .channel import TCP_CHANNEL_ID as TCP_CHANNEL_ID
+from .channel import WORMHOLE_CHANNEL_ID as WORMHOLE_CHANNEL_ID
 from .channel import RecordType as RecordType
 from .channel import SecureChannel as SecureChannel
+from .mailbox import Mailbox as Mailbox
+from .mailbox import run_mailbox as run_mailbox
 from .offline import DEFAULT_LIFETIME as DEFAULT_LIFETIME
 from .offline import MessageFile as MessageFile
 from .offline import OfflineParty as OfflineParty
@@ -23,34 +31,57 @@ from .offline import read_message as read_message
 from .pairing import PairingCode as PairingCode
 from .pake import CPace as CPace
 from .pake import Side as Side
+from .tcp import MAX_GUESSES as MAX_GUESSES
+from .tcp import MAX_UNAUTHENTICATED as MAX_UNAUTHENTICATED
 from .tcp import ChannelSecured as ChannelSecured
 from .tcp import Connected as Connected
 from .tcp import Decide as Decide
+from .tcp import Dropped as Dropped
 from .tcp import OnEvent as OnEvent
 from .tcp import TlsContexts as TlsContexts
 from .tcp import make_tls_contexts as make_tls_contexts
 from .tcp import run_connector as run_connector
 from .tcp import run_listener as run_listener
+from .tls_identity import Pin as Pin
+from .tls_identity import TlsContext as TlsContext
+from .tls_identity import certificate_pins as certificate_pins
+from .tls_identity import tls_binding as tls_binding
+from .wormhole import WormholeConnected as WormholeConnected
+from .wormhole import run_wormhole as run_wormhole
+from .wormhole import wormhole_code as wormhole_code
 
 __all__ = [
     "DEFAULT_LIFETIME",
+    "MAX_GUESSES",
     "MAX_PLAINTEXT",
+    "MAX_UNAUTHENTICATED",
     "OFFLINE_CHANNEL_ID",
     "TCP_CHANNEL_ID",
+    "WORMHOLE_CHANNEL_ID",
     "CPace",
     "ChannelSecured",
     "Connected",
     "Decide",
+    "Dropped",
+    "Mailbox",
     "MessageFile",
     "OfflineParty",
     "OnEvent",
     "PairingCode",
+    "Pin",
     "RecordType",
     "SecureChannel",
     "Side",
+    "TlsContext",
     "TlsContexts",
+    "WormholeConnected",
+    "certificate_pins",
     "make_tls_contexts",
     "read_message",
     "run_connector",
     "run_listener",
+    "run_mailbox",
+    "run_wormhole",
+    "tls_binding",
+    "wormhole_code",
 ]

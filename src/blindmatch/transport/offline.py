@@ -43,9 +43,13 @@ Message file (``blindmatch-<role>-<run>-<NN>.bmx``; integers big-endian)::
     payload  length  channel wire bytes (see :mod:`.channel`), continuing the writer's stream
 
 The session's receiver is the CPace initiator and its sender the responder, as over TCP, with
-channel identifier :data:`~.channel.OFFLINE_CHANNEL_ID`. A typical run takes five messages per
-side: CPace share; key confirmation and hello; accept; lanes and blinded values; returned
-values. The sixth step reads the partner's fifth message and produces the result.
+channel identifier :data:`~.channel.OFFLINE_CHANNEL_ID`; each side's channel nonce is its
+``run_id``, so CPace's session identifier is ``run_id(initiator) || run_id(responder)``. A
+typical run takes eight messages per side: channel hello; CPace share; key confirmation and
+hello; accept; lanes and blinded values; returned values; tallies (when one side's lane is
+records and the other's counts); the session's confirm. The ninth step reads the partner's
+eighth message and produces the result. No CLOSE record is sent:
+the session's confirm ends the run (protocol_spec.md §5.7, §13).
 
 State file (JSON, owner-only): ``format``, ``role``, ``seed`` (hex), ``fingerprint`` (hex),
 ``run_id``, ``partner_run_id``, ``created``, ``expires`` (Unix seconds), ``step`` (our messages
@@ -75,6 +79,7 @@ from ..driver import Decide, Rejection, SessionDriver
 from ..errors import (
     AgreementError,
     BlindmatchError,
+    InputError,
     PeerAbortedError,
     TransportError,
     TransportTimeoutError,
@@ -142,9 +147,12 @@ def encode_message(
 
 
 def read_message(path: str | os.PathLike[str]) -> MessageFile:
-    """Parse and check a ``.bmx`` file. Raises TransportError naming the file if it is bad."""
+    """Parse and check a ``.bmx`` file.
+
+    Raises :class:`~blindmatch.errors.InputError` naming the file and what is wrong with it:
+    a message file handed to us is an input, and its damage is not the network's fault."""
     path = Path(path)
-    name = path.name
+    where = str(path)
     try:
         # Only regular files: reading a FIFO or a device would block or never end. The
         # header is checked against the file's size before the payload is read, so a header
@@ -153,31 +161,36 @@ def read_message(path: str | os.PathLike[str]) -> MessageFile:
         with os.fdopen(fd, "rb") as fh:
             info = os.fstat(fh.fileno())
             if not stat.S_ISREG(info.st_mode):
-                raise TransportError(f"{name} is not a regular file, so not a message file")
+                raise InputError("not a regular file, so not a message file", file=where)
             head = fh.read(HEADER_BYTES)
             if len(head) < HEADER_BYTES or head[:4] != MAGIC:
-                raise TransportError(f"{name} is not a blindmatch message file (.bmx, {MAGIC!r})")
+                raise InputError(
+                    f"not a blindmatch message file (.bmx files start with {MAGIC!r})", file=where
+                )
             magic, role_code, step, run_id, peer_run_id, length = _FIELDS.unpack_from(head)
             if role_code not in _CODE_ROLES or step < 1:
-                raise TransportError(f"{name} has a malformed header")
+                raise InputError(
+                    f"the message header is malformed (role {role_code}, step {step})", file=where
+                )
             if info.st_size != HEADER_BYTES + length:
-                raise TransportError(
-                    f"{name} is truncated or has extra bytes: its header announces {length} "
-                    f"payload bytes, the file holds {info.st_size - HEADER_BYTES}; ask the "
-                    f"partner to send it again"
+                raise InputError(
+                    f"the message file is truncated or has extra bytes: its header announces "
+                    f"{length} payload bytes, the file holds {info.st_size - HEADER_BYTES}; ask "
+                    f"the partner to send it again",
+                    file=where,
                 )
             data = head + fh.read(length + 1)
     except OSError as exc:
-        if isinstance(exc, TransportError):
-            raise
-        raise TransportError(f"cannot read the message file {name}: {exc.strerror}") from exc
+        raise InputError(f"cannot read the message file: {exc.strerror}", file=where) from exc
     if len(data) != HEADER_BYTES + length:
-        raise TransportError(f"{name} changed while it was being read; read it again")
+        raise InputError("the message file changed while it was being read", file=where)
     payload = data[HEADER_BYTES:]
     checksum = data[_FIELDS.size : HEADER_BYTES]
     if hashlib.sha256(data[: _FIELDS.size] + payload).digest() != checksum:
-        raise TransportError(
-            f"{name} is damaged (its checksum does not match); ask the partner to send it again"
+        raise InputError(
+            "the message file is damaged (its SHA-256 checksum does not match its contents); "
+            "ask the partner to send it again",
+            file=where,
         )
     return MessageFile(
         path=path,
@@ -332,6 +345,8 @@ class _Run:
                 side=_side(state.role),
                 code=party._code,
                 channel_id=OFFLINE_CHANNEL_ID,
+                # The run identifier is our channel nonce, so CPace's sid is both run ids.
+                nonce=state.run_id,
                 rng=stream_rng(state.seed, b"offline pake"),
             ),
             decide=self._decide,
@@ -379,6 +394,17 @@ class _Run:
         return None if accepted else Rejection(ours, theirs)
 
 
+def _held_key(state: _State) -> tuple[object, ...]:
+    """What identifies the point a run reached: a held run is used only for the same state."""
+    return (
+        state.run_id,
+        state.sent_sha256,
+        len(state.consumed),
+        state.partner_sha256,
+        state.decision,
+    )
+
+
 # -- the party ---------------------------------------------------------------------------------
 
 
@@ -397,6 +423,10 @@ class OfflineParty:
     :param on_event: receives the session events produced by new partner messages.
     :param lifetime: seconds from the first step after which the run is refused and deleted.
     :param now: the clock (Unix seconds), replaceable in tests.
+    :param hold_run: keep the live session between steps of this object instead of replaying
+        it from the seed each time (a mailbox run steps many times in one process; the replay
+        costs as much as every step before it). Off by default: a replay also checks that
+        ``make_session`` is deterministic, which a held run does not re-check.
     """
 
     def __init__(
@@ -411,6 +441,7 @@ class OfflineParty:
         on_event: Callable[[Event], None] | None = None,
         lifetime: float = DEFAULT_LIFETIME,
         now: Callable[[], float] = time.time,
+        hold_run: bool = False,
     ) -> None:
         self.state_path = Path(state_path)
         self.out_dir = Path(out_dir) if out_dir is not None else self.state_path.parent
@@ -423,6 +454,8 @@ class OfflineParty:
         self._now = now
         #: what we learned, once the run completed
         self.result: OverlapResult | None = None
+        self._held: tuple[tuple[object, ...], _Run] | None = None
+        self._hold_run = hold_run
         #: The finished session's agreement (both sides derive the same shared values from it).
         self.agreement: Agreement | None = None
         self.done = False
@@ -434,6 +467,19 @@ class OfflineParty:
     def partner_path(self) -> Path:
         """Where the partner's payloads are kept between steps."""
         return self.state_path.with_name(self.state_path.name + ".partner")
+
+    def belongs(self, message: MessageFile) -> bool:
+        """Whether a partner message can belong to this run (for a shared mailbox, where
+        other runs' files may lie around): it is from the partner's run we know, or, before we
+        know it, answers nobody yet or us."""
+        state = self._load()
+        if state is None:
+            return message.peer_run_id == _NO_RUN and message.step == 1
+        if message.role is state.role:
+            return False
+        if state.partner_run_id is not None:
+            return message.run_id == state.partner_run_id
+        return message.peer_run_id in (_NO_RUN, state.run_id)
 
     def _message_path(self, state_role: Role, run_id: bytes, step: int) -> Path:
         return self.out_dir / f"blindmatch-{state_role.value}-{run_id.hex()[:8]}-{step:02d}.bmx"
@@ -453,6 +499,12 @@ class OfflineParty:
             return self._step(files)
 
     def _step(self, files: list[MessageFile]) -> Path | None:
+        # A party that stays alive between steps (a mailbox run) keeps its live run instead of
+        # replaying it; it is taken here and handed back only by a step that ends cleanly
+        # (a refused file may leave it half-fed).
+        held, self._held = self._held, None
+        if not self._hold_run:
+            held = None
         state = self._load()
         if state is None:
             late = [f for f in files if f.step > 1]
@@ -478,7 +530,10 @@ class OfflineParty:
             # Check the files before the (possibly long) replay.
             new = self._select_new(state, files)
             partner_data = self._load_partner(state)
-            run = self._replay(state, partner_data)
+            if held is not None and held[0] == _held_key(state):
+                run = held[1]  # this object's own run, exactly where the saved state is
+            else:
+                run = self._replay(state, partner_data)
         total = state.sent[-1] if state.sent else 0
 
         run.live = True
@@ -521,12 +576,17 @@ class OfflineParty:
                 f"we rejected the partner's terms ({reason}); send {abort.name} to the partner "
                 f"so it knows"
             )
-        if session.state is State.DONE:
+        quiet = run.driver.quiet_failure
+        if session.state is State.DONE or quiet is not None:
+            # A defect found while computing our result (protocol_spec.md §5.5) ends the run
+            # exactly as a success does on disk: the same last message, no abort file.
             self.result = session.result
             self.agreement = session.agreement
             self.done = True
             last = self._write_message(state, run.out, total) if new_bytes else None
             self._delete()
+            if quiet is not None:
+                raise quiet
             return last
 
         if used:
@@ -539,6 +599,7 @@ class OfflineParty:
         # The state (which pins the partner messages we answer) is durable before the answer
         # exists anywhere: no crash can let a different partner message get another answer.
         write_private(self.state_path, state.to_json())
+        self._held = (_held_key(state), run)
         if new_bytes:
             return self._write_message(state, run.out, total, step=len(state.sent))
         self._ensure_latest(state, run.out)

@@ -8,7 +8,9 @@ swap of two adjacent digits *before* the code is spent on a connection.
 
 The entropy only has to resist online guessing: the code feeds a PAKE (:mod:`.pake`), so an
 eavesdropper learns nothing to test guesses against, and an active attacker gets exactly one
-guess per pairing, after which both sides stop. Magic-wormhole makes the same bet with 16 bits;
+guess per pairing. A TCP listener stops after 3 failed pairings (so stray traffic cannot end
+its run, but guesses stay bounded); every other transport stops at the first. Magic-wormhole
+makes the same bet with 16 bits;
 we take 46 because a run can be long-lived (offline mode keeps one code for days).
 
 The code is a secret until the session ends: :class:`PairingCode` never shows it in ``repr``,

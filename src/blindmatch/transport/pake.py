@@ -1,43 +1,32 @@
-"""CPace on X25519: a pairing code becomes a strong session key (draft-irtf-cfrg-cpace).
+"""CPace on X25519: a pairing code becomes a strong session key (draft-irtf-cfrg-cpace-21).
 
 Why a PAKE: the code has only ~46 bits. Hashing it into a key directly would let anyone who
 records the traffic try all codes offline. CPace turns it into a Diffie-Hellman exchange on a
 *code-dependent generator*: an eavesdropper learns nothing it can test guesses against, and an
 active attacker can test one guess per run, by taking part in it.
 
-Theory of operation (names as in the draft; ``pfc`` is its ``prefix_free_cat``, each part
-prefixed with its LEB128 length)::
+This is the draft's CPACE-X25519-SHA512 exactly, in its initiator-responder setting (the
+math is :mod:`blindmatch.crypto.cpace`, names as in the draft)::
 
-    gen_str = pfc(DSI, PRS, zero_bytes(len_zpad), CI, sid)       len_zpad fills SHA-512's
-    g       = hash_to_curve(gen_str, DST=DSI)                      first 128-byte block
-    y       = 32 random bytes (X25519 clamps them, RFC 7748 §5)
-    Y       = X25519(y, g);   MSG = pfc(Y, AD)   AD = "blindmatch/1 initiator" | "... responder"
-    K       = X25519(y, Y_partner); abort if K is all zero (a small-order share)
-    ISK     = SHA-512(pfc(DSI || "_ISK", sid, K) || MSG_initiator || MSG_responder)
+    g   = G_X25519.calculate_generator(SHA-512, PRS, CI, sid)       DSI = "CPace255"
+    y   = sample_scalar();  Y = scalar_mult(y, g);  send Y with AD
+    K   = scalar_mult_vfy(y, Y_partner); abort if K = G.I
+    ISK = SHA-512(lv_cat("CPace255_ISK", sid, K) || transcript_ir(Ya, ADa, Yb, ADb))
 
-with DSI = ``blindmatch/1 cpace``, PRS = the code's digits, CI = a label of the transport
-(``blindmatch/1 tcp``, ``blindmatch/1 offline``) so a message of one cannot be replayed into the
-other. Both shares may be sent at once (no round trip before the key); the transcript orders
-them by role, which the draft allows when roles are fixed ("initiator-responder" setting).
+with PRS = the code's 15 ASCII digits; CI and sid come from the channel (:mod:`.channel`: CI
+names the channel version and transport and covers both channel hellos, sid is both hellos'
+nonces), and AD = ``blindmatch-channel/2 initiator`` or ``... responder``. blindmatch's labels
+ride in CI and AD, so the DSI is the draft's and the draft's vectors check our functions.
 
-Explicit key confirmation (the draft's "Key confirmation" section recommends it for perfect
-forward security, and we need it to tell the user "wrong code" instead of failing later on
-garbage): each side sends ``HMAC-SHA256(k_side, pfc("initiator"|"responder", MSG_i, MSG_r))``
-with ``k_side = HKDF-SHA256(ikm=ISK, salt="", info="blindmatch/1 cpace confirm " || side)``
-(RFC 5869, RFC 2104). Role-specific keys stop a reflected tag from verifying. Each side sends
-its tag *before* it can check the partner's, so a wrong code fails on both sides alike.
+Explicit key confirmation (draft §10.4; it gives perfect forward security, and lets us tell
+the user "wrong code" instead of failing later on garbage): ``mac_key = SHA-512("CPaceMac" ||
+sid || ISK)``, and each side sends ``HMAC-SHA512(mac_key, lv_cat(Y, AD))`` over the message it
+sent. Each side sends its tag *before* it can check the partner's, so a wrong code fails on
+both sides alike.
 
-Deviation from the draft, on purpose: the draft's G_X25519 maps ``SHA-512(gen_str)`` with a
-*single* Elligator 2 evaluation and keeps the cofactor. We use RFC 9380's full random-oracle
-map (``curve25519_XMD:SHA-512_ELL2_RO_``: two Elligator 2 evaluations added, cofactor cleared)
-from :mod:`blindmatch.crypto`, with DSI as the hash-to-curve DST. This is fine because CPace
-needs only that g is a generator nobody knows a discrete log of, for every PRS: the RO map
-gives that with a uniform distribution on the prime-order subgroup, a stronger property than
-the single map's (whose non-uniformity the CPace proof has to absorb), and X25519 clamping
-would clear the cofactor anyway. The gain is one vetted, test-vector-checked hash-to-curve
-in the codebase instead of two; the cost is that our messages do not match the draft's
-CPACE-X25519-SHA512 test vectors, so we name the suite ``blindmatch/1 cpace`` and claim no
-interoperability with it.
+One deliberate refusal: the draft's scalar_mult_vfy decodes any 32 bytes (bit 255 cleared,
+values reduced modulo p); we refuse a share that is not the canonical encoding (below p), so
+one point has one encoding on our wire (protocol_spec.md §13).
 
 Sans-I/O: :class:`CPace` produces and consumes whole messages; framing belongs to
 :mod:`.channel`.
@@ -48,43 +37,37 @@ from __future__ import annotations
 import enum
 import hmac
 
-from ..crypto import FIELD_PRIME, POINT_BYTES
+from ..crypto import FIELD_PRIME, POINT_BYTES, SUITE
+from ..crypto.aead import hkdf_sha256
 from ..crypto.cpace import (
-    CONFIRM_BYTES,
-    DSI,
+    MAC_BYTES,
     calculate_generator,
-    confirmation_tag,
     derive_isk,
-    derive_key,
-    generator_string,
-    prefix_free_cat,
-    prepend_len,
+    is_neutral,
+    lv_cat,
+    mac_key,
+    mac_tag,
     read_lv,
+    scalar_mult,
     scalar_mult_vfy,
+    transcript_ir,
 )
+from ..crypto.engine import CryptoEngine, InlineEngine
 from ..errors import AuthenticationError, LocalProtocolError, RemoteProtocolError
 from ..protocol.randomness import Rng, system_rng
 from .pairing import PairingCode
 
-__all__ = [
-    "CONFIRM_BYTES",
-    "DSI",
-    "CPace",
-    "Side",
-    "calculate_generator",
-    "generator_string",
-    "prefix_free_cat",
-    "prepend_len",
-]
+__all__ = ["CONFIRM_BYTES", "CPace", "Side"]
 
-_ZERO_POINT = bytes(POINT_BYTES)
+#: Length of a key-confirmation tag (HMAC-SHA512).
+CONFIRM_BYTES = MAC_BYTES
 
 
 class Side(str, enum.Enum):
     """Which end of the channel we are; orders the transcript and picks the key directions.
 
     Transports map the protocol roles onto it: the side that connects (or, offline, the
-    session's receiver) is the initiator.
+    session's receiver) is the initiator (the draft's A).
     """
 
     INITIATOR = "initiator"
@@ -96,8 +79,8 @@ class Side(str, enum.Enum):
 
     @property
     def ad(self) -> bytes:
-        """The associated data this side puts in its CPace message."""
-        return b"blindmatch/1 " + self.value.encode("ascii")
+        """The associated data this side puts in its CPace message (ADa or ADb)."""
+        return SUITE.cpace_ad(self.value)
 
 
 class CPace:
@@ -110,9 +93,10 @@ class CPace:
 
     :param side: our end, see :class:`Side`.
     :param code: the shared pairing code (PRS).
-    :param ci: channel identifier: binds the run to one transport.
-    :param sid: session identifier, if the caller has established one (may be empty).
+    :param ci: channel identifier (CI): binds the run to one transport and channel version.
+    :param sid: session identifier both sides know (the channel's hello nonces).
     :param rng: where the scalar y comes from (the OS CSPRNG unless replaying offline).
+    :param engine: whose ``elligator2_map`` computes the generator (constant time).
     """
 
     def __init__(
@@ -123,25 +107,33 @@ class CPace:
         ci: bytes = b"",
         sid: bytes = b"",
         rng: Rng | None = None,
+        engine: CryptoEngine | None = None,
     ) -> None:
         self.side = side
         self._sid = sid
-        self._y = (rng or system_rng)(32)
+        self._y = (rng or system_rng)(32)  # G_X25519.sample_scalar()
         if len(self._y) != 32:
             raise LocalProtocolError("rng(32) must return 32 bytes")
-        g = calculate_generator(code.secret(), ci, sid)
-        share = scalar_mult_vfy(self._y, g)
-        assert share is not None  # g is in the prime-order subgroup and not the identity
-        #: Our CPace message, pfc(Y, AD): send it to the partner.
-        self.message = prefix_free_cat(share, side.ad)
+        map_to_curve = (engine or InlineEngine()).elligator2_map
+        g = calculate_generator(code.secret(), ci, sid, map_to_curve=map_to_curve)
+        share = scalar_mult(self._y, g)
+        if is_neutral(share):  # g of low order: a handful of u values, probability ~2^-250
+            raise LocalProtocolError("the pairing code maps to a low-order point; use a new code")
+        self._share = share
+        #: Our CPace message, lv_cat(Y, AD): send it to the partner.
+        self.message = lv_cat(share, side.ad)
         self._isk: bytes | None = None
-        self._shares = (b"", b"")
+        self._mac_key = b""
+        self._partner: tuple[bytes, bytes] = (b"", b"")
         self.verified = False
+
+    def __repr__(self) -> str:
+        return f"CPace(side={self.side.value}, keyed={self._isk is not None})"
 
     @property
     def message_size(self) -> int:
         """The exact size of a well-formed message from the partner."""
-        return len(prefix_free_cat(_ZERO_POINT, self.side.other.ad))
+        return len(lv_cat(bytes(POINT_BYTES), self.side.other.ad))
 
     def receive(self, message: bytes) -> None:
         """Take the partner's message and derive ISK. Raises before any key exists if it is bad."""
@@ -168,15 +160,16 @@ class CPace:
                 "the partner's pairing message does not hold a canonical curve25519 point"
             )
         k = scalar_mult_vfy(self._y, share)
-        if k is None:
+        if is_neutral(k):
             raise AuthenticationError(
                 "the partner's pairing message is a small-order point (an attack, not a typo)"
             )
-        msg_i, msg_r = (
-            (self.message, message) if self.side is Side.INITIATOR else (message, self.message)
-        )
-        self._isk = derive_isk(self._sid, k, msg_i, msg_r)
-        self._shares = (msg_i, msg_r)
+        own = (self._share, self.side.ad)
+        theirs = (share, ad)
+        ya, ada, yb, adb = (*own, *theirs) if self.side is Side.INITIATOR else (*theirs, *own)
+        self._isk = derive_isk(self._sid, k, transcript_ir(ya, ada, yb, adb))
+        self._mac_key = mac_key(self._sid, self._isk)
+        self._partner = theirs
 
     @property
     def isk(self) -> bytes:
@@ -187,18 +180,19 @@ class CPace:
 
     def derive_key(self, label: bytes, length: int = 32) -> bytes:
         """A key for ``label`` from ISK (HKDF-SHA256, RFC 5869), as the draft recommends."""
-        return derive_key(self.isk, label, length)
-
-    def _tag(self, side: Side) -> bytes:
-        return confirmation_tag(self.isk, side.value, *self._shares)
+        return hkdf_sha256(self.isk, label, length=length)
 
     def confirmation(self) -> bytes:
-        """Our key-confirmation tag: send it once :meth:`receive` has run."""
-        return self._tag(self.side)
+        """Our key-confirmation tag Ta (or Tb): send it once :meth:`receive` has run."""
+        if self._isk is None:
+            raise LocalProtocolError("no confirmation before the partner's pairing message")
+        return mac_tag(self._mac_key, self._share, self.side.ad)
 
     def verify(self, tag: bytes) -> None:
         """Check the partner's tag; a mismatch means the codes differ (or an attack)."""
-        if not hmac.compare_digest(tag, self._tag(self.side.other)):
+        if self._isk is None:
+            raise LocalProtocolError("no confirmation before the partner's pairing message")
+        if not hmac.compare_digest(tag, mac_tag(self._mac_key, *self._partner)):
             raise AuthenticationError(
                 "pairing code does not match: the partner entered a different code, or "
                 "someone interfered with the connection; no record data was exchanged. "

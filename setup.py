@@ -1,0 +1,69 @@
+"""Build blindmatch._native, the optional C engine; pip install never fails without it.
+
+Like markupsafe's speedups: if the compiler is missing or fails, the package installs
+without the extension and the pure-Python engine runs (``psi-run --version`` says which).
+``BLINDMATCH_BUILD_NATIVE=0`` skips the build; ``=1`` makes a failed build an error.
+"""
+
+from __future__ import annotations
+
+import os
+import platform
+import sys
+
+from setuptools import Extension, setup
+from setuptools.command.build_ext import build_ext
+
+SOURCES = ["csrc/bm_module.c", "csrc/bm_curve.c", "csrc/bm_sha2.c"]
+MACROS: list[tuple[str, str | None]] = []
+if platform.machine().lower() in ("x86_64", "amd64") and os.path.exists("csrc/bm_avx2.c"):
+    SOURCES.append("csrc/bm_avx2.c")
+    MACROS.append(("BM_HAVE_AVX2_PATH", "1"))
+
+
+class OptionalBuildExt(build_ext):
+    """build_ext that reports a failed compile and carries on without the extension."""
+
+    def run(self) -> None:
+        try:
+            super().run()
+        except Exception as exc:  # noqa: BLE001 - any failure means "no speedups"
+            self._skip(exc)
+
+    def build_extension(self, ext: Extension) -> None:
+        try:
+            super().build_extension(ext)
+        except Exception as exc:  # noqa: BLE001
+            self._skip(exc)
+
+    def _skip(self, exc: BaseException) -> None:
+        if os.environ.get("BLINDMATCH_BUILD_NATIVE") == "1":
+            raise exc
+        print(
+            f"WARNING: blindmatch's C engine was not built ({exc}); the pure-Python engine "
+            "will be used.",
+            file=sys.stderr,
+        )
+
+
+ext_modules = []
+if os.environ.get("BLINDMATCH_BUILD_NATIVE") != "0" and sys.byteorder == "little":
+    ext_modules.append(
+        Extension(
+            "blindmatch._native",
+            sources=SOURCES,
+            depends=["csrc/bm_fe51.h", "csrc/bm_consts.h", "csrc/bm_curve.h", "csrc/bm_sha2.h"],
+            define_macros=MACROS,
+            extra_compile_args=[
+                "-O3",
+                "-std=c11",
+                "-pthread",
+                "-Wall",
+                "-Wextra",
+                "-Wno-unused-parameter",
+            ],
+            extra_link_args=["-pthread"],
+        )
+    )
+
+setup(ext_modules=ext_modules, cmdclass={"build_ext": OptionalBuildExt})

@@ -1,0 +1,194 @@
+"""The native engine: hash-to-curve and X25519 batches in blindmatch's own C extension.
+
+Theory of operation
+-------------------
+``blindmatch._native`` (csrc/, built by setup.py when a C compiler is there) computes exactly
+the functions of :mod:`.h2c` and :mod:`.x25519` over whole batches: the RFC 9380 suite
+``curve25519_XMD:SHA-512_ELL2_RO_`` with its own SHA-512, and X25519 (RFC 7748 §5) as a
+constant-time Montgomery ladder with the batch's affine conversions sharing one inversion.
+The field arithmetic is portable 64-bit C or, on CPUs that have it, AVX2 working on four
+points at once; :func:`cpu_path` says which. Every batch runs with the GIL released, spread
+over native threads (one per core by default), so no process pool has to start.
+
+:class:`NativeEngine` is a :class:`~.engine.CryptoEngine` returning the same
+bytes as ``InlineEngine``, and raising the same errors with the same element indices. The
+extension is optional: :func:`available` says whether it loaded, :func:`engine_preference`
+reads ``BLINDMATCH_ENGINE`` (``python`` or ``native``; unset means native when available).
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterable, Iterator, Sequence
+from types import ModuleType
+from typing import Final
+
+from ..errors import CryptoError, UsageError
+from .h2c import _effective_dst
+from .x25519 import POINT_BYTES, Scalar
+
+__all__ = [
+    "ENGINE_VARIABLE",
+    "NativeEngine",
+    "available",
+    "cpu_path",
+    "engine_preference",
+    "native_module",
+]
+
+#: The environment variable that forces an engine: ``python`` or ``native``.
+ENGINE_VARIABLE: Final = "BLINDMATCH_ENGINE"
+_CHOICES: Final = ("python", "native")
+
+
+def _load() -> tuple[ModuleType | None, str]:
+    try:
+        # The C extension (csrc/), a leaf module: it imports nothing of blindmatch.
+        import blindmatch._native as ext  # type: ignore[import-not-found]
+    except ImportError as exc:
+        return None, str(exc)
+    return ext, ""
+
+
+_MODULE, _WHY_NOT = _load()
+
+
+def available() -> bool:
+    """Whether the C extension was built and loads."""
+    return _MODULE is not None
+
+
+def native_module() -> ModuleType:
+    """The loaded extension, or :class:`~blindmatch.errors.UsageError` saying why not."""
+    if _MODULE is None:
+        raise UsageError(
+            f"the native engine is not available ({_WHY_NOT}); reinstall blindmatch where a C "
+            f"compiler is present, or set {ENGINE_VARIABLE}=python"
+        )
+    return _MODULE
+
+
+def cpu_path() -> str | None:
+    """``"avx2"`` or ``"portable"``: the field arithmetic the extension runs; None without it."""
+    return None if _MODULE is None else str(_MODULE.cpu_path())
+
+
+def engine_preference() -> str:
+    """``"native"`` or ``"python"``: what ``BLINDMATCH_ENGINE`` asks for, else native when
+    the extension is available. Forcing native where it is not available is an error."""
+    wanted = os.environ.get(ENGINE_VARIABLE, "").strip().lower()
+    if wanted and wanted not in _CHOICES:
+        raise UsageError(f"{ENGINE_VARIABLE} must be python or native, not {wanted!r}")
+    if wanted == "native":
+        native_module()
+        return "native"
+    if wanted == "python" or _MODULE is None:
+        return "python"
+    return "native"
+
+
+def _default_threads() -> int:
+    try:
+        return len(os.sched_getaffinity(0))
+    except AttributeError:  # pragma: no cover - not Linux
+        return os.cpu_count() or 1
+
+
+def _dst_prime(dst: bytes) -> bytes:
+    dst = _effective_dst(dst)
+    return dst + len(dst).to_bytes(1, "big")
+
+
+def _small_order(message: str, index: int) -> CryptoError:
+    return CryptoError(f"{message}: element {index} is a small-order curve25519 point")
+
+
+class NativeEngine:
+    """Batch curve work in C threads; the same bytes and errors as ``InlineEngine``.
+
+    :param threads: native threads per batch (default: every core this process may use).
+    """
+
+    def __init__(self, *, threads: int | None = None) -> None:
+        self._native = native_module()
+        self.threads = threads or _default_threads()
+        if self.threads < 1:
+            raise UsageError("threads must be at least 1")
+
+    def __repr__(self) -> str:
+        return f"NativeEngine(threads={self.threads}, cpu_path={self._native.cpu_path()!r})"
+
+    def hash_blind(
+        self, messages: Sequence[bytes], dst: bytes, scalars: Sequence[Scalar]
+    ) -> list[bytes]:
+        """``X25519(s, hash_to_curve(m, dst))`` for every message, one blob per scalar. The
+        cofactor is cleared in full whatever the scalars (the work must not depend on them)."""
+        if not scalars:
+            return []
+        msgs = [m if type(m) is bytes else bytes(m) for m in messages]
+        outputs, zero = self._native.hash_blind(
+            msgs, _dst_prime(dst), [s.to_bytes() for s in scalars], self.threads
+        )
+        if zero >= 0:
+            raise _small_order("own hashed keys", zero)
+        return list(outputs)
+
+    def hash_blind_iter(
+        self, batches: Iterable[Sequence[bytes]], dst: bytes, scalars: Sequence[Scalar]
+    ) -> Iterator[list[bytes]]:
+        for batch in batches:
+            yield self.hash_blind(batch, dst, scalars)
+
+    def _blind(
+        self,
+        points: bytes,
+        scalars: Sequence[Scalar],
+        message: str,
+        prefix: bytes,
+        raw: Sequence[bool] | None,
+    ) -> list[bytes]:
+        if not scalars:
+            return []
+        whole = len(points) // POINT_BYTES
+        head = bytes(points[: whole * POINT_BYTES])
+        outputs, zero = self._native.blind(
+            head, [s.to_bytes() for s in scalars], self.threads, prefix, raw
+        )
+        if zero >= 0:
+            raise _small_order(message, zero)
+        if whole * POINT_BYTES != len(points):  # a short last element, as blind_many names it
+            raise CryptoError(
+                f"{message}: element {whole} is {len(points) - whole * POINT_BYTES} bytes long, "
+                f"expected {POINT_BYTES}"
+            )
+        return list(outputs)
+
+    def blind(self, points: bytes, scalars: Sequence[Scalar], *, message: str) -> list[bytes]:
+        """X25519 every 32-byte point of ``points`` with every scalar (RFC 7748 §5)."""
+        return self._blind(points, scalars, message, b"", None)
+
+    def blind_digests(
+        self,
+        points: bytes,
+        scalars: Sequence[Scalar],
+        *,
+        message: str,
+        digest_prefix: bytes,
+        raw: Sequence[bool],
+    ) -> list[bytes]:
+        """:meth:`blind`, with output ``i`` digested (16-byte SHA-256 of prefix and point)
+        unless ``raw[i]``."""
+        if len(raw) != len(scalars):
+            raise UsageError(f"raw has {len(raw)} flags for {len(scalars)} scalars")
+        return self._blind(points, scalars, message, bytes(digest_prefix), [bool(r) for r in raw])
+
+    def elligator2_map(self, u: bytes) -> bytes:
+        """CPace's generator map (:func:`~blindmatch.crypto.elligator.elligator2_map`), in
+        constant-time C."""
+        if len(u) != POINT_BYTES:
+            raise UsageError(f"elligator2_map takes exactly 32 bytes, not {len(u)}")
+        return bytes(self._native.elligator2_map(bytes(u)))
+
+    def digests(self, points: bytes, prefix: bytes) -> bytes:
+        """Concatenated ``SHA-256(prefix || point)[:16]`` of every 32-byte point."""
+        return bytes(self._native.digests(points, prefix))

@@ -1,0 +1,354 @@
+"""The C engine (blindmatch._native) computes exactly what the Python suite computes.
+
+Every CPU path this machine can run (portable, and AVX2 where the CPU has it) is checked
+against ``cryptography``'s X25519 and the pure-Python RFC 9380 code on random inputs, against
+the RFC 7748, RFC 9380 and Wycheproof vectors, and on the inputs that need care: small-order
+points, non-canonical encodings, bit 255 set, identities. NativeEngine must give the same
+bytes and the same errors (with the same element indices) as InlineEngine, for any number of
+threads; installation must succeed without a C compiler.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import random
+import subprocess
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from _vectors import load_vectors, vector_params
+from cryptography.hazmat.primitives.asymmetric.x25519 import X25519PrivateKey, X25519PublicKey
+
+from blindmatch import _native  # type: ignore[attr-defined]
+from blindmatch.crypto import Scalar, hash_to_curve_many, hash_to_field, small_order_points
+from blindmatch.crypto.engine import InlineEngine, default_engine, digest_points
+from blindmatch.crypto.h2c import _effective_dst
+from blindmatch.crypto.native import ENGINE_VARIABLE, NativeEngine, engine_preference
+from blindmatch.errors import CryptoError, UsageError
+
+PATHS = list(_native.cpu_paths())
+P = 2**255 - 19
+DST = b"blindmatch/1 h2c " + bytes(range(32))
+RFC_DST = load_vectors("h2c_curve25519_XMD_SHA-512_ELL2_RO.json")["dst"].encode()
+PREFIX = b"blindmatch/1 digest " + bytes(32)
+ROOT = Path(__file__).resolve().parent.parent
+
+
+@pytest.fixture(params=PATHS)
+def path(request: pytest.FixtureRequest) -> Iterator[str]:
+    """Run the test on one CPU path, then restore the one the module chose."""
+    chosen = _native.cpu_path()
+    _native.set_cpu_path(request.param)
+    yield str(request.param)
+    _native.set_cpu_path(chosen)
+
+
+def _dst_prime(dst: bytes) -> bytes:
+    dst = _effective_dst(dst)
+    return dst + bytes([len(dst)])
+
+
+def _x25519(scalar: bytes, points: bytes, threads: int = 2) -> bytes:
+    (out,), _ = _native.blind(points, [scalar], threads)
+    return bytes(out)
+
+
+def _reference(scalar: bytes, points: bytes) -> bytes:
+    """cryptography's X25519, with all-zero results (which it refuses) as zeros."""
+    exchange = X25519PrivateKey.from_private_bytes(scalar).exchange
+    out = []
+    for i in range(0, len(points), 32):
+        try:
+            out.append(exchange(X25519PublicKey.from_public_bytes(points[i : i + 32])))
+        except ValueError:
+            out.append(bytes(32))
+    return b"".join(out)
+
+
+def test_this_machine_has_a_path() -> None:
+    assert _native.cpu_path() in PATHS
+    assert PATHS[0] == "portable"
+
+
+# -- X25519 ------------------------------------------------------------------------------------
+
+
+def test_x25519_matches_cryptography_on_random_points(path: str) -> None:
+    rng = random.Random(7)
+    for _ in range(4):
+        scalar = rng.randbytes(32)
+        points = rng.randbytes(32 * 501)  # not a multiple of the 4-way width or the block
+        assert _x25519(scalar, points) == _reference(scalar, points)
+
+
+def test_x25519_non_canonical_and_high_bit_inputs(path: str) -> None:
+    """u in [p, 2^255) is reduced and bit 255 ignored, as RFC 7748 §5 and cryptography do."""
+    values = [P + i for i in range(19)] + [2**255 - 1 - i for i in range(5)]
+    points = b"".join(v.to_bytes(32, "little") for v in values)
+    rng = random.Random(8)
+    flipped = bytearray(rng.randbytes(32 * 40))
+    for i in range(31, len(flipped), 32):
+        flipped[i] |= 0x80
+    points += bytes(flipped)
+    scalar = rng.randbytes(32)
+    assert _x25519(scalar, points) == _reference(scalar, points)
+
+
+def test_x25519_small_order_points_give_zero(path: str) -> None:
+    scalar = os.urandom(32)
+    for point in small_order_points():
+        assert _x25519(scalar, point) == bytes(32)
+
+
+@pytest.mark.parametrize("case", vector_params("x25519_rfc7748.json"))
+def test_x25519_rfc7748_vectors(path: str, case: dict[str, Any]) -> None:
+    out = _x25519(bytes.fromhex(case["scalar"]), bytes.fromhex(case["u"]))
+    assert out.hex() == case["output"]
+
+
+def test_x25519_rfc7748_iterated(path: str) -> None:
+    """RFC 7748 §5.2: k, u = X25519(k, u), k after 1 and 1000 iterations."""
+    data = load_vectors("x25519_rfc7748.json")["iterated"]
+    k = u = bytes.fromhex(data["start"])
+    for i in range(1, 1001):
+        k, u = _x25519(k, u, threads=1), k
+        if str(i) in data["after"]:
+            assert k.hex() == data["after"][str(i)]
+
+
+@pytest.mark.parametrize("case", vector_params("x25519_wycheproof.json"))
+def test_x25519_wycheproof(path: str, case: dict[str, Any]) -> None:
+    out = _x25519(bytes.fromhex(case["private"]), bytes.fromhex(case["public"]))
+    assert out.hex() == case["shared"]
+
+
+# -- hash to curve ---------------------------------------------------------------------------
+
+
+def _messages(rng: random.Random, n: int) -> list[bytes]:
+    lengths = [0, 1, 31, 32, 63, 64, 100, 111, 112, 127, 128, 129, 200, 300]
+    return [
+        rng.randbytes(rng.choice(lengths) if i % 3 == 0 else rng.randrange(40)) for i in range(n)
+    ]
+
+
+@pytest.mark.parametrize("case", vector_params("h2c_curve25519_XMD_SHA-512_ELL2_RO.json"))
+def test_h2c_rfc9380_vectors(path: str, case: dict[str, Any]) -> None:
+    msg = case["msg"].encode()
+    u0, u1 = _native.hash_to_field(msg, _dst_prime(RFC_DST))
+    assert [int.from_bytes(u0, "little"), int.from_bytes(u1, "little")] == [
+        int(h, 16) for h in case["u"]
+    ]
+    point = _native.hash_to_curve([msg], _dst_prime(RFC_DST), 1)
+    assert point == int(case["P"]["x"], 16).to_bytes(32, "little")
+
+
+@pytest.mark.parametrize("dst", [DST, b"x", b"D" * 255, b"L" * 256, b"L" * 1000])
+def test_hash_to_field_matches_python(dst: bytes) -> None:
+    rng = random.Random(len(dst))
+    for msg in _messages(rng, 60):
+        u0, u1 = _native.hash_to_field(msg, _dst_prime(dst))
+        assert [int.from_bytes(u0, "little"), int.from_bytes(u1, "little")] == hash_to_field(
+            msg, dst, 2
+        )
+
+
+def test_h2c_matches_python_on_random_messages(path: str) -> None:
+    msgs = _messages(random.Random(3), 2000)
+    want = b"".join(hash_to_curve_many(msgs, DST))
+    assert _native.hash_to_curve(msgs, _dst_prime(DST), 2) == want
+
+
+def test_h2c_long_dst_and_threads_do_not_change_bytes(path: str) -> None:
+    msgs = _messages(random.Random(3), 600)
+    dst = b"a very long tag " * 20
+    want = b"".join(hash_to_curve_many(msgs, dst))
+    for threads in (1, 2, 5):
+        assert _native.hash_to_curve(msgs, _dst_prime(dst), threads) == want
+
+
+def test_digests_match_hashlib() -> None:
+    points = os.urandom(32 * 300)
+    want = b"".join(
+        hashlib.sha256(PREFIX + points[i : i + 32]).digest()[:16] for i in range(0, len(points), 32)
+    )
+    assert _native.digests(points, PREFIX) == want
+    long_prefix = b"p" * 200  # the prefix spans SHA-256 blocks
+    assert NativeEngine().digests(points, long_prefix) == digest_points(
+        [points[i : i + 32] for i in range(0, len(points), 32)], long_prefix
+    )
+
+
+# -- NativeEngine against InlineEngine --------------------------------------------------------
+
+
+def _scalars(*seeds: bytes) -> list[Scalar]:
+    return [Scalar(hashlib.sha256(s).digest()) for s in seeds]
+
+
+@pytest.mark.parametrize("threads", [1, 2, 3])
+def test_engine_hash_blind_is_identical(path: str, threads: int) -> None:
+    engine = NativeEngine(threads=threads)
+    inline = InlineEngine()
+    msgs = [b"\x06domain d%d.example" % i for i in range(777)]
+    for i in range(3):
+        scalars = _scalars(b"a%d" % i, b"b%d" % i)
+        assert engine.hash_blind(msgs, DST, scalars) == inline.hash_blind(msgs, DST, scalars)
+    assert engine.hash_blind(msgs, DST, []) == []
+    batches = [msgs[:10], [], msgs[10:300]]
+    scalars = _scalars(b"c")
+    assert list(engine.hash_blind_iter(batches, DST, scalars)) == list(
+        inline.hash_blind_iter(batches, DST, scalars)
+    )
+
+
+def test_engine_blind_and_digests_are_identical(path: str) -> None:
+    engine = NativeEngine(threads=2)
+    inline = InlineEngine()
+    points = b"".join(hash_to_curve_many([b"k%d" % i for i in range(600)], DST))
+    scalars = _scalars(b"d", b"e")
+    assert engine.blind(points, scalars, message="m") == inline.blind(points, scalars, message="m")
+    for raw in ([False, True], [True, False], [False, False]):
+        got = engine.blind_digests(points, scalars, message="m", digest_prefix=PREFIX, raw=raw)
+        want = inline.blind_digests(points, scalars, message="m", digest_prefix=PREFIX, raw=raw)
+        assert got == want
+
+
+@pytest.mark.parametrize("bad_at", [0, 5, 255, 256, 599])
+def test_engine_names_the_same_bad_point(path: str, bad_at: int) -> None:
+    points = bytearray(b"".join(hash_to_curve_many([b"q%d" % i for i in range(600)], DST)))
+    small = small_order_points()
+    points[32 * bad_at : 32 * (bad_at + 1)] = small[bad_at % len(small)]
+    points[32 * 599 :] = small[1]  # a later one too: the first is named
+    scalars = _scalars(b"f", b"g")
+    errors = []
+    for engine in (InlineEngine(), NativeEngine(threads=3)):
+        with pytest.raises(CryptoError) as info:
+            engine.blind(bytes(points), scalars, message="blinded message")
+        errors.append(str(info.value))
+        with pytest.raises(CryptoError) as info:
+            engine.blind_digests(
+                bytes(points), scalars, message="blinded message", digest_prefix=PREFIX,
+                raw=[False, True],
+            )  # fmt: skip
+        errors.append(str(info.value))
+    assert len(set(errors)) == 1
+    assert f"element {bad_at} is a small-order" in errors[0]
+
+
+def test_engine_names_a_short_last_element_like_inline() -> None:
+    points = b"".join(hash_to_curve_many([b"r%d" % i for i in range(9)], DST)) + b"\x05" * 7
+    scalars = _scalars(b"h")
+    errors = []
+    for engine in (InlineEngine(), NativeEngine()):
+        with pytest.raises(CryptoError) as info:
+            engine.blind(points, scalars, message="returned")
+        errors.append(str(info.value))
+    assert errors[0] == errors[1] == "returned: element 9 is 7 bytes long, expected 32"
+
+
+def test_hash_blind_reports_no_zero_for_ordinary_messages() -> None:
+    msgs = [b"m%d" % i for i in range(5)]
+    (out,), zero = _native.hash_blind(msgs, _dst_prime(DST), [bytes(32)], 1)
+    assert zero == -1 and len(out) == 160
+    assert out == NativeEngine().hash_blind(msgs, DST, [Scalar(bytes(32))])[0]
+
+
+def test_elligator2_map_matches_the_python_formulation() -> None:
+    """CPace's generator map: random inputs, bit 255 set, values >= p, zero."""
+    from blindmatch.crypto.elligator import elligator2_map
+
+    engine = NativeEngine()
+    rng = random.Random(11)
+    inputs = [rng.randbytes(32) for _ in range(300)]
+    inputs += [(P + i).to_bytes(32, "little") for i in range(3)] + [bytes(32), b"\xff" * 32]
+    for u in inputs:
+        assert engine.elligator2_map(u) == elligator2_map(u) == InlineEngine().elligator2_map(u)
+    with pytest.raises(UsageError, match="exactly 32 bytes, not 31"):
+        engine.elligator2_map(bytes(31))
+
+
+def test_engine_repr_hides_scalars_and_names_the_path() -> None:
+    text = repr(NativeEngine(threads=2))
+    assert "threads=2" in text and _native.cpu_path() in text
+
+
+# -- choosing the engine ------------------------------------------------------------------------
+
+
+def test_engine_preference_follows_the_variable(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv(ENGINE_VARIABLE, "python")
+    assert engine_preference() == "python"
+    assert isinstance(default_engine(), InlineEngine)
+    monkeypatch.setenv(ENGINE_VARIABLE, "native")
+    assert isinstance(default_engine(), NativeEngine)
+    monkeypatch.setenv(ENGINE_VARIABLE, "fortran")
+    with pytest.raises(UsageError, match="BLINDMATCH_ENGINE must be python or native"):
+        engine_preference()
+    monkeypatch.delenv(ENGINE_VARIABLE)
+    assert engine_preference() == "native"
+
+
+_WITHOUT_NATIVE = """
+import sys
+sys.modules["blindmatch._native"] = None  # what an install without a compiler looks like
+from blindmatch.crypto import native
+from blindmatch.crypto.engine import default_engine
+from blindmatch.errors import UsageError
+from blindmatch.cli.main import main
+print(native.available(), native.engine_preference(), type(default_engine()).__name__)
+import os
+os.environ["BLINDMATCH_ENGINE"] = "native"
+try:
+    native.engine_preference()
+except UsageError as exc:
+    print("error:", exc)
+main(["--version"])
+"""
+
+
+def test_without_the_extension_python_runs_and_native_is_a_clear_error() -> None:
+    env = {k: v for k, v in os.environ.items() if k != ENGINE_VARIABLE}
+    proc = subprocess.run(
+        [sys.executable, "-c", _WITHOUT_NATIVE], capture_output=True, text=True, env=env,
+        timeout=60,
+    )  # fmt: skip
+    lines = proc.stdout.splitlines()
+    assert lines[0] == "False python InlineEngine"
+    assert lines[1].startswith("error: the native engine is not available")
+    assert "BLINDMATCH_ENGINE=python" in lines[1]
+    assert "engine: none" in proc.stdout
+
+
+def test_version_names_the_engine_and_cpu_path() -> None:
+    env = {k: v for k, v in os.environ.items() if k != ENGINE_VARIABLE}
+    out = subprocess.run(
+        [sys.executable, "-m", "blindmatch.cli.main", "--version"], capture_output=True,
+        text=True, env=env, timeout=60, cwd=ROOT,
+    ).stdout  # fmt: skip
+    assert f"engine: native (C, {_native.cpu_path()} field arithmetic)" in out
+    env[ENGINE_VARIABLE] = "python"
+    out = subprocess.run(
+        [sys.executable, "-m", "blindmatch.cli.main", "--version"], capture_output=True,
+        text=True, env=env, timeout=60, cwd=ROOT,
+    ).stdout  # fmt: skip
+    assert "engine: python (BLINDMATCH_ENGINE=python)" in out
+
+
+@pytest.mark.slow
+def test_the_build_succeeds_without_a_compiler(tmp_path: Path) -> None:
+    """setup.py's build_ext reports a failed compile and installs without the extension."""
+    env = dict(os.environ, CC="/bin/false", LDSHARED="/bin/false")
+    env.pop("BLINDMATCH_BUILD_NATIVE", None)
+    proc = subprocess.run(
+        [sys.executable, "setup.py", "-q", "build_ext", "--build-lib", str(tmp_path / "lib"),
+         "--build-temp", str(tmp_path / "tmp")],
+        capture_output=True, text=True, env=env, cwd=ROOT, timeout=120,
+    )  # fmt: skip
+    assert proc.returncode == 0, proc.stderr
+    assert "the pure-Python engine will be used" in proc.stderr
+    assert not list((tmp_path / "lib").rglob("_native*"))
