@@ -51,7 +51,7 @@ def _party(
     role: str,
     n: int,
     overlap: float,
-    scheduler: str,
+    scheduler: str | None,
     code_text: str,
     ports: Any,
     ready: Any,
@@ -59,6 +59,7 @@ def _party(
     out: Any,
 ) -> None:
     from blindmatch.cluster import DaskEngine
+    from blindmatch.crypto.engine import default_engine
     from blindmatch.protocol import Role, Session
     from blindmatch.transport import PairingCode
     from blindmatch.transport.tcp import run_connector, run_listener
@@ -67,7 +68,8 @@ def _party(
     records = make_records(make_values("a" if role == "sender" else "b", n, overlap))
     terms = make_terms("A" if role == "sender" else "B")
     clock = PhaseClock()
-    engine = DaskEngine(scheduler=scheduler)
+    # workers 0: the local run to compare with, each party on its default (native) engine
+    engine: Any = DaskEngine(scheduler=scheduler) if scheduler else default_engine()
     _wait_go(ready, go)
     cpu0 = time.process_time()
     start = time.monotonic()
@@ -89,7 +91,8 @@ def _party(
                 on_event=clock.on_event,
             )  # fmt: skip
     finally:
-        engine.close()
+        if scheduler:
+            engine.close()
     end = time.monotonic()
     out.put(
         {
@@ -112,30 +115,40 @@ def _worker_peak() -> tuple[int, float]:
 
 
 def measure(n: int, workers: int, overlap: float) -> dict[str, Any]:
+    """One pair on a fresh cluster of ``workers`` worker processes (0: no cluster, the
+    parties' own native engines: the local run it is compared with)."""
+    import multiprocessing as mp
+
     import distributed
 
     from blindmatch.transport import PairingCode
 
-    cluster = distributed.LocalCluster(
-        n_workers=workers, threads_per_worker=1, processes=True, host="127.0.0.1",
-        dashboard_address=None,
-    )  # fmt: skip
-    client = distributed.Client(cluster, set_as_default=False)
+    cluster = client = None
+    peaks: dict[str, tuple[int, float]] = {}
     try:
+        scheduler = None
+        if workers:
+            cluster = distributed.LocalCluster(
+                n_workers=workers, threads_per_worker=1, processes=True, host="127.0.0.1",
+                dashboard_address=None,
+            )  # fmt: skip
+            client = distributed.Client(cluster, set_as_default=False)
+            scheduler = cluster.scheduler_address
         code = PairingCode.generate().reveal()
-        import multiprocessing as mp
-
         ports = mp.get_context("spawn").Queue()
         wall, reports = _run_together(
             [
-                (_party, ("sender", n, overlap, cluster.scheduler_address, code, ports)),
-                (_party, ("receiver", n, overlap, cluster.scheduler_address, code, ports)),
+                (_party, ("sender", n, overlap, scheduler, code, ports)),
+                (_party, ("receiver", n, overlap, scheduler, code, ports)),
             ]
         )
-        peaks = client.run(_worker_peak)
+        if client is not None:
+            peaks = client.run(_worker_peak)
     finally:
-        client.close()
-        cluster.close()
+        if client is not None:
+            client.close()
+        if cluster is not None:
+            cluster.close()
     truth = round(overlap * n)
     counts = {r["count"] for r in reports}
     return {
@@ -161,9 +174,9 @@ def render(rows: list[dict[str, Any]]) -> str:
     ]
     for r in rows:
         parties = " / ".join(f"{p['peak_rss_party'] / mb:.0f}" for p in r["parties"])
-        workers = " / ".join(f"{w / mb:.0f}" for w in r["worker_peak_rss"])
+        workers = " / ".join(f"{w / mb:.0f}" for w in r["worker_peak_rss"]) or "-"
         lines.append(
-            f"| {r['n']:,} | {r['workers']} | {r['wall']:.1f} | {r['records_per_s']:,.0f} | "
+            f"| {r['n']:,} | {r['workers'] or 'local (native engine)'} | {r['wall']:.1f} | {r['records_per_s']:,.0f} | "
             f"{parties} | {workers} | {r['foreign_cpu_s']:.0f} | {r['counts_ok']} |"
         )
     return "\n".join(lines) + "\n"

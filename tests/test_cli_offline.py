@@ -38,7 +38,7 @@ def test_new_code_needs_no_other_argument() -> None:
 def test_a_run_without_its_arguments_names_them() -> None:
     done = _psi("--role", "sender")
     assert done.returncode == 2
-    assert "--input, --out-dir, --state" in done.stderr
+    assert "--input (or --sql), --out-dir, --state" in done.stderr
 
 
 def test_a_damaged_message_file_is_named_with_its_damage(tmp_path: Path) -> None:

@@ -36,6 +36,21 @@ def test_it_runs_on_worker_processes(dask_engine: DaskEngine) -> None:
     assert len(dask_engine._parts(37)) >= 4
 
 
+def test_the_workers_run_the_native_engine_on_whole_parts(dask_engine: DaskEngine) -> None:
+    """The 1M-record cost is the curve work: each worker does it in C, one call per part."""
+    from blindmatch.cluster import _native_engine
+    from blindmatch.crypto import native
+
+    assert native.available()  # the test extra builds it; a silent Python fallback is slow
+    kinds = set(dask_engine.client.run(lambda: type(_native_engine()).__name__).values())
+    assert kinds == {"NativeEngine"}
+    assert type(dask_engine._local).__name__ == "NativeEngine"
+    assert [stop - start for start, stop in DaskEngine(client=dask_engine.client)._parts(8192)] == [
+        4096,
+        4096,
+    ]
+
+
 def test_hash_blind_and_blind_are_identical(dask_engine: DaskEngine) -> None:
     msgs = _messages(53)
     scalars = _scalars(b"a", b"b")

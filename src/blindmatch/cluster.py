@@ -3,12 +3,16 @@
 Why a cluster: at tens of millions of accounts the work (hash-to-curve and X25519 per element)
 outgrows one machine's cores, and the partner's digest index outgrows one process's memory.
 :class:`DaskEngine` is the :class:`~blindmatch.parallel.PoolEngine` (same parts, same order,
-so the same bytes) running its tasks on a ``distributed`` cluster, plus a
+so the same bytes) running its tasks on a ``distributed`` cluster, where each task is a whole
+part of a message (thousands of elements) done by the native engine
+(:class:`~blindmatch.crypto.native.NativeEngine`, C, GIL released) in one call; the Python
+engine only where the worker lacks the C extension. Plus a
 :class:`~blindmatch.protocol.digests.DigestIndex` partitioned over the workers: each digest
 lives in the part its first byte picks, held by a Dask actor on one worker, and the
-positions-in-order store (for the shuffled counts returns) in chunks spread the same way. The
-session's process keeps only the chunk boundaries; the join of our returned values with the
-partner's runs part by part on the workers.
+positions-in-order store (for the shuffled counts returns) in chunks spread the same way. Every
+index operation is one actor call per part, whatever its size. The session's process keeps
+only the chunk boundaries; the join of our returned values with the partner's runs part by part
+on the workers.
 
 Without a scheduler address it starts a ``LocalCluster`` of worker processes on loopback (no
 dashboard) and shuts it down on :meth:`DaskEngine.close`. Scalars reach workers inside tasks,
@@ -23,12 +27,68 @@ from array import array
 from collections.abc import Sequence
 from typing import Any
 
+from .crypto import Scalar
+from .crypto.engine import InlineEngine
+from .crypto.native import NativeEngine, engine_preference
 from .errors import UsageError
-from .parallel import PoolEngine, default_workers
+from .parallel import PoolEngine, PoolTasks, default_workers
 from .protocol.agreement import DIGEST_BYTES
 from .protocol.digests import repeat_error
 
 __all__ = ["DaskEngine", "DaskIndex"]
+
+
+def _native_engine() -> NativeEngine | None:
+    """The native engine with one C thread per task (a worker runs as many tasks at once as
+    it has threads), or None where BLINDMATCH_ENGINE=python or the extension is not built:
+    then the Python engine's tasks run, with the same bytes."""
+    if engine_preference() == "native":
+        return NativeEngine(threads=1)
+    return None
+
+
+def _hash_blind_task(
+    messages: Sequence[bytes], dst: bytes, secrets: Sequence[bytes]
+) -> list[bytes]:
+    engine = _native_engine()
+    if engine is None:
+        return PoolTasks().hash_blind(messages, dst, secrets)
+    return engine.hash_blind(messages, dst, [Scalar.from_bytes(s) for s in secrets])
+
+
+def _blind_task(points: bytes, first: int, secrets: Sequence[bytes], message: str) -> list[bytes]:
+    engine = _native_engine()
+    if engine is None:
+        return PoolTasks().blind(points, first, secrets, message)
+    scalars = [Scalar.from_bytes(s) for s in secrets]
+    return engine.blind(points, scalars, message=message, first=first)
+
+
+def _blind_digest_task(
+    points: bytes,
+    first: int,
+    secrets: Sequence[bytes],
+    message: str,
+    digest_prefix: bytes,
+    raw: Sequence[bool],
+) -> list[bytes]:
+    engine = _native_engine()
+    if engine is None:
+        return PoolTasks().blind_digests(points, first, secrets, message, digest_prefix, raw)
+    return engine.blind_digests(
+        points,
+        [Scalar.from_bytes(s) for s in secrets],
+        message=message,
+        digest_prefix=digest_prefix,
+        raw=raw,
+        first=first,
+    )
+
+
+#: The tasks a DaskEngine's workers run: the native engine on whole parts.
+_NATIVE_TASKS = PoolTasks(
+    hash_blind=_hash_blind_task, blind=_blind_task, blind_digests=_blind_digest_task
+)
 
 
 class _IndexPart:
@@ -63,10 +123,15 @@ class _IndexPart:
     def store(self, chunk: int, digests: bytes) -> None:
         self.chunks[chunk] = digests
 
-    def fetch(self, chunk: int, offsets: bytes) -> bytes:
-        blob = self.chunks[chunk]
+    def fetch(self, chunks: bytes, offsets: bytes) -> bytes:
+        """The digests at (chunk, offset) pairs (two arrays of native int64s), in order."""
+        held = self.chunks
+        size = DIGEST_BYTES
         return b"".join(
-            [blob[o * DIGEST_BYTES : (o + 1) * DIGEST_BYTES] for o in array("q", offsets)]
+            [
+                held[c][o * size : (o + 1) * size]
+                for c, o in zip(array("q", chunks), array("q", offsets), strict=True)
+            ]
         )
 
     def size(self) -> int:
@@ -148,25 +213,36 @@ class DaskIndex:
             return self._digests_at(positions)
 
     def _digests_at(self, positions: Sequence[int]) -> bytes:
+        """One fetch per part: the (chunk, offset) pairs it holds, then the answers merged
+        back into the order asked."""
         starts = self._chunk_starts
-        groups: dict[int, tuple[array[int], list[int]]] = {}
+        n = len(self._parts)
+        asked: list[tuple[array[int], array[int], array[int]]] = [
+            (array("q"), array("q"), array("q")) for _ in range(n)
+        ]
+        chunk = 0
         for k, pos in enumerate(positions):
             if not 0 <= pos < self._count:
                 raise IndexError(f"position {pos} is not in the index")
-            chunk = bisect.bisect_right(starts, pos) - 1
-            offsets, order = groups.setdefault(chunk, (array("q"), []))
+            if not (starts[chunk] <= pos and (chunk + 1 == len(starts) or pos < starts[chunk + 1])):
+                chunk = bisect.bisect_right(starts, pos) - 1
+            chunks, offsets, order = asked[chunk % n]
+            chunks.append(chunk)
             offsets.append(pos - starts[chunk])
             order.append(k)
-        out: list[bytes] = [b""] * len(positions)
         pending = [
-            (self._parts[c % len(self._parts)].fetch(c, offsets.tobytes()), order)
-            for c, (offsets, order) in groups.items()
+            (self._parts[p].fetch(chunks.tobytes(), offsets.tobytes()), order)
+            for p, (chunks, offsets, order) in enumerate(asked)
+            if order
         ]
+        out = bytearray(len(positions) * DIGEST_BYTES)
         for future, order in pending:
             blob = future.result()
-            for n, k in enumerate(order):
-                out[k] = blob[n * DIGEST_BYTES : (n + 1) * DIGEST_BYTES]
-        return b"".join(out)
+            for m, k in enumerate(order):
+                out[k * DIGEST_BYTES : (k + 1) * DIGEST_BYTES] = blob[
+                    m * DIGEST_BYTES : (m + 1) * DIGEST_BYTES
+                ]
+        return bytes(out)
 
 
 class DaskEngine(PoolEngine):
@@ -187,8 +263,8 @@ class DaskEngine(PoolEngine):
         client: Any = None,
         workers: int | None = None,
         partitions: int | None = None,
-        min_part: int = 512,
-        part: int = 2048,
+        min_part: int = 1024,
+        part: int = 8192,
         connect_timeout: float = 30.0,
     ) -> None:
         try:
@@ -231,6 +307,9 @@ class DaskEngine(PoolEngine):
         super().__init__(
             client.get_executor(pure=False), workers=total, min_part=min_part, part=part
         )
+        self._tasks = _NATIVE_TASKS
+        # small batches (a last chunk) stay in this process: its native engine on every core
+        self._local = NativeEngine() if engine_preference() == "native" else InlineEngine()
 
     def __repr__(self) -> str:
         return f"DaskEngine(workers={self.workers}, partitions={self.partitions})"

@@ -21,14 +21,22 @@ import time
 from collections import deque
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from concurrent.futures import Executor, Future, ProcessPoolExecutor
+from dataclasses import dataclass
 from types import TracebackType
 
 from .crypto import Scalar
 from .crypto.elligator import elligator2_map
-from .crypto.engine import POINT, blind_batch, blind_digest_batch, hash_blind_batch
+from .crypto.engine import (
+    POINT,
+    CryptoEngine,
+    InlineEngine,
+    blind_batch,
+    blind_digest_batch,
+    hash_blind_batch,
+)
 from .errors import UsageError
 
-__all__ = ["PoolEngine", "default_workers"]
+__all__ = ["PoolEngine", "PoolTasks", "default_workers"]
 
 #: How often a worker of our own pool checks that the process that made it is alive.
 _OWNER_POLL_S = 1.0
@@ -96,6 +104,16 @@ def _blind_digest_task(
     )
 
 
+@dataclass(frozen=True, slots=True)
+class PoolTasks:
+    """The functions the parts of a batch run as on the workers (module-level, so they pickle
+    by name), with the signatures of the three below; all must return the same bytes."""
+
+    hash_blind: Callable[..., list[bytes]] = _hash_blind_task
+    blind: Callable[..., list[bytes]] = _blind_task
+    blind_digests: Callable[..., list[bytes]] = _blind_digest_task
+
+
 class PoolEngine:
     """Batch curve work on an Executor; identical output to :class:`InlineEngine`.
 
@@ -130,6 +148,10 @@ class PoolEngine:
             raise UsageError("min_part and part must be at least 1")
         self.min_part = min_part
         self.part = max(part, min_part)
+        #: what the parts run as, and the engine small batches run on in this process (a
+        #: subclass may put native code on both)
+        self._tasks = PoolTasks()
+        self._local: CryptoEngine = InlineEngine()
         self._own = executor is None
         self._executor: Executor | None = executor
         #: one per unfinished hash_blind_iter: queues up to ``extra`` more parts of its hashing
@@ -216,12 +238,13 @@ class PoolEngine:
                     break
                 executor = self._executor
                 if executor is None or len(batch) < 2 * self.min_part:
-                    pending.append([hash_blind_batch(batch, dst, scalars)])
+                    pending.append([self._local.hash_blind(batch, dst, scalars)])
                     continue
                 bounds = self._parts(len(batch))
+                task = self._tasks.hash_blind
                 pending.append(
                     [
-                        executor.submit(_hash_blind_task, batch[start:stop], dst, secrets)
+                        executor.submit(task, batch[start:stop], dst, secrets)
                         for start, stop in bounds
                     ]
                 )
@@ -260,8 +283,8 @@ class PoolEngine:
     def blind(self, points: bytes, scalars: Sequence[Scalar], *, message: str) -> list[bytes]:
         n = len(points) // POINT
         if self._executor is None or n < 2 * self.min_part:
-            return blind_batch(points, scalars, message=message)
-        return self._run_parts(_blind_task, points, [s.to_bytes() for s in scalars], message)
+            return self._local.blind(points, scalars, message=message)
+        return self._run_parts(self._tasks.blind, points, [s.to_bytes() for s in scalars], message)
 
     def blind_digests(
         self,
@@ -276,11 +299,11 @@ class PoolEngine:
         :func:`~blindmatch.crypto.engine.blind_digest_batch`)."""
         n = len(points) // POINT
         if self._executor is None or n < 2 * self.min_part:
-            return blind_digest_batch(
+            return self._local.blind_digests(
                 points, scalars, message=message, digest_prefix=digest_prefix, raw=raw
             )
         return self._run_parts(
-            _blind_digest_task,
+            self._tasks.blind_digests,
             points,
             [s.to_bytes() for s in scalars],
             message,

@@ -146,6 +146,7 @@ class NativeEngine:
         message: str,
         prefix: bytes,
         raw: Sequence[bool] | None,
+        first: int,
     ) -> list[bytes]:
         if not scalars:
             return []
@@ -155,17 +156,21 @@ class NativeEngine:
             head, [s.to_bytes() for s in scalars], self.threads, prefix, raw
         )
         if zero >= 0:
-            raise _small_order(message, zero)
+            raise _small_order(message, first + zero)
         if whole * POINT_BYTES != len(points):  # a short last element, as blind_many names it
             raise CryptoError(
-                f"{message}: element {whole} is {len(points) - whole * POINT_BYTES} bytes long, "
-                f"expected {POINT_BYTES}"
+                f"{message}: element {first + whole} is {len(points) - whole * POINT_BYTES} "
+                f"bytes long, expected {POINT_BYTES}"
             )
         return list(outputs)
 
-    def blind(self, points: bytes, scalars: Sequence[Scalar], *, message: str) -> list[bytes]:
-        """X25519 every 32-byte point of ``points`` with every scalar (RFC 7748 §5)."""
-        return self._blind(points, scalars, message, b"", None)
+    def blind(
+        self, points: bytes, scalars: Sequence[Scalar], *, message: str, first: int = 0
+    ) -> list[bytes]:
+        """X25519 every 32-byte point of ``points`` with every scalar (RFC 7748 §5). Errors
+        name an element by its index in the whole message, ``first`` being this batch's first
+        (a part of a message on a cluster worker names it as the whole message would)."""
+        return self._blind(points, scalars, message, b"", None, first)
 
     def blind_digests(
         self,
@@ -175,12 +180,14 @@ class NativeEngine:
         message: str,
         digest_prefix: bytes,
         raw: Sequence[bool],
+        first: int = 0,
     ) -> list[bytes]:
         """:meth:`blind`, with output ``i`` digested (16-byte SHA-256 of prefix and point)
         unless ``raw[i]``."""
         if len(raw) != len(scalars):
             raise UsageError(f"raw has {len(raw)} flags for {len(scalars)} scalars")
-        return self._blind(points, scalars, message, bytes(digest_prefix), [bool(r) for r in raw])
+        flags = [bool(r) for r in raw]
+        return self._blind(points, scalars, message, bytes(digest_prefix), flags, first)
 
     def elligator2_map(self, u: bytes) -> bytes:
         """CPace's generator map (:func:`~blindmatch.crypto.elligator.elligator2_map`), in

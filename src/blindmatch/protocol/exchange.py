@@ -24,7 +24,7 @@ from dataclasses import dataclass, field
 from ..crypto import Scalar, seal_payload, validate_points, wrap_content_key
 from ..crypto.engine import CryptoEngine
 from ..errors import RemoteProtocolError
-from .agreement import Agreement, Role
+from .agreement import DIGEST_BYTES, Agreement, Role
 from .digests import DigestIndex, IndexingEngine, LocalIndex, split_digests
 from .events import Event, Progress
 from .lanes import OwnLane, build_accounts, build_lanes, reveals_fields
@@ -417,15 +417,21 @@ class Exchange:
         shuffle(stream_rng(self._shuffle_seed, b"returned " + kind.encode()), order)
         step = max(1, CHUNK_POINTS // slots)
         out = self._outgoing[("counts", kind)]
+        # One request for the whole stream (an index on a cluster answers it part by part):
+        # every digest, in the shuffled order of the accounts.
+        every = index.digests_at(
+            order if slots == 1 else [i * slots + s for i in order for s in range(slots)]
+        )
+        width_d = slots * DIGEST_BYTES
         for seq, start in enumerate(range(0, len(order), step)):
             part = order[start : start + step]
+            blob = every[start * width_d : (start + len(part)) * width_d]
             if slots == 1:
-                digests = index.digests_at(part)
+                digests = blob
             else:
                 # Sorted within each account: the partner knows where it put each key among
                 # its slots, so slot order would tell it which of its accounts a shuffled
                 # match can be.
-                blob = index.digests_at([i * slots + s for i in part for s in range(slots)])
                 keys = split_digests(blob)
                 digests = b"".join(
                     [d for a in range(len(part)) for d in sorted(keys[a * slots : (a + 1) * slots])]
