@@ -4,8 +4,8 @@ a Dask cluster of 1, 2, ... workers.
 
 Usage (from the repository root, with the dev venv and the ``dask`` and ``bench`` extras)::
 
-    .venv/bin/python benchmarks/dask_scale.py --sizes 1000000 --workers 1 2
-    .venv/bin/python benchmarks/dask_scale.py --sizes 10000000 --workers 2
+    .venv/bin/python benchmarks/dask_scale.py --sizes 1000000 --workers 0 2 1
+    .venv/bin/python benchmarks/dask_scale.py --sizes 10000000 --workers 2 --merge
 
 For each (size, workers) it starts one ``distributed.LocalCluster`` of that many
 single-threaded worker processes, and two party processes (``spawn``) that build their sets
@@ -13,6 +13,8 @@ single-threaded worker processes, and two party processes (``spawn``) that build
 to the cluster through its scheduler address (``DaskEngine(scheduler=...)``, as
 ``psi-run --executor dask --dask-scheduler ADDRESS`` does), and run a session over loopback
 TCP with a pairing code. Timed from the release of both ready parties to the later result.
+``--workers 0`` is the local run the cluster is compared with: no cluster, each party on its
+default engine (the native one, on every core).
 
 Memory: each party process's peak RSS (``ru_maxrss``, exact) and each worker process's peak
 RSS (``ru_maxrss``, read on the worker through ``Client.run`` at the end; the cluster is new
@@ -168,16 +170,20 @@ def measure(n: int, workers: int, overlap: float) -> dict[str, Any]:
 def render(rows: list[dict[str, Any]]) -> str:
     mb = 1 << 20
     lines = [
-        "| n | workers | wall s | records/s | peak RSS per party (MB) | peak RSS per worker (MB)"
-        " | foreign CPU s | counts ok |",
-        "|---|---|---|---|---|---|---|---|",
+        "| n | workers | wall s | records/s | CPU s per party | CPU s per worker"
+        " | peak RSS per party (MB) | peak RSS per worker (MB) | foreign CPU s | counts ok |",
+        "|---|---|---|---|---|---|---|---|---|---|",
     ]
     for r in rows:
+        who = r["workers"] or "local (native engine)"
+        cpu_parties = " / ".join(f"{p['cpu_main']:.0f}" for p in r["parties"])
+        cpu_workers = " / ".join(f"{c:.0f}" for c in r.get("worker_cpu_s", [])) or "-"
         parties = " / ".join(f"{p['peak_rss_party'] / mb:.0f}" for p in r["parties"])
         workers = " / ".join(f"{w / mb:.0f}" for w in r["worker_peak_rss"]) or "-"
         lines.append(
-            f"| {r['n']:,} | {r['workers'] or 'local (native engine)'} | {r['wall']:.1f} | {r['records_per_s']:,.0f} | "
-            f"{parties} | {workers} | {r['foreign_cpu_s']:.0f} | {r['counts_ok']} |"
+            f"| {r['n']:,} | {who} | {r['wall']:.1f} | {r['records_per_s']:,.0f} | "
+            f"{cpu_parties} | {cpu_workers} | {parties} | {workers} | "
+            f"{r['foreign_cpu_s']:.0f} | {r['counts_ok']} |"
         )
     return "\n".join(lines) + "\n"
 
@@ -188,14 +194,24 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--workers", type=int, nargs="+", default=[1, 2])
     parser.add_argument("--overlap", type=float, default=0.5)
     parser.add_argument("--out", type=Path, default=HERE / "results")
+    parser.add_argument(
+        "--merge",
+        action="store_true",
+        help="add to the rows already in <out>/dask.json (replacing same n and workers)",
+    )
     args = parser.parse_args(argv)
-    rows = []
+    rows: list[dict[str, Any]] = []
     for n in args.sizes:
         for w in args.workers:
             print(f"n={n:,} workers={w} ...", file=sys.stderr, flush=True)
             rows.append(measure(n, w, args.overlap))
             print(render(rows[-1:]).splitlines()[-1], file=sys.stderr, flush=True)
     args.out.mkdir(parents=True, exist_ok=True)
+    if args.merge and (args.out / "dask.json").exists():
+        new = {(r["n"], r["workers"]) for r in rows}
+        old = json.loads((args.out / "dask.json").read_text())
+        rows = [r for r in old if (r["n"], r["workers"]) not in new] + rows
+        rows.sort(key=lambda r: (r["n"], r["workers"]))
     (args.out / "dask.json").write_text(json.dumps(rows, indent=2) + "\n")
     (args.out / "dask.md").write_text(render(rows))
     print(render(rows))
