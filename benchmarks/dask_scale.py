@@ -132,7 +132,7 @@ def measure(n: int, workers: int, overlap: float) -> dict[str, Any]:
         if workers:
             cluster = distributed.LocalCluster(
                 n_workers=workers, threads_per_worker=1, processes=True, host="127.0.0.1",
-                dashboard_address=None,
+                dashboard_address=None, scheduler_kwargs={"dashboard_address": "127.0.0.1:0"},
             )  # fmt: skip
             client = distributed.Client(cluster, set_as_default=False)
             scheduler = cluster.scheduler_address

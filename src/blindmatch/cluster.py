@@ -291,6 +291,9 @@ class DaskEngine(PoolEngine):
                     processes=True,
                     host="127.0.0.1",
                     dashboard_address=None,
+                    # No dashboard; the scheduler's health endpoints still listen, on a free
+                    # loopback port (its default, 8787, would clash with a second cluster)
+                    scheduler_kwargs={"dashboard_address": "127.0.0.1:0"},
                 )
                 client = distributed.Client(self._cluster, set_as_default=False)
         self.client = client
