@@ -14,6 +14,8 @@ Format (every table is optional except ``label``)::
     default_region = "US"                  # phones without a country code
     gmail_rules = false
     keys_per_account = 3                   # key slots per account on the wire
+    refuse_conflicts = true                # no name-only match across conflicting
+                                           # domains/DUNS (default: on from bm-norm/2)
 
     [columns]                              # explicit mapping; overrides header recognition
     id = "Account ID"
@@ -92,6 +94,7 @@ __all__ = [
     "PopulationSpec",
     "default_policy",
     "load_policy",
+    "refuse_conflicts_default",
     "standard_populations",
 ]
 
@@ -125,6 +128,10 @@ class KeysSpec(_Section):
     default_region: StrictStr | None = None
     gmail_rules: StrictBool = False
     keys_per_account: StrictInt | None = None
+    #: Refuse a name-only match between accounts that each carry a domain (or each a DUNS)
+    #: and do not share it (protocol_spec.md §5.8). ``None``: the profile's default
+    #: (:func:`refuse_conflicts_default`). Both parties must agree.
+    refuse_conflicts: StrictBool | None = None
 
 
 class PopulationSpec(_Section):
@@ -260,6 +267,12 @@ class Policy(_Section):
     def column_overrides(self) -> dict[str, tuple[str, ...]]:
         return dict(self.columns)
 
+    @property
+    def refuse_conflicts(self) -> bool:
+        """Whether we propose the conflicting-strong-keys rule (given, or the profile's)."""
+        given = self.keys.refuse_conflicts
+        return refuse_conflicts_default(self.normalization) if given is None else given
+
     def terms(self, *, key_types: Sequence[str] | None = None) -> Terms:
         """Our proposal for a session: hidden populations are left out entirely.
 
@@ -279,6 +292,7 @@ class Policy(_Section):
             populations=pops,
             keys_per_account=self.keys.keys_per_account,
             payload_bytes=self.payload_bytes,
+            refuse_conflicts=self.refuse_conflicts,
         )
 
     def _population_fields(self) -> list[tuple[str, tuple[str, ...]]]:
@@ -366,6 +380,8 @@ class Policy(_Section):
         keys.append(f"gmail_rules = {'true' if self.keys.gmail_rules else 'false'}")
         if self.keys.keys_per_account is not None:
             keys.append(f"keys_per_account = {self.keys.keys_per_account}")
+        if self.keys.refuse_conflicts is not None:
+            keys.append(f"refuse_conflicts = {'true' if self.keys.refuse_conflicts else 'false'}")
         out += keys
         if self.columns:
             out += ["", "[columns]"]
@@ -456,6 +472,16 @@ def standard_populations(column_map: ColumnMap | None) -> dict[str, PopulationSp
         ),
         "Prospects": PopulationSpec(where={column: ("Prospect*",)}, disclosure=counts),
     }
+
+
+#: Profiles whose partners, by default, do not refuse name matches between conflicting
+#: strong keys: bm-norm/1 predates the rule, and its sessions keep their exact bytes.
+_PROFILES_WITHOUT_CONFLICT_RULE = frozenset({"bm-norm/1"})
+
+
+def refuse_conflicts_default(profile: str) -> bool:
+    """The ``keys.refuse_conflicts`` a policy gets when it does not say: on from bm-norm/2."""
+    return profile not in _PROFILES_WITHOUT_CONFLICT_RULE
 
 
 def default_policy(label: str, column_map: ColumnMap | None = None) -> Policy:

@@ -69,7 +69,11 @@ class _Wire(BaseModel):
         out: dict[str, Any] = {}
         for name in type(self).model_fields:
             value = getattr(self, name)
-            if isinstance(value, BaseModel):
+            if isinstance(value, Terms):
+                value = value.model_dump(mode="json")
+                if not value["refuse_conflicts"]:
+                    del value["refuse_conflicts"]  # optional key (spec 3.1): absent is false
+            elif isinstance(value, BaseModel):
                 value = value.model_dump(mode="json")
             elif isinstance(value, tuple) and value and isinstance(value[0], BaseModel):
                 value = [item.model_dump(mode="json") for item in value]
@@ -210,6 +214,8 @@ class _WireTerms(BaseModel):
     populations: tuple[_WirePopulation, ...]
     keys_per_account: int | None
     payload_bytes: int
+    #: present only when true (absent: false), so older hellos keep their bytes
+    refuse_conflicts: bool = False
 
 
 Message: TypeAlias = Hello | Accept | Abort | Lanes | Blinded | Returned | Tally | Confirm

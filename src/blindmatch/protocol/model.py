@@ -123,6 +123,10 @@ class Terms(BaseModel):
     keys_per_account: int | None = Field(default=None, ge=1, le=MAX_KEYS_PER_ACCOUNT)
     #: Fixed plaintext size of a revealed-fields payload, so ciphertexts do not leak lengths.
     payload_bytes: int = Field(default=512, ge=64, le=MAX_PAYLOAD_BYTES)
+    #: Refuse name-only matches between accounts whose domains or DUNS numbers conflict
+    #: (protocol_spec.md §5.8); both parties must propose the same. On the wire only when
+    #: true, so hellos without it keep their exact bytes.
+    refuse_conflicts: bool = False
 
     @field_validator("key_types")
     @classmethod
