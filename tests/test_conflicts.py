@@ -1,0 +1,457 @@
+"""Conflicting strong keys (protocol_spec.md §5.8): a name shared by two accounts that each
+carry a domain (or each a DUNS) and do not share it is not a match; every other match stands,
+in counts and records mode, whichever role expands, and nobody learns the partner's flavour."""
+
+from __future__ import annotations
+
+from itertools import combinations
+
+import msgpack  # type: ignore[import-untyped]
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+from reference import expected_view, observed, shared_keys
+
+from blindmatch.accounts.policy import Policy, refuse_conflicts_default
+from blindmatch.driver import run_pair
+from blindmatch.errors import AgreementError, PolicyError, RemoteProtocolError
+from blindmatch.protocol import Disclosure, PopulationTerms, Record, Terms, seeded_rng
+from blindmatch.protocol.agreement import Role
+from blindmatch.protocol.conflicts import (
+    IDENTIFYING_KEY_TYPES,
+    ConflictRule,
+    agree_conflict_rule,
+    raw_key,
+)
+from blindmatch.protocol.lanes import build_accounts
+from blindmatch.protocol.messages import (
+    Blinded,
+    Hello,
+    Lanes,
+    Returned,
+    decode_message,
+    encode_message,
+)
+from blindmatch.protocol.model import declare_sizes
+
+KEYS = ("domain", "duns", "name")
+
+
+def terms(
+    label: str,
+    disclosure: Disclosure,
+    *,
+    refuse: bool = True,
+    key_types: tuple[str, ...] = KEYS,
+    fields: tuple[str, ...] = (),
+) -> Terms:
+    return Terms(
+        label=label,
+        key_types=key_types,
+        populations=(
+            PopulationTerms(
+                name="Accounts",
+                disclosure=disclosure,
+                fields=fields if disclosure is Disclosure.RECORDS else (),
+            ),
+        ),
+        refuse_conflicts=refuse,
+    )
+
+
+def record(record_id: str, **keys: str) -> Record:
+    return Record(
+        record_id=record_id,
+        keys=tuple(keys.items()),
+        populations=frozenset({"Accounts"}),
+        fields={"Site": keys.get("domain", "-"), "Name": record_id},
+    )
+
+
+# -- the encoding ------------------------------------------------------------------------------
+
+
+def _subsets(types: tuple[str, ...]) -> list[set[str]]:
+    return [set(c) for n in range(len(types) + 1) for c in combinations(types, n)]
+
+
+@pytest.mark.parametrize("identifying", [("domain",), ("duns",), ("domain", "duns")])
+def test_flavours_meet_exactly_when_no_identifying_type_is_carried_by_both(
+    identifying: tuple[str, ...],
+) -> None:
+    """Every pair of flavours, both ways round: the exact side's one name key is among the
+    expanding side's name keys exactly when the two carry no identifying type in common."""
+    rule = ConflictRule(identifying=identifying, sender_expands=False)
+    values = {"domain": "acme.com", "duns": "123456789"}
+    for a in _subsets(identifying):
+        for b in _subsets(identifying):
+            exact = rule.wire_keys(
+                tuple((t, values[t]) for t in sorted(a)) + (("name", "acme"),), expanding=False
+            )
+            expanding = rule.wire_keys(
+                tuple((t, values[t] + "x") for t in sorted(b)) + (("name", "acme"),),
+                expanding=True,
+            )
+            names_a = {k for k in exact if raw_key(k)[0] == "name"}
+            names_b = {k for k in expanding if raw_key(k)[0] == "name"}
+            assert len(names_a) == 1  # the exact side: one flavour, nothing to learn from
+            assert len(names_b) == 2 ** (len(identifying) - len(b))
+            assert bool(names_a & names_b) == (not a & b), (a, b)
+
+
+def test_wire_keys_keep_priority_order_and_leave_other_keys_alone() -> None:
+    rule = ConflictRule(identifying=IDENTIFYING_KEY_TYPES, sender_expands=True)
+    keys = (("domain", "acme.com"), ("name", "acme"), ("name", "acme labs"), ("phone", "+1"))
+    assert rule.wire_keys(keys, expanding=False) == (
+        ("domain", "acme.com"),
+        ("name/10", "acme"),
+        ("name/10", "acme labs"),
+        ("phone", "+1"),
+    )
+    assert rule.wire_keys(keys, expanding=True) == (
+        ("domain", "acme.com"),
+        ("name/00", "acme"),
+        ("name/01", "acme"),
+        ("name/00", "acme labs"),
+        ("name/01", "acme labs"),
+        ("phone", "+1"),
+    )
+    assert rule.wire_keys((("domain", "a.com"),), expanding=True) == (("domain", "a.com"),)
+    assert raw_key(("name/01", "acme")) == ("name", "acme")
+    assert raw_key(("custom:crm.id-2", "7")) == ("custom:crm.id-2", "7")
+
+
+def test_accounts_merge_on_plain_keys_and_are_flavoured_as_a_whole() -> None:
+    """Two records named alike are one account (as without the rule); the account carries a
+    domain, so its one name key has that flavour, whichever record it came from."""
+    records = [record("a", name="delta"), record("b", name="delta", domain="delta.com")]
+    rule = ConflictRule(identifying=IDENTIFYING_KEY_TYPES, sender_expands=False)
+    accounts, dropped = build_accounts(
+        records, KEYS, {"Accounts"}, 16, conflicts=rule, expanding=False
+    )
+    assert dropped == 0
+    assert accounts.keys == [(("domain", "delta.com"), ("name/10", "delta"))]
+    # Slots fixed below the expansion: the flavours beyond it are dropped and counted.
+    accounts, dropped = build_accounts(
+        [record("c", name="zeta")], KEYS, {"Accounts"}, 3, conflicts=rule, expanding=True
+    )
+    assert accounts.keys == [(("name/00", "zeta"), ("name/01", "zeta"), ("name/10", "zeta"))]
+    assert dropped == 1
+
+
+# -- the agreement -----------------------------------------------------------------------------
+
+
+def test_both_sides_must_propose_the_same_rule() -> None:
+    on, off = terms("S", Disclosure.COUNTS), terms("R", Disclosure.COUNTS, refuse=False)
+    with pytest.raises(AgreementError, match="the sender refuses .* the receiver does not"):
+        agree_conflict_rule(on, off, KEYS)
+    with pytest.raises(AgreementError, match="keys.refuse_conflicts"):
+        run_pair(
+            sender_terms=off.model_copy(update={"label": "S"}),
+            sender_records=[record("s", domain="a.com")],
+            receiver_terms=on.model_copy(update={"label": "R"}),
+            receiver_records=[record("r", domain="a.com")],
+        )
+
+
+def test_the_side_with_records_level_populations_expands() -> None:
+    counts, records = Disclosure.COUNTS, Disclosure.RECORDS
+    rule = agree_conflict_rule(terms("S", records), terms("R", counts), KEYS)
+    assert rule is not None and rule.sender_expands and rule.identifying == ("domain", "duns")
+    rule = agree_conflict_rule(terms("S", counts), terms("R", records), KEYS)
+    assert rule is not None and not rule.sender_expands
+    rule = agree_conflict_rule(terms("S", counts), terms("R", counts), ("name", "duns"))
+    assert rule is not None and not rule.sender_expands and rule.identifying == ("duns",)
+
+
+def test_records_on_both_sides_is_refused_when_names_are_agreed() -> None:
+    both = terms("S", Disclosure.RECORDS), terms("R", Disclosure.RECORDS)
+    with pytest.raises(AgreementError, match="cannot be kept private .* records-level"):
+        agree_conflict_rule(*both, KEYS)
+    with pytest.raises(AgreementError, match="records-level"):
+        run_pair(
+            sender_terms=both[0],
+            sender_records=[record("s", name="acme")],
+            receiver_terms=both[1],
+            receiver_records=[record("r", name="acme")],
+        )
+    # Without a name key (or without an identifying one) the rule changes nothing: no
+    # flavours, no refusal, and the session runs as it always did.
+    assert agree_conflict_rule(*both, ("domain", "duns")) is None
+    assert agree_conflict_rule(*both, ("name", "phone")) is None
+
+
+# -- sessions ----------------------------------------------------------------------------------
+
+#: (sender record, receiver record, match wanted): the cases of the rule, both ways round.
+CASES = [
+    (dict(name="delta", domain="delta.com"), dict(name="delta", domain="deltadental.com"), False),
+    (dict(name="apex", duns="048383812"), dict(name="apex", duns="062371537"), False),
+    (
+        dict(name="mercury", domain="mercury.com", duns="111111111"),
+        dict(name="mercury", domain="mercury.co.nz"),
+        False,
+    ),
+    (dict(name="acme", domain="acme.com"), dict(name="acme"), True),
+    (dict(name="zeta"), dict(name="zeta", domain="zeta.io"), True),
+    (dict(name="omega"), dict(name="omega"), True),
+    (dict(name="globex", domain="globex.com"), dict(name="globex", duns="062371538"), True),
+    (
+        dict(name="zendesk", domain="zendesk.com"),
+        dict(name="zendesk inc", domain="zendesk.com"),
+        True,
+    ),
+    (
+        dict(name="initech", domain="initech.com", duns="123456789"),
+        dict(name="initech", domain="initech.de", duns="123456789"),
+        True,
+    ),
+]
+
+
+def _records(side: int, prefix: str) -> list[Record]:
+    return [record(f"{prefix}{n}", **case[side]) for n, case in enumerate(CASES)]  # type: ignore[arg-type]
+
+
+WANTED = {n for n, case in enumerate(CASES) if case[2]}
+
+
+@pytest.mark.parametrize(
+    ("sender_level", "receiver_level"),
+    [
+        (Disclosure.COUNTS, Disclosure.COUNTS),
+        (Disclosure.RECORDS, Disclosure.COUNTS),
+        (Disclosure.COUNTS, Disclosure.RECORDS),
+    ],
+)
+def test_conflicting_names_are_refused_and_every_other_match_stands(
+    sender_level: Disclosure, receiver_level: Disclosure
+) -> None:
+    sender = terms("S", sender_level, fields=("Site", "Name"))
+    receiver = terms("R", receiver_level, fields=("Site", "Name"))
+    ours, theirs = _records(0, "s"), _records(1, "r")
+    run = run_pair(
+        sender_terms=sender,
+        sender_records=ours,
+        receiver_terms=receiver,
+        receiver_records=theirs,
+        record_messages=True,
+    )
+    for result in (run.sender, run.receiver):
+        assert result.counts["Accounts"]["Accounts"] == len(WANTED)
+    for result, level, prefix, other in (
+        (run.sender, receiver_level, "s", theirs),
+        (run.receiver, sender_level, "r", ours),
+    ):
+        if level is Disclosure.COUNTS:
+            assert result.matches == ()
+            continue
+        got = {m.record_id: m for m in result.matches}
+        assert set(got) == {f"{prefix}{n}" for n in WANTED}
+        for n in WANTED:
+            match = got[f"{prefix}{n}"]
+            # A name match is reported as "name", never with its flavour; the partner's
+            # sealed fields open through the flavoured name as through any key.
+            assert set(match.key_types) <= {"domain", "duns", "name"}
+            assert [dict(f) for f in match.partner_fields] == [dict(other[n].fields)]
+    assert {m.key_types for m in run.sender.matches + run.receiver.matches} <= {
+        ("name",),
+        ("domain",),
+        ("domain", "name"),
+        ("duns",),
+        ("duns", "name"),
+    }
+    # The expanding side never has its own values returned in order (it would learn which
+    # flavour matched): every value the exact side returns comes from its counts lane.
+    expanding = Role.SENDER if sender_level is Disclosure.RECORDS else Role.RECEIVER
+    exact = expanding.other
+    returned = [
+        m
+        for role, body in run.messages
+        if role is exact and isinstance(m := decode_message(body), Returned)
+    ]
+    assert all(m.lane == "counts" for m in returned)
+    slots = {
+        role: msg.slots
+        for role, body in run.messages
+        if isinstance(msg := decode_message(body), Lanes)
+    }
+    # The exact side sends each name once; the expanding side up to four flavours of a bare
+    # one (two identifying types agreed): its slots show the expansion, nothing per account.
+    assert slots[exact] == 3
+    assert slots[expanding] == 4
+
+
+def test_without_the_rule_the_same_records_match_on_every_shared_name() -> None:
+    """The baseline the rule improves on: the conflicting names match too."""
+    run = run_pair(
+        sender_terms=terms("S", Disclosure.COUNTS, refuse=False),
+        sender_records=_records(0, "s"),
+        receiver_terms=terms("R", Disclosure.RECORDS, refuse=False),
+        receiver_records=_records(1, "r"),
+    )
+    assert run.sender.counts["Accounts"]["Accounts"] == len(CASES)
+
+
+def test_the_option_off_leaves_the_hello_bytes_as_they_were() -> None:
+    """Absent means false, so a hello without the rule is byte-for-byte the older one."""
+    plain = declare_sizes(terms("S", Disclosure.COUNTS, refuse=False), [])
+    hello = Hello(role="sender", suite="x", nonce=b"\x00" * 32, terms=plain)
+    wire = msgpack.unpackb(encode_message(hello), raw=False)
+    assert "refuse_conflicts" not in wire["terms"]
+    assert list(wire["terms"]) == [
+        "label",
+        "normalization",
+        "normalization_tables",
+        "key_types",
+        "populations",
+        "keys_per_account",
+        "payload_bytes",
+    ]
+    sized = declare_sizes(terms("S", Disclosure.COUNTS), [])
+    on = Hello(role="sender", suite="x", nonce=b"\x00" * 32, terms=sized)
+    wire = msgpack.unpackb(encode_message(on), raw=False)
+    assert wire["terms"]["refuse_conflicts"] is True
+    decoded = decode_message(encode_message(on))
+    assert isinstance(decoded, Hello) and decoded.terms.refuse_conflicts is True
+    wire["terms"]["refuse_conflicts"] = 1  # msgpack int, not bool: refused, as every wire type
+    with pytest.raises(RemoteProtocolError, match="refuse_conflicts"):
+        decode_message(msgpack.packb(wire, use_bin_type=True))
+
+
+def test_blinded_points_carry_the_flavour() -> None:
+    """Sanity on the wire: with the rule, the expanding side's bare name is several points."""
+    run = run_pair(
+        sender_terms=terms("S", Disclosure.COUNTS),
+        sender_records=[record("s", name="acme")],
+        receiver_terms=terms("R", Disclosure.COUNTS),
+        receiver_records=[record("r", name="acme")],
+        record_messages=True,
+    )
+    blinded = {
+        role: msg for role, body in run.messages if isinstance(msg := decode_message(body), Blinded)
+    }
+    assert len(blinded[Role.SENDER].points) == 32  # exact: one name key, one slot
+    assert len(blinded[Role.RECEIVER].points) == 4 * 32  # expanding: four flavours
+    assert run.sender.counts["Accounts"]["Accounts"] == 1
+
+
+# -- property: a session equals the plain-Python rule ------------------------------------------
+
+NAMES = ["delta", "acme", "mercury"]
+DOMAINS = ["delta.com", "deltadental.com", "acme.com"]
+DUNS = ["048383812", "062371537"]
+
+
+@st.composite
+def party(draw: st.DrawFn, label: str, level: Disclosure) -> tuple[Terms, list[Record]]:
+    key_types = ["name", *draw(st.lists(st.sampled_from(["domain", "duns"]), unique=True))]
+    pops = [
+        PopulationTerms(
+            name="Accounts",
+            disclosure=level,
+            fields=("Name",) if level is Disclosure.RECORDS else (),
+        )
+    ]
+    if draw(st.booleans()):
+        pops.append(PopulationTerms(name="Others", disclosure=Disclosure.COUNTS))
+    t = Terms(
+        label=label,
+        key_types=tuple(draw(st.permutations(key_types))),
+        populations=tuple(pops),
+        keys_per_account=draw(st.sampled_from([None, 16])),
+        refuse_conflicts=True,
+    )
+    records = []
+    for i in range(draw(st.integers(0, 6))):
+        keys: list[tuple[str, str]] = []
+        if draw(st.booleans()):
+            keys.append(("name", draw(st.sampled_from(NAMES))))
+        if draw(st.booleans()):
+            keys.append(("domain", draw(st.sampled_from(DOMAINS))))
+        if draw(st.booleans()):
+            keys.append(("duns", draw(st.sampled_from(DUNS))))
+        members = draw(st.frozensets(st.sampled_from([p.name for p in pops]), min_size=1))
+        records.append(
+            Record(
+                record_id=f"{label}-{i}",
+                keys=tuple(keys),
+                populations=members,
+                fields={"Name": f"{label} {i}"},
+            )
+        )
+    return t, records
+
+
+LEVELS = st.sampled_from(
+    [
+        (Disclosure.COUNTS, Disclosure.COUNTS),
+        (Disclosure.RECORDS, Disclosure.COUNTS),
+        (Disclosure.COUNTS, Disclosure.RECORDS),
+    ]
+)
+
+
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(data=st.data(), levels=LEVELS)
+def test_session_equals_the_plain_rule(
+    data: st.DataObject, levels: tuple[Disclosure, Disclosure]
+) -> None:
+    sender = data.draw(party("S", levels[0]))
+    receiver = data.draw(party("R", levels[1]))
+    run = run_pair(
+        sender_terms=sender[0],
+        sender_records=sender[1],
+        receiver_terms=receiver[0],
+        receiver_records=receiver[1],
+        sender_rng=seeded_rng(b"s"),
+        receiver_rng=seeded_rng(b"r"),
+    )
+    agreed = set(sender[0].key_types) & set(receiver[0].key_types)
+    assert observed(run.sender) == expected_view(sender, receiver, agreed, refuse_conflicts=True)
+    assert observed(run.receiver) == expected_view(receiver, sender, agreed, refuse_conflicts=True)
+
+
+@given(
+    ours=st.sets(st.sampled_from([("name", "a"), ("domain", "x"), ("duns", "1"), ("domain", "y")])),
+    theirs=st.sets(
+        st.sampled_from([("name", "a"), ("domain", "x"), ("duns", "2"), ("domain", "z")])
+    ),
+)
+def test_reference_rule_is_the_issue_statement(
+    ours: set[tuple[str, str]], theirs: set[tuple[str, str]]
+) -> None:
+    """The reference itself, against the words of issue 21: refused exactly when the two
+    share only a name while each carries a domain, or each a DUNS, and those differ."""
+    agreed = {"name", "domain", "duns"}
+    meets = bool(shared_keys(ours, theirs, agreed, True))
+    only_name = (ours & theirs) == {("name", "a")}
+    conflict = any(
+        {k for k in ours if k[0] == t} and {k for k in theirs if k[0] == t}
+        for t in ("domain", "duns")
+    )
+    assert meets == (bool(ours & theirs) and not (only_name and conflict))
+
+
+# -- policy ------------------------------------------------------------------------------------
+
+
+def test_policy_option_reaches_the_terms_and_round_trips() -> None:
+    text = 'label = "N"\n[keys]\nuse = ["domain", "name"]\nrefuse_conflicts = true\n'
+    policy = Policy.from_toml_text(text)
+    assert policy.refuse_conflicts and policy.terms().refuse_conflicts
+    assert Policy.from_toml_text(policy.to_toml()) == policy
+    off = Policy.from_toml_text(text.replace("true", "false"))
+    assert not off.terms().refuse_conflicts
+    with pytest.raises(PolicyError, match=r"keys\.refuse_conflicts: expected true or false"):
+        Policy.from_toml_text(text.replace("true", '"yes"'))
+
+
+def test_default_is_on_from_bm_norm_2_and_off_for_bm_norm_1() -> None:
+    assert refuse_conflicts_default("bm-norm/2")
+    assert not refuse_conflicts_default("bm-norm/1")
+    policy = Policy.from_toml_text('label = "N"\nnormalization = "bm-norm/1"\n')
+    assert policy.keys.refuse_conflicts is None
+    assert policy.refuse_conflicts is (policy.normalization != "bm-norm/1")
+    assert "refuse_conflicts" not in policy.to_toml()
