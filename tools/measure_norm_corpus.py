@@ -4,7 +4,9 @@ Why: issue 21 asks for profile changes that raise recall without losing precisio
 measures both per class of rule on a hand-built corpus of real company names and domains.
 A pair matches when the two records share any key of the offered key types (name, domain,
 duns; an e-mail field gives its domain key, as psi-run reads e-mail columns).
-Run ``python tools/measure_norm_corpus.py``.
+Run ``python tools/measure_norm_corpus.py``; ``--refuse-conflicts`` / ``--no-refuse-conflicts``
+apply or lift the conflicting-strong-keys rule (protocol_spec.md §5.8; default: the profile's),
+through the same flavoured keys a session sends.
 """
 
 from __future__ import annotations
@@ -15,6 +17,8 @@ from pathlib import Path
 
 from blindmatch.accounts.keytypes import normalize_key
 from blindmatch.accounts.normalize import PROFILE, email_domain
+from blindmatch.accounts.policy import refuse_conflicts_default
+from blindmatch.protocol.conflicts import IDENTIFYING_KEY_TYPES, ConflictRule
 
 CORPUS = Path(__file__).resolve().parents[1] / "tests" / "data" / "norm_corpus" / "pairs.json"
 
@@ -37,16 +41,30 @@ def keys(record: dict[str, str]) -> set[tuple[str, str]]:
     return out
 
 
+def meet(a: set[tuple[str, str]], b: set[tuple[str, str]], refuse_conflicts: bool) -> bool:
+    """Whether a session would match the two records: a as the exact side, b expanding."""
+    if not refuse_conflicts:
+        return bool(a & b)
+    rule = ConflictRule(identifying=IDENTIFYING_KEY_TYPES, sender_expands=False)
+    exact = set(rule.wire_keys(sorted(a), expanding=False))
+    return bool(exact & set(rule.wire_keys(sorted(b), expanding=True)))
+
+
 def main() -> int:
     classes = json.loads(CORPUS.read_text(encoding="utf-8"))["classes"]
-    print(f"profile {PROFILE}")
+    refuse = refuse_conflicts_default(PROFILE)
+    if "--refuse-conflicts" in sys.argv[1:]:
+        refuse = True
+    if "--no-refuse-conflicts" in sys.argv[1:]:
+        refuse = False
+    print(f"profile {PROFILE}, refuse_conflicts {'on' if refuse else 'off'}")
     print(
         f"{'class':<28} {'pairs':>5} {'TP':>3} {'FP':>3} {'FN':>3} {'precision':>9} {'recall':>7}"
     )
     for name, pairs in classes.items():
         tp = fp = fn = 0
         for pair in pairs:
-            hit = bool(keys(pair["a"]) & keys(pair["b"]))
+            hit = meet(keys(pair["a"]), keys(pair["b"]), refuse)
             tp += hit and pair["same"]
             fp += hit and not pair["same"]
             fn += (not hit) and pair["same"]
