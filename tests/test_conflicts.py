@@ -455,3 +455,18 @@ def test_default_is_on_from_bm_norm_2_and_off_for_bm_norm_1() -> None:
     assert policy.keys.refuse_conflicts is None
     assert policy.refuse_conflicts is (policy.normalization != "bm-norm/1")
     assert "refuse_conflicts" not in policy.to_toml()
+
+
+def test_the_user_is_told_before_accepting() -> None:
+    """psi-run shows the partner's terms before the user accepts: the rule is among them."""
+    from blindmatch.cli.party import describe_terms
+    from blindmatch.protocol import PartnerTerms
+    from blindmatch.protocol.agreement import combine
+
+    hellos = {Role.SENDER: b"s", Role.RECEIVER: b"r"}
+    for refuse, shown in ((True, True), (False, False)):
+        sender = terms("S", Disclosure.COUNTS, refuse=refuse)
+        receiver = terms("R", Disclosure.RECORDS, refuse=refuse)
+        agreement = combine(sender=sender, receiver=receiver, hellos=hellos)
+        text = describe_terms(PartnerTerms(terms=receiver, agreement=agreement))
+        assert ("refuse_conflicts" in text) is shown

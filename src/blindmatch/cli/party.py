@@ -138,6 +138,11 @@ def describe_terms(event: PartnerTerms) -> str:
     lines.append(
         f"  keys: {', '.join(event.agreement.key_types)} (normalization {terms.normalization})"
     )
+    if event.agreement.conflicts is not None:
+        lines.append(
+            "  names: a shared name alone does not match where both accounts carry a domain, "
+            "or both a DUNS, that differ (refuse_conflicts, protocol_spec.md §5.8)"
+        )
     for pop in terms.populations:
         extra = f", revealing {', '.join(pop.fields)}" if pop.fields else ""
         size = f", at most {pop.size:,} accounts" if pop.size is not None else ""
