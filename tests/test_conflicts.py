@@ -5,6 +5,7 @@ in counts and records mode, whichever role expands, and nobody learns the partne
 from __future__ import annotations
 
 from itertools import combinations
+from pathlib import Path
 
 import msgpack  # type: ignore[import-untyped]
 import pytest
@@ -470,3 +471,91 @@ def test_the_user_is_told_before_accepting() -> None:
         agreement = combine(sender=sender, receiver=receiver, hellos=hellos)
         text = describe_terms(PartnerTerms(terms=receiver, agreement=agreement))
         assert ("refuse_conflicts" in text) is shown
+
+
+# -- psi-run, two real processes ---------------------------------------------------------------
+
+SHOP = [
+    ("1", "Delta", "delta.com", "Customer"),  # the partner's Delta is Delta Dental: refused
+    ("2", "Acme Corp", "acme.com", "Customer"),  # the partner has no website for Acme: kept
+    ("3", "Zeta Labs", "", "Customer"),  # no website here: kept
+    ("4", "Initech", "initech.io", "Customer"),  # same website, other name: kept
+]
+PARTNER = [
+    ("a", "Delta", "deltadental.com", "Customer", "Dana"),
+    ("b", "Acme", "", "Customer", "Abe"),
+    ("c", "Zeta Labs", "zetalabs.com", "Customer", "Zoe"),
+    ("d", "Initech LLC", "initech.io", "Customer", "Ian"),
+]
+
+
+def _cli_files(tmp: Path, shop_refuses: bool, partner_refuses: bool) -> list[Path]:
+    import csv
+
+    shop, partner = tmp / "shop.csv", tmp / "partner.csv"
+    with shop.open("w", newline="", encoding="utf-8") as f:
+        csv.writer(f).writerows([("Account ID", "Account Name", "Website", "Type"), *SHOP])
+    with partner.open("w", newline="", encoding="utf-8") as f:
+        rows = [("Account ID", "Account Name", "Website", "Type", "Account Owner"), *PARTNER]
+        csv.writer(f).writerows(rows)
+    policies = []
+    for name, refuses, disclosure in (
+        ("shop", shop_refuses, 'disclosure = "counts"'),
+        ("partner", partner_refuses, 'disclosure = "records"\nfields = ["Account Owner"]'),
+    ):
+        policy = tmp / f"{name}.toml"
+        policy.write_text(
+            f'label = "{name}"\n[keys]\nuse = ["domain", "name"]\n'
+            f"refuse_conflicts = {'true' if refuses else 'false'}\n"
+            f'[populations.Customers]\nwhere = {{ Type = "Customer" }}\n{disclosure}\n',
+            encoding="utf-8",
+        )
+        policies.append(policy)
+    return [shop, policies[0], partner, policies[1]]
+
+
+def _psi_run(files: list[Path], tmp: Path) -> tuple[tuple[int, str, str], tuple[int, str, str]]:
+    from test_cli_end_to_end import CODE, Party
+
+    shop, shop_policy, partner, partner_policy = files
+    common = ["--code", CODE, "--yes", "--quiet", "--timeout", "20", "--json"]
+    sender = Party(
+        ["--role", "sender", "--input", str(shop), "--policy", str(shop_policy),
+         "--out-dir", str(tmp / "shop-out"), "--listen", "127.0.0.1:0", *common]
+    )  # fmt: skip
+    receiver = Party(
+        ["--role", "receiver", "--input", str(partner), "--policy", str(partner_policy),
+         "--out-dir", str(tmp / "partner-out"), "--connect", f"127.0.0.1:{sender.wait_port()}",
+         "--connect-retry", "5", *common]
+    )  # fmt: skip
+    return sender.finish(), receiver.finish()
+
+
+@pytest.mark.slow
+def test_psi_run_refuses_the_conflicting_name_and_keeps_the_rest(tmp_path: Path) -> None:
+    import csv
+    import json
+
+    (rc_s, out_s, err_s), (rc_r, out_r, err_r) = _psi_run(
+        _cli_files(tmp_path, True, True), tmp_path
+    )
+    assert (rc_s, rc_r) == (0, 0), err_s + err_r
+    assert json.loads(out_s)["counts"] == {"Customers": {"Customers": 3}}
+    assert json.loads(out_r)["counts"] == {"Customers": {"Customers": 3}}
+    text = (tmp_path / "shop-out" / "matches.csv").read_text(encoding="utf-8")
+    rows = {r["record_id"]: r for r in csv.DictReader(text.splitlines())}
+    assert {k: r["partner.Account Owner"] for k, r in rows.items()} == {
+        "2": "Abe",
+        "3": "Zoe",
+        "4": "Ian",
+    }
+    assert "Dana" not in text + out_s + err_s
+
+
+@pytest.mark.slow
+def test_psi_run_stops_at_the_agreement_when_the_sides_disagree(tmp_path: Path) -> None:
+    (rc_s, _, err_s), (rc_r, _, err_r) = _psi_run(_cli_files(tmp_path, True, False), tmp_path)
+    assert rc_s != 0 and rc_r != 0
+    for err in (err_s, err_r):
+        assert "refuse_conflicts" in err, err
+    assert not (tmp_path / "shop-out" / "matches.csv").exists()
