@@ -559,3 +559,20 @@ def test_psi_run_stops_at_the_agreement_when_the_sides_disagree(tmp_path: Path) 
     for err in (err_s, err_r):
         assert "refuse_conflicts" in err, err
     assert not (tmp_path / "shop-out" / "matches.csv").exists()
+
+
+def test_the_conflicts_vector_covers_what_the_spec_says() -> None:
+    """protocol_spec.md §14's third vector: both hellos carry the term, the sender sends names
+    exact and the receiver expands (slots 3 and 4), two name matches are refused."""
+    import json
+
+    path = Path(__file__).parent / "vectors" / "session_v1_conflicts.json"
+    vector = json.loads(path.read_text(encoding="utf-8"))
+    messages = [(m["from"], decode_message(bytes.fromhex(m["hex"]))) for m in vector["messages"]]
+    hellos = [m for _, m in messages if isinstance(m, Hello)]
+    assert [h.terms.refuse_conflicts for h in hellos] == [True, True]
+    slots = {who: m.slots for who, m in messages if isinstance(m, Lanes)}
+    assert slots == {"sender": 3, "receiver": 4}
+    matched = [m["record_id"] for m in vector["results"]["sender"]["matches"]]
+    assert matched == ["N2", "N3", "N5"]  # N1 (domains differ) and N4 (DUNS differ) refused
+    assert vector["results"]["receiver"]["counts"] == {"Customers": {"Customers": 3}}

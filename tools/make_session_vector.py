@@ -7,7 +7,8 @@ JSON into ``protocol_spec.md`` between that case's markers. The test
 spec cannot drift from the code. Case ``basic`` is the small readable one; case ``wide`` covers
 what it does not (both parties sealing, several payload maps, two-byte masks, a fixed
 ``keys_per_account`` dropping a key, dummies on both sides, a custom key type, non-ASCII
-values, a two-byte ``payload_bytes`` and stated normalization tables).
+values, a two-byte ``payload_bytes`` and stated normalization tables). Case ``conflicts``
+runs the conflicting-strong-keys rule (§5.8): flavoured names, an expanding receiver.
 
     python tools/make_session_vector.py          # rewrite both files
     python tools/make_session_vector.py --check  # exit 1 if either is stale
@@ -182,6 +183,45 @@ WIDE_RECEIVER_RECORDS = (
 )
 
 
+#: §5.8: the sender (counts only) sends names exact, the receiver (records) expands them.
+CONFLICT_SENDER_TERMS = Terms(
+    label="Northwind",
+    key_types=("domain", "duns", "name"),
+    populations=(PopulationTerms(name="Customers", disclosure=Disclosure.COUNTS),),
+    payload_bytes=64,
+    refuse_conflicts=True,
+)
+CONFLICT_SENDER_RECORDS = tuple(
+    Record(record_id=rid, keys=keys, populations=frozenset({"Customers"}))
+    for rid, keys in (
+        ("N1", (("domain", "delta.com"), ("name", "delta"))),  # flavour 10
+        ("N2", (("name", "acme"),)),  # 00
+        ("N3", (("domain", "globex.com"), ("name", "globex"))),  # 10
+        ("N4", (("duns", "123456789"), ("name", "initech"))),  # 01
+        ("N5", (("domain", "umbrella.com"), ("duns", "222222222"), ("name", "umbrella"))),  # 11
+    )
+)
+CONFLICT_RECEIVER_TERMS = Terms(
+    label="Globex",
+    key_types=("domain", "duns", "name"),
+    populations=(
+        PopulationTerms(name="Customers", disclosure=Disclosure.RECORDS, fields=("Owner",)),
+    ),
+    payload_bytes=64,
+    refuse_conflicts=True,
+)
+CONFLICT_RECEIVER_RECORDS = tuple(
+    Record(record_id=rid, keys=keys, populations=frozenset({"Customers"}), fields={"Owner": who})
+    for rid, keys, who in (
+        ("G1", (("domain", "deltadental.com"), ("name", "delta")), "Dee"),  # refused: domains
+        ("G2", (("domain", "acme.com"), ("name", "acme")), "Abe"),  # N2 has no domain: match
+        ("G3", (("duns", "987654321"), ("name", "globex")), "Gil"),  # duns vs domain: match
+        ("G4", (("duns", "111111111"), ("name", "initech")), "Ivo"),  # refused: DUNS differ
+        ("G5", (("name", "umbrella"),), "Uma"),  # bare, four flavours: match
+    )
+)
+
+
 @dataclass(frozen=True)
 class Case:
     name: str
@@ -213,7 +253,24 @@ CASES = (
         WIDE_RECEIVER_TERMS,
         WIDE_RECEIVER_RECORDS,
     ),
+    Case(
+        "conflicts",
+        "session_v1_conflicts.json",
+        CONFLICT_SENDER_TERMS,
+        CONFLICT_SENDER_RECORDS,
+        CONFLICT_RECEIVER_TERMS,
+        CONFLICT_RECEIVER_RECORDS,
+    ),
 )
+
+
+def _terms(terms: Terms) -> dict[str, Any]:
+    """The terms as the vector states them: ``refuse_conflicts`` only when true, as on the
+    wire (§3.1), so vectors written before it existed stay as they were."""
+    out: dict[str, Any] = terms.model_dump(mode="json")
+    if not out["refuse_conflicts"]:
+        del out["refuse_conflicts"]
+    return out
 
 
 def _records(records: tuple[Record, ...]) -> list[dict[str, Any]]:
@@ -263,12 +320,12 @@ def build(case: Case = CASES[0]) -> dict[str, Any]:
         "by the reference pump (each side's own order is normative, the interleaving is not)",
         "sender": {
             "seed": SENDER_SEED.decode(),
-            "terms": case.sender_terms.model_dump(mode="json"),
+            "terms": _terms(case.sender_terms),
             "records": _records(case.sender_records),
         },
         "receiver": {
             "seed": RECEIVER_SEED.decode(),
-            "terms": case.receiver_terms.model_dump(mode="json"),
+            "terms": _terms(case.receiver_terms),
             "records": _records(case.receiver_records),
         },
         "agreement_id": agreement_id(hellos[Role.SENDER], hellos[Role.RECEIVER]).hex(),
