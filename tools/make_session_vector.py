@@ -264,15 +264,6 @@ CASES = (
 )
 
 
-def _terms(terms: Terms) -> dict[str, Any]:
-    """The terms as the vector states them: ``refuse_conflicts`` only when true, as on the
-    wire (§3.1), so vectors written before it existed stay as they were."""
-    out: dict[str, Any] = terms.model_dump(mode="json")
-    if not out["refuse_conflicts"]:
-        del out["refuse_conflicts"]
-    return out
-
-
 def _records(records: tuple[Record, ...]) -> list[dict[str, Any]]:
     return [
         {
@@ -320,12 +311,12 @@ def build(case: Case = CASES[0]) -> dict[str, Any]:
         "by the reference pump (each side's own order is normative, the interleaving is not)",
         "sender": {
             "seed": SENDER_SEED.decode(),
-            "terms": _terms(case.sender_terms),
+            "terms": case.sender_terms.wire_map(),
             "records": _records(case.sender_records),
         },
         "receiver": {
             "seed": RECEIVER_SEED.decode(),
-            "terms": _terms(case.receiver_terms),
+            "terms": case.receiver_terms.wire_map(),
             "records": _records(case.receiver_records),
         },
         "agreement_id": agreement_id(hellos[Role.SENDER], hellos[Role.RECEIVER]).hex(),

@@ -83,7 +83,8 @@ class Accounts(Sequence[Account]):
     def __init__(self) -> None:
         #: index of each account's first (smallest) record
         self.first: list[int] = []
-        #: each account's keys, by key-type priority then value, at most ``slots``
+        #: each account's keys, by key-type priority then value, at most ``slots``; under a
+        #: conflict rule, its wire keys (flavoured names, protocol_spec.md §5.8)
         self.keys: list[tuple[tuple[str, str], ...]] = []
         #: each account's shared populations (equal sets are one object)
         self.populations: list[frozenset[str]] = []

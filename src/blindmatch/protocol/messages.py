@@ -70,9 +70,7 @@ class _Wire(BaseModel):
         for name in type(self).model_fields:
             value = getattr(self, name)
             if isinstance(value, Terms):
-                value = value.model_dump(mode="json")
-                if not value["refuse_conflicts"]:
-                    del value["refuse_conflicts"]  # optional key (spec 3.1): absent is false
+                value = value.wire_map()
             elif isinstance(value, BaseModel):
                 value = value.model_dump(mode="json")
             elif isinstance(value, tuple) and value and isinstance(value[0], BaseModel):

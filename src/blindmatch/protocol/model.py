@@ -14,6 +14,7 @@ from collections import Counter
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from types import MappingProxyType
+from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
@@ -145,6 +146,14 @@ class Terms(BaseModel):
         if len(set(names)) != len(names):
             raise ValueError("a population is listed twice")
         return tuple(p for p in value if p.disclosure is not Disclosure.HIDDEN)
+
+    def wire_map(self) -> dict[str, Any]:
+        """The terms as the hello carries them (protocol_spec.md §3.1): every key, except
+        ``refuse_conflicts`` when false, so terms without the rule keep their older bytes."""
+        out: dict[str, Any] = self.model_dump(mode="json")
+        if not out["refuse_conflicts"]:
+            del out["refuse_conflicts"]
+        return out
 
     def population(self, name: str) -> PopulationTerms:
         for pop in self.populations:
