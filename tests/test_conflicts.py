@@ -43,6 +43,7 @@ def terms(
     disclosure: Disclosure,
     *,
     refuse: bool = True,
+    reveal: bool = False,
     key_types: tuple[str, ...] = KEYS,
     fields: tuple[str, ...] = (),
 ) -> Terms:
@@ -57,6 +58,7 @@ def terms(
             ),
         ),
         refuse_conflicts=refuse,
+        reveal_flavours=reveal,
     )
 
 
@@ -166,21 +168,187 @@ def test_the_side_with_records_level_populations_expands() -> None:
     assert rule is not None and not rule.sender_expands and rule.identifying == ("duns",)
 
 
-def test_records_on_both_sides_is_refused_when_names_are_agreed() -> None:
-    both = terms("S", Disclosure.RECORDS), terms("R", Disclosure.RECORDS)
-    with pytest.raises(AgreementError, match="cannot be kept private .* records-level"):
-        agree_conflict_rule(*both, KEYS)
-    with pytest.raises(AgreementError, match="records-level"):
-        run_pair(
-            sender_terms=both[0],
-            sender_records=[record("s", name="acme")],
-            receiver_terms=both[1],
-            receiver_records=[record("r", name="acme")],
-        )
+#: A policy's ``keys.refuse_conflicts`` as its terms carry it, under a profile whose default is
+#: on (bm-norm/2): (refuse_conflicts, reveal_flavours).
+STANCES = {"auto": (True, False), "true": (True, True), "false": (False, False)}
+
+#: Records-level populations on both sides: (sender's stance, receiver's) -> what is agreed.
+BOTH_RECORDS = {
+    ("true", "true"): "reveals",
+    ("true", "auto"): "error",
+    ("true", "false"): "error",
+    ("auto", "true"): "error",
+    ("false", "true"): "error",
+    ("auto", "auto"): "waived",
+    ("auto", "false"): "waived",
+    ("false", "auto"): "waived",
+    ("false", "false"): "off",
+}
+
+
+def stance_terms(label: str, disclosure: Disclosure, stance: str) -> Terms:
+    refuse, reveal = STANCES[stance]
+    return terms(label, disclosure, refuse=refuse, reveal=reveal)
+
+
+@pytest.mark.parametrize("receiver_stance", sorted(STANCES))
+@pytest.mark.parametrize("sender_stance", sorted(STANCES))
+@pytest.mark.parametrize(
+    ("sender_disclosure", "receiver_disclosure"),
+    [
+        (Disclosure.COUNTS, Disclosure.COUNTS),
+        (Disclosure.RECORDS, Disclosure.COUNTS),
+        (Disclosure.COUNTS, Disclosure.RECORDS),
+        (Disclosure.RECORDS, Disclosure.RECORDS),
+    ],
+)
+def test_every_stance_pair_in_every_role_and_disclosure(
+    sender_disclosure: Disclosure,
+    receiver_disclosure: Disclosure,
+    sender_stance: str,
+    receiver_stance: str,
+) -> None:
+    """auto/true/false on each side, records or counts on each side: what the agreement says.
+    With records on at most one side, auto and true are the same (the rule runs, nothing is
+    disclosed beyond its answer) and only on/off must agree; with records on both, only two
+    explicit trues run it, one explicit true is an error naming the option and the other
+    side's stance, and otherwise the rule is off and the terms say why."""
+    from blindmatch.protocol.agreement import combine
+
+    sender = stance_terms("S", sender_disclosure, sender_stance)
+    receiver = stance_terms("R", receiver_disclosure, receiver_stance)
+    both_records = Disclosure.COUNTS not in (sender_disclosure, receiver_disclosure)
+    if both_records:
+        want = BOTH_RECORDS[sender_stance, receiver_stance]
+    elif STANCES[sender_stance][0] != STANCES[receiver_stance][0]:
+        want = "error"
+    else:
+        want = "runs" if STANCES[sender_stance][0] else "off"
+    hellos = {Role.SENDER: b"s", Role.RECEIVER: b"r"}
+    if want == "error":
+        with pytest.raises(AgreementError, match="keys.refuse_conflicts") as info:
+            combine(sender=sender, receiver=receiver, hellos=hellos)
+        if both_records:
+            other = receiver_stance if sender_stance == "true" else sender_stance
+            said = {"auto": 'unset or "auto"', "false": "off (false"}[other]
+            assert said in str(info.value)
+            assert "= true" in str(info.value) and "tells the sender" in str(info.value)
+        return
+    agreement = combine(sender=sender, receiver=receiver, hellos=hellos)
+    rule = agreement.conflicts
+    assert agreement.conflicts_waived is (want == "waived")
+    if want in ("off", "waived"):
+        assert rule is None
+        return
+    assert rule is not None and rule.identifying == ("domain", "duns")
+    assert rule.reveals_flavours is (want == "reveals")
+    # The side with records-level populations expands; with none (or both), see the spec.
+    assert rule.sender_expands is (sender_disclosure is Disclosure.RECORDS)
+
+
+def test_records_on_both_sides_runs_with_explicit_true_and_discloses_only_the_flavour() -> None:
+    """Both explicit: the conflicting Delta is refused on both sides, the compatible names
+    match, and what the sender (expanding) learns about each name-only match is exactly the
+    receiver's flavour, the disclosure both agreed to; the receiver learns the rule's answer."""
+    from blindmatch.protocol.agreement import combine
+
+    sender_terms = stance_terms("S", Disclosure.RECORDS, "true")
+    receiver_terms = stance_terms("R", Disclosure.RECORDS, "true")
+    run = run_pair(
+        sender_terms=sender_terms,
+        sender_records=[
+            record("s1", name="delta", domain="delta.com"),
+            record("s2", name="acme"),
+            record("s3", name="zeta", duns="111111111"),
+        ],
+        receiver_terms=receiver_terms,
+        receiver_records=[
+            record("r1", name="delta", domain="deltadental.com"),
+            record("r2", name="acme", domain="acme.com"),
+            record("r3", name="zeta", domain="zeta.io"),
+        ],
+    )
+    for side in (run.sender, run.receiver):
+        assert side.counts["Accounts"]["Accounts"] == 2
+        assert {m.record_id for m in side.matches} == {"s2", "s3"} or {
+            m.record_id for m in side.matches
+        } == {"r2", "r3"}
+        assert all(m.key_types == ("name",) for m in side.matches)
+    agreement = combine(
+        sender=sender_terms,
+        receiver=receiver_terms,
+        hellos={Role.SENDER: b"s", Role.RECEIVER: b"r"},
+    )
+    rule = agreement.conflicts
+    assert rule is not None and rule.reveals_flavours and rule.expands(is_sender=True)
+    # What the disclosure is: the sender's flavoured name elements that meet the receiver's
+    # single one carry the receiver's tag. acme (bare) meets r2's name/10 (a domain); zeta
+    # (a DUNS) meets r3's name/10 too: the sender learns "domain, no DUNS" for both.
+    for ours, theirs in (
+        ((("name", "acme"),), (("domain", "acme.com"), ("name", "acme"))),
+        ((("duns", "111111111"), ("name", "zeta")), (("domain", "zeta.io"), ("name", "zeta"))),
+    ):
+        sent = set(rule.wire_keys(ours, expanding=True))
+        received = set(rule.wire_keys(theirs, expanding=False))
+        assert sent & received == {("name/10", ours[-1][1])}
+
+
+def test_records_on_both_sides_by_default_runs_without_the_rule() -> None:
+    """auto on both sides, records on both: no error, the rule is off (Delta matches by name
+    as it would without it), and the terms shown say so and how to turn it on."""
+    from blindmatch.cli.party import describe_terms
+    from blindmatch.protocol import PartnerTerms
+    from blindmatch.protocol.agreement import combine
+
+    both = (
+        stance_terms("S", Disclosure.RECORDS, "auto"),
+        stance_terms("R", Disclosure.RECORDS, "auto"),
+    )
+    run = run_pair(
+        sender_terms=both[0],
+        sender_records=[record("s", name="delta", domain="delta.com")],
+        receiver_terms=both[1],
+        receiver_records=[record("r", name="delta", domain="deltadental.com")],
+    )
+    assert [m.record_id for m in run.sender.matches] == ["s"]
+    agreement = combine(
+        sender=both[0], receiver=both[1], hellos={Role.SENDER: b"s", Role.RECEIVER: b"r"}
+    )
+    assert agreement.conflicts is None and agreement.conflicts_waived
+    text = describe_terms(PartnerTerms(terms=both[1], agreement=agreement))
+    assert (
+        "conflicting-names rule off: both sides disclose records; set refuse_conflicts = true"
+        in text
+    )
+    assert "which tells 'S' (the sender) whether the name-matched accounts of 'R'" in text
     # Without a name key (or without an identifying one) the rule changes nothing: no
-    # flavours, no refusal, and the session runs as it always did.
-    assert agree_conflict_rule(*both, ("domain", "duns")) is None
-    assert agree_conflict_rule(*both, ("name", "phone")) is None
+    # flavours, nothing to say, and the session runs as it always did.
+    for key_types in (("domain", "duns"), ("name", "phone")):
+        plain = combine(
+            sender=both[0].model_copy(update={"key_types": key_types}),
+            receiver=both[1].model_copy(update={"key_types": key_types}),
+            hellos={Role.SENDER: b"s", Role.RECEIVER: b"r"},
+        )
+        assert plain.conflicts is None and not plain.conflicts_waived
+        assert "names" not in describe_terms(PartnerTerms(terms=plain.receiver, agreement=plain))
+
+
+def test_reveal_flavours_needs_the_rule_and_is_on_the_wire_only_when_true() -> None:
+    with pytest.raises(ValueError, match="reveal_flavours"):
+        terms("S", Disclosure.RECORDS, refuse=False, reveal=True)
+    sized = declare_sizes(stance_terms("S", Disclosure.RECORDS, "true"), [])
+    hello = Hello(role="sender", suite="x", nonce=b"\x00" * 32, terms=sized)
+    wire = msgpack.unpackb(encode_message(hello), raw=False)
+    assert wire["terms"]["reveal_flavours"] is True
+    decoded = decode_message(encode_message(hello))
+    assert isinstance(decoded, Hello) and decoded.terms.reveal_flavours is True
+    auto = declare_sizes(stance_terms("S", Disclosure.RECORDS, "auto"), [])
+    wire = msgpack.unpackb(encode_message(hello.model_copy(update={"terms": auto})), raw=False)
+    assert "reveal_flavours" not in wire["terms"]
+    wire["terms"]["refuse_conflicts"] = False
+    wire["terms"]["reveal_flavours"] = True  # disclosure without the rule: refused
+    with pytest.raises(RemoteProtocolError, match="reveal_flavours"):
+        decode_message(msgpack.packb(wire, use_bin_type=True))
 
 
 # -- sessions ----------------------------------------------------------------------------------
@@ -439,14 +607,30 @@ def test_reference_rule_is_the_issue_statement(
 
 
 def test_policy_option_reaches_the_terms_and_round_trips() -> None:
+    """Three values: an explicit true also accepts the disclosure with records on both sides
+    (reveal_flavours), "auto" is the unset default, false is off; each round-trips."""
     text = 'label = "N"\n[keys]\nuse = ["domain", "name"]\nrefuse_conflicts = true\n'
     policy = Policy.from_toml_text(text)
     assert policy.refuse_conflicts and policy.terms().refuse_conflicts
+    assert policy.terms().reveal_flavours
     assert Policy.from_toml_text(policy.to_toml()) == policy
     off = Policy.from_toml_text(text.replace("true", "false"))
-    assert not off.terms().refuse_conflicts
-    with pytest.raises(PolicyError, match=r"keys\.refuse_conflicts: expected true or false"):
-        Policy.from_toml_text(text.replace("true", '"yes"'))
+    assert not off.terms().refuse_conflicts and not off.terms().reveal_flavours
+    auto = Policy.from_toml_text(text.replace("true", '"auto"'))
+    assert auto.keys.refuse_conflicts == "auto"
+    assert (
+        auto.terms() == Policy.from_toml_text(text.replace("refuse_conflicts = true", "")).terms()
+    )
+    assert not auto.terms().reveal_flavours
+    assert auto.refuse_conflicts is refuse_conflicts_default(auto.normalization)
+    assert 'refuse_conflicts = "auto"' in auto.to_toml()
+    assert Policy.from_toml_text(auto.to_toml()) == auto
+    for bad, shown in (('"yes"', "string 'yes'"), ("1", "integer 1"), ('"Auto"', "string 'Auto'")):
+        with pytest.raises(
+            PolicyError,
+            match=rf'keys\.refuse_conflicts: expected true, false or "auto", got {shown}',
+        ):
+            Policy.from_toml_text(text.replace("true", bad))
 
 
 def test_default_is_on_from_bm_norm_2_and_off_for_bm_norm_1() -> None:
@@ -459,18 +643,42 @@ def test_default_is_on_from_bm_norm_2_and_off_for_bm_norm_1() -> None:
 
 
 def test_the_user_is_told_before_accepting() -> None:
-    """psi-run shows the partner's terms before the user accepts: the rule is among them."""
+    """psi-run shows the partner's terms before the user accepts: the rule is among them, and
+    with records on both sides so is the disclosure both agreed to (or why the rule is off)."""
     from blindmatch.cli.party import describe_terms
     from blindmatch.protocol import PartnerTerms
     from blindmatch.protocol.agreement import combine
 
     hellos = {Role.SENDER: b"s", Role.RECEIVER: b"r"}
-    for refuse, shown in ((True, True), (False, False)):
-        sender = terms("S", Disclosure.COUNTS, refuse=refuse)
-        receiver = terms("R", Disclosure.RECORDS, refuse=refuse)
+    records, counts = Disclosure.RECORDS, Disclosure.COUNTS
+    for sender, receiver, rule, disclosed, off in (
+        (stance_terms("S", counts, "auto"), stance_terms("R", records, "auto"), True, False, False),
+        (
+            stance_terms("S", counts, "false"),
+            stance_terms("R", records, "false"),
+            False,
+            False,
+            False,
+        ),
+        (stance_terms("S", records, "true"), stance_terms("R", records, "true"), True, True, False),
+        (
+            stance_terms("S", records, "auto"),
+            stance_terms("R", records, "false"),
+            False,
+            False,
+            True,
+        ),
+    ):
         agreement = combine(sender=sender, receiver=receiver, hellos=hellos)
-        text = describe_terms(PartnerTerms(terms=receiver, agreement=agreement))
-        assert ("refuse_conflicts" in text) is shown
+        for partner in (sender, receiver):  # what each side is shown of the other's terms
+            text = describe_terms(PartnerTerms(terms=partner, agreement=agreement))
+            assert ("a shared name alone does not match" in text) is rule
+            assert (
+                "'S' (the sender) learns, for each of its accounts matched by a name alone, "
+                "which of domain, duns the matched account of 'R' (the receiver) carries "
+                "(never the values)" in text
+            ) is disclosed, text
+            assert ("conflicting-names rule off: both sides disclose records" in text) is off
 
 
 # -- psi-run, two real processes ---------------------------------------------------------------
@@ -489,7 +697,14 @@ PARTNER = [
 ]
 
 
-def _cli_files(tmp: Path, shop_refuses: bool, partner_refuses: bool) -> list[Path]:
+def _cli_files(
+    tmp: Path,
+    shop_refuses: bool | str | None,
+    partner_refuses: bool | str | None,
+    *,
+    shop_records: bool = False,
+) -> list[Path]:
+    """Both CSVs and policies; ``*_refuses`` is keys.refuse_conflicts (None: not written)."""
     import csv
 
     shop, partner = tmp / "shop.csv", tmp / "partner.csv"
@@ -499,14 +714,20 @@ def _cli_files(tmp: Path, shop_refuses: bool, partner_refuses: bool) -> list[Pat
         rows = [("Account ID", "Account Name", "Website", "Type", "Account Owner"), *PARTNER]
         csv.writer(f).writerows(rows)
     policies = []
+    shop_disclosure = 'disclosure = "records"' if shop_records else 'disclosure = "counts"'
     for name, refuses, disclosure in (
-        ("shop", shop_refuses, 'disclosure = "counts"'),
+        ("shop", shop_refuses, shop_disclosure),
         ("partner", partner_refuses, 'disclosure = "records"\nfields = ["Account Owner"]'),
     ):
+        if refuses is None:
+            option = ""
+        elif isinstance(refuses, str):
+            option = f'refuse_conflicts = "{refuses}"\n'
+        else:
+            option = f"refuse_conflicts = {'true' if refuses else 'false'}\n"
         policy = tmp / f"{name}.toml"
         policy.write_text(
-            f'label = "{name}"\n[keys]\nuse = ["domain", "name"]\n'
-            f"refuse_conflicts = {'true' if refuses else 'false'}\n"
+            f'label = "{name}"\n[keys]\nuse = ["domain", "name"]\n{option}'
             f'[populations.Customers]\nwhere = {{ Type = "Customer" }}\n{disclosure}\n',
             encoding="utf-8",
         )
@@ -514,11 +735,15 @@ def _cli_files(tmp: Path, shop_refuses: bool, partner_refuses: bool) -> list[Pat
     return [shop, policies[0], partner, policies[1]]
 
 
-def _psi_run(files: list[Path], tmp: Path) -> tuple[tuple[int, str, str], tuple[int, str, str]]:
+def _psi_run(
+    files: list[Path], tmp: Path, *, quiet: bool = True
+) -> tuple[tuple[int, str, str], tuple[int, str, str]]:
     from test_cli_end_to_end import CODE, Party
 
     shop, shop_policy, partner, partner_policy = files
-    common = ["--code", CODE, "--yes", "--quiet", "--timeout", "20", "--json"]
+    common = ["--code", CODE, "--yes", "--timeout", "20", "--json"]
+    if quiet:
+        common.append("--quiet")
     sender = Party(
         ["--role", "sender", "--input", str(shop), "--policy", str(shop_policy),
          "--out-dir", str(tmp / "shop-out"), "--listen", "127.0.0.1:0", *common]
@@ -529,6 +754,77 @@ def _psi_run(files: list[Path], tmp: Path) -> tuple[tuple[int, str, str], tuple[
          "--connect-retry", "5", *common]
     )  # fmt: skip
     return sender.finish(), receiver.finish()
+
+
+def _owners(tmp: Path) -> dict[str, str]:
+    """The shop's matches: its record id -> the partner's revealed owner."""
+    import csv
+
+    text = (tmp / "shop-out" / "matches.csv").read_text(encoding="utf-8")
+    return {r["record_id"]: r["partner.Account Owner"] for r in csv.DictReader(text.splitlines())}
+
+
+@pytest.mark.slow
+def test_psi_run_records_on_both_sides_with_explicit_true(tmp_path: Path) -> None:
+    """Both set refuse_conflicts = true and both disclose records: the rule runs (Delta is
+    refused), and each side was shown, among the partner's terms, what the sender learns."""
+    import json
+
+    (rc_s, out_s, err_s), (rc_r, out_r, err_r) = _psi_run(
+        _cli_files(tmp_path, True, True, shop_records=True), tmp_path, quiet=False
+    )
+    assert (rc_s, rc_r) == (0, 0), err_s + err_r
+    assert json.loads(out_s)["counts"] == {"Customers": {"Customers": 3}}
+    assert json.loads(out_r)["counts"] == {"Customers": {"Customers": 3}}
+    assert _owners(tmp_path) == {"2": "Abe", "3": "Zoe", "4": "Ian"}
+    for err in (err_s, err_r):
+        flat = " ".join(err.split())
+        assert "a shared name alone does not match" in flat, err
+        assert (
+            "'shop' (the sender) learns, for each of its accounts matched by a name alone, "
+            "which of domain the matched account of 'partner' (the receiver) carries "
+            "(never the values)" in flat
+        ), err
+
+
+@pytest.mark.slow
+def test_psi_run_records_on_both_sides_by_default(tmp_path: Path) -> None:
+    """Neither policy says (auto), both disclose records: the session runs, without the rule
+    (Delta matches by name). Where the profile's default is on (bm-norm/2) the terms shown
+    say the rule is off and how to run it; where it is off (bm-norm/1) there is nothing to
+    say, since neither side proposed the rule."""
+    import json
+
+    (rc_s, out_s, err_s), (rc_r, out_r, err_r) = _psi_run(
+        _cli_files(tmp_path, None, "auto", shop_records=True), tmp_path, quiet=False
+    )
+    assert (rc_s, rc_r) == (0, 0), err_s + err_r
+    assert json.loads(out_s)["counts"] == {"Customers": {"Customers": 4}}
+    assert _owners(tmp_path) == {"1": "Dana", "2": "Abe", "3": "Zoe", "4": "Ian"}
+    profile = Policy.from_toml_text('label = "x"').normalization
+    for err in (err_s, err_r):
+        flat = " ".join(err.split())
+        assert "a shared name alone does not match" not in flat
+        assert (
+            "conflicting-names rule off: both sides disclose records; set refuse_conflicts = "
+            "true on both sides to run it, which tells 'shop' (the sender) whether the "
+            "name-matched accounts of 'partner' (the receiver) carry a domain/DUNS" in flat
+        ) is refuse_conflicts_default(profile), err
+
+
+@pytest.mark.slow
+def test_psi_run_records_on_both_sides_one_explicit_true_stops_at_the_agreement(
+    tmp_path: Path,
+) -> None:
+    (rc_s, _, err_s), (rc_r, _, err_r) = _psi_run(
+        _cli_files(tmp_path, True, "auto", shop_records=True), tmp_path
+    )
+    assert rc_s != 0 and rc_r != 0
+    for err in (err_s, err_r):
+        flat = " ".join(err.split())
+        assert "the sender set keys.refuse_conflicts = true" in flat, err
+        assert "both must set keys.refuse_conflicts = true to run it, or neither" in flat, err
+    assert not (tmp_path / "shop-out" / "matches.csv").exists()
 
 
 @pytest.mark.slow

@@ -14,8 +14,10 @@ Format (every table is optional except ``label``)::
     default_region = "US"                  # phones without a country code
     gmail_rules = false
     keys_per_account = 3                   # key slots per account on the wire
-    refuse_conflicts = true                # no name-only match across conflicting
-                                           # domains/DUNS (default: on from bm-norm/2)
+    refuse_conflicts = "auto"              # no name-only match across conflicting
+                                           # domains/DUNS: "auto" (the default) runs it from
+                                           # bm-norm/2 unless both sides disclose records;
+                                           # true also then (an agreed disclosure, §5.8)
 
     [columns]                              # explicit mapping; overrides header recognition
     id = "Account ID"
@@ -49,7 +51,7 @@ import re
 import sys
 from collections.abc import Mapping, Sequence
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 from pydantic import (
     BaseModel,
@@ -60,6 +62,7 @@ from pydantic import (
     StrictInt,
     StrictStr,
     ValidationError,
+    field_validator,
     model_validator,
 )
 from pydantic_core import PydanticCustomError
@@ -129,9 +132,26 @@ class KeysSpec(_Section):
     gmail_rules: StrictBool = False
     keys_per_account: StrictInt | None = None
     #: Refuse a name-only match between accounts that each carry a domain (or each a DUNS)
-    #: and do not share it (protocol_spec.md §5.8). ``None``: the profile's default
-    #: (:func:`refuse_conflicts_default`). Both parties must agree.
-    refuse_conflicts: StrictBool | None = None
+    #: and do not share it (protocol_spec.md §5.8). ``None`` or ``"auto"``: the profile's
+    #: default (:func:`refuse_conflicts_default`), off for a session where both sides share
+    #: records-level populations. ``True`` runs it there too, accepting that the expanding
+    #: side learns the identifying key types of our accounts matched by name alone; both
+    #: parties must then say true.
+    refuse_conflicts: bool | Literal["auto"] | None = None
+
+    @field_validator("refuse_conflicts", mode="plain")
+    @classmethod
+    def _check_refuse_conflicts(cls, value: object) -> bool | Literal["auto"] | None:
+        """Three values; a plain validator so the error names them all at once."""
+        if value is None or isinstance(value, bool):
+            return value
+        if value == "auto":
+            return "auto"
+        raise PydanticCustomError(
+            "refuse_conflicts_type",
+            'expected true, false or "auto", got {got}',
+            {"got": _toml_type(value)},
+        )
 
 
 class PopulationSpec(_Section):
@@ -271,7 +291,9 @@ class Policy(_Section):
     def refuse_conflicts(self) -> bool:
         """Whether we propose the conflicting-strong-keys rule (given, or the profile's)."""
         given = self.keys.refuse_conflicts
-        return refuse_conflicts_default(self.normalization) if given is None else given
+        if given is None or given == "auto":
+            return refuse_conflicts_default(self.normalization)
+        return given
 
     def terms(self, *, key_types: Sequence[str] | None = None) -> Terms:
         """Our proposal for a session: hidden populations are left out entirely.
@@ -293,6 +315,9 @@ class Policy(_Section):
             keys_per_account=self.keys.keys_per_account,
             payload_bytes=self.payload_bytes,
             refuse_conflicts=self.refuse_conflicts,
+            # Only an explicit true accepts the disclosure the rule makes with records-level
+            # populations on both sides (protocol_spec.md §5.8).
+            reveal_flavours=self.keys.refuse_conflicts is True,
         )
 
     def _population_fields(self) -> list[tuple[str, tuple[str, ...]]]:
@@ -380,8 +405,10 @@ class Policy(_Section):
         keys.append(f"gmail_rules = {'true' if self.keys.gmail_rules else 'false'}")
         if self.keys.keys_per_account is not None:
             keys.append(f"keys_per_account = {self.keys.keys_per_account}")
-        if self.keys.refuse_conflicts is not None:
-            keys.append(f"refuse_conflicts = {'true' if self.keys.refuse_conflicts else 'false'}")
+        given = self.keys.refuse_conflicts
+        if given is not None:
+            shown = _toml_str(given) if isinstance(given, str) else str(given).lower()
+            keys.append(f"refuse_conflicts = {shown}")
         out += keys
         if self.columns:
             out += ["", "[columns]"]

@@ -20,7 +20,7 @@ from typing import Final
 from ..crypto import SUITE as CRYPTO_SUITE
 from ..crypto import digest_points
 from ..errors import AgreementError
-from .conflicts import ConflictRule, agree_conflict_rule
+from .conflicts import ConflictRule, agree_conflict_rule, conflict_rule_waived
 from .model import Disclosure, Terms
 
 __all__ = [
@@ -65,6 +65,9 @@ class Agreement:
     receiver: Terms
     #: the conflicting-strong-keys rule in force (protocol_spec.md §5.8), or None
     conflicts: ConflictRule | None = None
+    #: the rule was proposed by default but is off: both sides share records-level populations
+    #: and not both set it explicitly (protocol_spec.md §5.8); the terms shown say so
+    conflicts_waived: bool = False
 
     def terms_of(self, role: Role) -> Terms:
         return self.sender if role is Role.SENDER else self.receiver
@@ -141,4 +144,5 @@ def combine(
         sender=sender,
         receiver=receiver,
         conflicts=conflicts,
+        conflicts_waived=conflict_rule_waived(sender, receiver, key_types, conflicts),
     )

@@ -15,9 +15,10 @@ The two meet exactly when ``a ∩ b = ∅``.
 
 Whoever sends several flavours of one key learns which of them matched wherever it learns its
 own elements one by one: against a records-level lane of the partner. So the expanding side is
-the party whose *partner* has no records-level population; when both have one, no encoding of
-this kind can hide the partner's flavour (protocol_spec.md §5.8 shows why), and the agreement
-refuses the combination rather than disclose it.
+the party whose *partner* has no records-level population. When both have one, no encoding of
+this kind can hide the partner's flavour (protocol_spec.md §5.8 shows why): the rule then runs
+only if both policies said ``refuse_conflicts = true`` explicitly, which makes that disclosure an
+agreed term; otherwise (the default, ``auto``) it is off for the session, and the terms say so.
 """
 
 from __future__ import annotations
@@ -36,6 +37,7 @@ __all__ = [
     "IDENTIFYING_KEY_TYPES",
     "ConflictRule",
     "agree_conflict_rule",
+    "conflict_rule_waived",
     "raw_key",
 ]
 
@@ -69,6 +71,9 @@ class ConflictRule:
     identifying: tuple[str, ...]
     #: True when the sender expands, False when the receiver does
     sender_expands: bool
+    #: Both sides share records-level populations and both agreed that the expanding side
+    #: learns the exact side's flavour of each account matched by a name alone (never values)
+    reveals_flavours: bool = False
 
     def expands(self, is_sender: bool) -> bool:
         """Whether the party in this role sends every compatible flavour of a guarded key."""
@@ -106,38 +111,80 @@ def _has_records(terms: Terms) -> bool:
     return any(p.disclosure is Disclosure.RECORDS for p in terms.populations)
 
 
+def _identifying_in_force(key_types: Sequence[str]) -> tuple[str, ...]:
+    """The agreed identifying types if the rule can change anything (a guarded type and an
+    identifying one agreed), else ()."""
+    if not any(t in key_types for t in GUARDED_KEY_TYPES):
+        return ()
+    return tuple(t for t in IDENTIFYING_KEY_TYPES if t in key_types)
+
+
+def _stance(terms: Terms) -> str:
+    """What a party's policy said, as far as its terms show (for agreement errors)."""
+    if terms.reveal_flavours:
+        return "keys.refuse_conflicts = true"
+    if terms.refuse_conflicts:
+        return 'keys.refuse_conflicts unset or "auto" (the default)'
+    return "keys.refuse_conflicts off (false, or unset where its profile's default is off)"
+
+
 def agree_conflict_rule(
     sender: Terms, receiver: Terms, key_types: Sequence[str]
 ) -> ConflictRule | None:
     """The rule both parties will apply, or None; :class:`AgreementError` if they cannot agree.
 
-    Both must propose the same ``refuse_conflicts``. The rule is in force only when the agreed
-    key types include a guarded and an identifying type (otherwise it changes nothing, and
-    nothing is encoded differently). Then the expanding side is the one whose partner shares
-    no records-level population (the receiver if neither does); if both share one, the rule
-    cannot keep its promise and the agreement fails.
+    The rule is in force only when the agreed key types include a guarded and an identifying
+    type (otherwise it changes nothing, and nothing is encoded differently). When at most one
+    side shares a records-level population, both must propose the same ``refuse_conflicts``,
+    and the side with records-level populations expands (the receiver if neither has one).
+    When both do, the rule runs only if both policies set it explicitly to true (then the
+    sender expands and learns the receiver's flavours: :attr:`ConflictRule.reveals_flavours`);
+    one explicit true against anything else is an error, and otherwise the rule is off.
     """
-    if sender.refuse_conflicts != receiver.refuse_conflicts:
-        on, off = ("sender", "receiver") if sender.refuse_conflicts else ("receiver", "sender")
-        raise AgreementError(
-            f"the {on} refuses name matches between conflicting strong keys "
-            f"(refuse_conflicts) and the {off} does not; both must set keys.refuse_conflicts "
-            "the same in their policies"
-        )
-    if not sender.refuse_conflicts:
-        return None
-    identifying = tuple(t for t in IDENTIFYING_KEY_TYPES if t in key_types)
-    if not identifying or not any(t in key_types for t in GUARDED_KEY_TYPES):
-        return None
+    identifying = _identifying_in_force(key_types)
     sender_records, receiver_records = _has_records(sender), _has_records(receiver)
     if sender_records and receiver_records:
-        raise AgreementError(
-            "refuse_conflicts with name keys cannot be kept private when both sides share "
-            "records-level populations (one side would learn whether the other's matched "
-            "account has a domain or DUNS); share one side's populations as counts, leave "
-            "name out of keys.use, or set keys.refuse_conflicts = false in both policies"
+        if sender.reveal_flavours != receiver.reveal_flavours:
+            off = receiver if sender.reveal_flavours else sender
+            on_role, off_role = (
+                ("sender", "receiver") if sender.reveal_flavours else ("receiver", "sender")
+            )
+            raise AgreementError(
+                f"the {on_role} set keys.refuse_conflicts = true, which with records-level "
+                "populations on both sides runs the conflicting-names rule and tells the sender "
+                "which identifying key types (domain, DUNS) the receiver's accounts matched by a "
+                f"name alone carry; the {off_role} has {_stance(off)}; both must set "
+                "keys.refuse_conflicts = true to run it, or neither"
+            )
+        if not sender.reveal_flavours or not identifying:
+            return None
+        return ConflictRule(identifying=identifying, sender_expands=True, reveals_flavours=True)
+    if sender.refuse_conflicts != receiver.refuse_conflicts:
+        on_role, off_role = (
+            ("sender", "receiver") if sender.refuse_conflicts else ("receiver", "sender")
         )
+        raise AgreementError(
+            f"the {on_role} refuses name matches between conflicting strong keys "
+            f"(refuse_conflicts) and the {off_role} does not; both must set "
+            "keys.refuse_conflicts the same in their policies"
+        )
+    if not sender.refuse_conflicts or not identifying:
+        return None
     # The expanding side must never learn its own elements one by one, so its partner (the
     # exact side) has no records-level lane: the side with records-level populations expands.
     # With no records lane anywhere, the receiver expands.
     return ConflictRule(identifying=identifying, sender_expands=sender_records)
+
+
+def conflict_rule_waived(
+    sender: Terms, receiver: Terms, key_types: Sequence[str], rule: ConflictRule | None
+) -> bool:
+    """Whether the rule is off only because both sides share records-level populations: some
+    side proposed it by default, it would be in force, and not both set it explicitly."""
+    return (
+        rule is None
+        and bool(_identifying_in_force(key_types))
+        and _has_records(sender)
+        and _has_records(receiver)
+        and (sender.refuse_conflicts or receiver.refuse_conflicts)
+    )

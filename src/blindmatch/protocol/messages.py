@@ -214,6 +214,7 @@ class _WireTerms(BaseModel):
     payload_bytes: int
     #: present only when true (absent: false), so older hellos keep their bytes
     refuse_conflicts: bool = False
+    reveal_flavours: bool = False
 
 
 Message: TypeAlias = Hello | Accept | Abort | Lanes | Blinded | Returned | Tally | Confirm
