@@ -322,8 +322,16 @@ def test_records_on_both_sides_by_default_runs_without_the_rule() -> None:
     )
     assert "which tells 'S' (the sender) whether the name-matched accounts of 'R'" in text
     # Without a name key (or without an identifying one) the rule changes nothing: no
-    # flavours, nothing to say, and the session runs as it always did.
+    # flavours, nothing to say or to disagree on, and the session runs as it always did.
+    explicit = stance_terms("S", Disclosure.RECORDS, "true")
     for key_types in (("domain", "duns"), ("name", "phone")):
+        for other in ("auto", "false"):
+            pair = [
+                t.model_copy(update={"key_types": key_types})
+                for t in (explicit, stance_terms("R", Disclosure.RECORDS, other))
+            ]
+            assert agree_conflict_rule(*pair, key_types) is None
+            assert agree_conflict_rule(*reversed(pair), key_types) is None
         plain = combine(
             sender=both[0].model_copy(update={"key_types": key_types}),
             receiver=both[1].model_copy(update={"key_types": key_types}),

@@ -137,13 +137,16 @@ def agree_conflict_rule(
     type (otherwise it changes nothing, and nothing is encoded differently). When at most one
     side shares a records-level population, both must propose the same ``refuse_conflicts``,
     and the side with records-level populations expands (the receiver if neither has one).
-    When both do, the rule runs only if both policies set it explicitly to true (then the
-    sender expands and learns the receiver's flavours: :attr:`ConflictRule.reveals_flavours`);
-    one explicit true against anything else is an error, and otherwise the rule is off.
+    When both do and the rule would be in force, it runs only if both policies set it
+    explicitly to true (then the sender expands and learns the receiver's flavours:
+    :attr:`ConflictRule.reveals_flavours`); one explicit true against anything else is an
+    error, and otherwise the rule is off.
     """
     identifying = _identifying_in_force(key_types)
     sender_records, receiver_records = _has_records(sender), _has_records(receiver)
     if sender_records and receiver_records:
+        if not identifying:
+            return None  # nothing would be flavoured or refused, so nothing to disagree on
         if sender.reveal_flavours != receiver.reveal_flavours:
             off = receiver if sender.reveal_flavours else sender
             on_role, off_role = (
@@ -156,7 +159,7 @@ def agree_conflict_rule(
                 f"name alone carry; the {off_role} has {_stance(off)}; both must set "
                 "keys.refuse_conflicts = true to run it, or neither"
             )
-        if not sender.reveal_flavours or not identifying:
+        if not sender.reveal_flavours:
             return None
         return ConflictRule(identifying=identifying, sender_expands=True, reveals_flavours=True)
     if sender.refuse_conflicts != receiver.refuse_conflicts:
