@@ -38,7 +38,7 @@ from ..protocol.model import Disclosure, Record, Terms
 from .diagnostics import REASON_ORDER, Diagnostics, DuplicateSummary, SourceInfo
 from .headers import ColumnMap, find_column, recognize_columns
 from .keytypes import DEFAULT_KEY_TYPES, key_type_info, normalize_key
-from .normalize import Normalized, email_domain
+from .normalize import Normalized, derived_keys, email_domain
 from .policy import ALL_ACCOUNTS, Policy, PopulationSpec, default_policy
 from .populations import CompiledPopulations, compile_populations
 
@@ -198,15 +198,17 @@ def region_code(value: str | None) -> str | None:
 # -- the pass ---------------------------------------------------------------------------------
 
 
-def _key_fn(key_type: str, via: str, gmail_rules: bool) -> KeyFn:
+def _key_fn(key_type: str, via: str, gmail_rules: bool, profile: str) -> KeyFn:
     if via == "email_domain":
-        return lambda raw, region: email_domain(raw)
+        return lambda raw, region: email_domain(raw, profile=profile)
     if via == "domain_or_email":
         return lambda raw, region: (
-            email_domain(raw) if "@" in raw and "/" not in raw else normalize_key("domain", raw)
+            email_domain(raw, profile=profile)
+            if "@" in raw and "/" not in raw
+            else normalize_key("domain", raw, profile=profile)
         )
     normalize = key_type_info(key_type).normalize
-    return lambda raw, region: normalize(raw, region, gmail_rules)
+    return lambda raw, region: normalize(raw, region, gmail_rules, profile)
 
 
 @dataclass
@@ -435,7 +437,7 @@ def _bind(tables: list[Table], policy: Policy | None) -> _Binding:
         key_sources: list[tuple[str, int, str, KeyFn]] = []
         for kt in key_types:
             for src in cmap.sources(kt):
-                fn = _key_fn(kt, src.via, pol.keys.gmail_rules)
+                fn = _key_fn(kt, src.via, pol.keys.gmail_rules, pol.normalization)
                 key_sources.append((kt, n_sources, src.column, fn))
                 n_sources += 1
         if not key_sources:
@@ -583,6 +585,9 @@ class _Pass:
         record_at = self.record_at
         n_rows = 0
         n_key_rows = 0
+        profile = plan.policy.normalization
+        # a regional-site brand key needs both a name and a domain of the record
+        derive = "name" in self.priority and "domain" in self.priority
 
         progress = self.progress
         for number, values in table:
@@ -646,12 +651,17 @@ class _Pass:
                             if kt != last_type:
                                 rows_with_key[kt] += 1
                                 last_type = kt
+                        for more in result.more:  # several names in one cell (bm-norm/2)
+                            if (kt, more) not in keys:
+                                keys.append((kt, more))
                         continue
                     rank = rank_of[result.reason or "invalid"]
                 cells[index][rank + 1] += 1
                 if rank < worst:
                     worst = rank
 
+            if derive and keys:
+                keys.extend(derived_keys(keys, profile))
             if keys:
                 for key in keys:
                     first = first_key.setdefault(key, ref)
