@@ -14,7 +14,7 @@ from blindmatch.accounts.keytypes import normalize_key
 from blindmatch.accounts.normalize import (
     PROFILES,
     data_file,
-    derived_keys,
+    record_keys,
     email_domain,
     profile_data,
     profile_files,
@@ -123,8 +123,8 @@ def test_list_files_are_clean() -> None:
             assert entries == sorted(entries), name
 
 
-@pytest.mark.parametrize("case", vector_params(VECTORS["bm-norm/2"], "derived"))
-def test_derived_key_vector_bm_norm_2(case: dict[str, Any]) -> None:
+@pytest.mark.parametrize("case", vector_params(VECTORS["bm-norm/2"], "record"))
+def test_record_keys_vector_bm_norm_2(case: dict[str, Any]) -> None:
     keys = [(kt, value) for kt, value in case["keys"]]
-    assert [list(k) for k in derived_keys(keys, "bm-norm/2")] == case["derived"]
-    assert derived_keys(keys, "bm-norm/1") == []  # bm-norm/1 derives nothing
+    assert [list(k) for k in record_keys(keys, "bm-norm/2")] == case["record"]
+    assert record_keys(keys, "bm-norm/1") == keys  # bm-norm/1 takes the cells' keys as they are

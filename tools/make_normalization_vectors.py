@@ -6,8 +6,8 @@ are built from real company names and domains and the decorations exports add; t
 are what this implementation of bm-norm/1 gives, frozen: once published, a case may only
 change with a new profile name. Run ``python tools/make_normalization_vectors.py [PROFILE]``
 (default: every profile). bm-norm/2's file holds the bm-norm/1 inputs (whatever the new rules
-changed shows as a different output) plus cases for each of its rules, and "derived" cases
-for the brand key of regional sites (:func:`~blindmatch.accounts.normalize.derived_keys`).
+changed shows as a different output) plus cases for each of its rules, and "record" cases
+for the keys read together (:func:`~blindmatch.accounts.normalize.record_keys`).
 """
 
 from __future__ import annotations
@@ -22,7 +22,7 @@ from blindmatch.accounts.normalize import (
     PROFILE_1,
     PROFILES,
     data_file,
-    derived_keys,
+    record_keys,
     email_domain,
     profile_data,
     profile_files,
@@ -452,7 +452,7 @@ V2_DUNS = [
     "048383812", "062371537", "080000000", "345678901",
 ]
 V2_CUSTOM = ["test", "Test", "sample", "demo", "placeholder", "A1b2", "123"]
-V2_DERIVED = [
+V2_RECORDS = [
     [["name", "amazon"], ["domain", "amazon.de"]],
     [["name", "amazon"], ["domain", "amazon.com"], ["domain", "amazon.co.uk"]],
     [["name", "siemens"], ["domain", "siemens.com"]],
@@ -467,6 +467,11 @@ V2_DERIVED = [
     [["domain", "ikea.se"]],
     [["name", "ikea"]],
     [["name", "ikea"], ["domain", "ikea.se"], ["duns", "150483782"]],
+    [["name", "yahoo"], ["domain", "yahoo.com"]],
+    [["name", "gmail guy"], ["domain", "gmail.com"]],
+    [["domain", "gmail.com"]],
+    [["name", "proton"], ["domain", "proton.me"], ["domain", "gmx.net"]],
+    [["name", "amazon"], ["domain", "amazon.de"], ["domain", "brand:amazon"]],
 ]
 
 
@@ -499,12 +504,13 @@ def _cases_v2(profile: str, add: Callable[..., None]) -> None:
         add("custom:crm_id", raw)
 
 
-def derived_cases(profile: str) -> list[dict[str, object]]:
-    """Record keys -> the keys :func:`derived_keys` adds (the brand key of regional sites)."""
+def record_cases(profile: str) -> list[dict[str, object]]:
+    """Keys of a record's cells -> the record's keys (:func:`record_keys`: the brand key of
+    regional sites, free-mail websites kept only with an agreeing name)."""
     out: list[dict[str, object]] = []
-    for keys in V2_DERIVED:
+    for keys in V2_RECORDS:
         pairs = [(k, v) for k, v in keys]
-        out.append({"keys": keys, "derived": [list(k) for k in derived_keys(pairs, profile)]})
+        out.append({"keys": keys, "record": [list(k) for k in record_keys(pairs, profile)]})
     return out
 
 
@@ -519,15 +525,15 @@ def main(argv: list[str]) -> int:
                 + (
                     ""
                     if profile == PROFILE_1
-                    else " (key: the first key, more: further keys of the cell); derived: "
-                    "record keys -> the keys derived from them together"
+                    else " (key: the first key, more: further keys of the cell); record: keys of a "
+                    "record's cells -> the record's keys"
                 )
             ),
             "tables": {k: v for k, v in data.items() if k != "profile"},
             "vectors": cases(profile),
         }
         if profile != PROFILE_1:
-            doc["derived"] = derived_cases(profile)
+            doc["record"] = record_cases(profile)
         out = VECTORS / f"normalization_{profile.replace('/', '-')}.json"
         out.write_text(json.dumps(doc, ensure_ascii=False, indent=1) + "\n", encoding="utf-8")
         print(f"{len(doc['vectors'])} cases -> {out}")  # type: ignore[arg-type]

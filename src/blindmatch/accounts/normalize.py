@@ -13,7 +13,7 @@ silently stop matching. The profile is part of the agreed terms (protocol_spec.m
   many jurisdictions in any position, listing markers, several names in one cell (``dba``,
   ``formerly``...), free-mail filtering for e-mail addresses only, more user-content hosts,
   placeholders refused in every key type, and the brand key of regional sites
-  (:func:`derived_keys`).
+  (:func:`record_keys`).
 
 There is one normalizer per key type; each takes the profile (``profile=``, default
 :data:`PROFILE`). Each takes raw text as it comes out of a CRM export and returns a
@@ -90,7 +90,7 @@ __all__ = [
     "brand_label",
     "check_profile",
     "data_file",
-    "derived_keys",
+    "record_keys",
     "email_domain",
     "normalize_custom",
     "normalize_domain",
@@ -619,31 +619,44 @@ def brand_label(domain_key: str) -> str | None:
 BRAND_PREFIX: Final = "brand:"
 
 
-def derived_keys(
+def record_keys(
     keys: Sequence[tuple[str, str]], profile: str = PROFILE
 ) -> list[tuple[str, str]]:
-    """Keys a record gets from several of its keys together (bm-norm/2; none under bm-norm/1).
+    """The keys of one record, from the keys of its cells (``keys``), under ``profile``.
 
-    Regional sites (``acme.de``, ``acme.co.uk``, ``acme.com``): a record whose domain's brand
-    (:func:`brand_label`) equals one of its names written without spaces gets the ``domain``
-    key ``"brand:<brand>"``. Two records share it only when both agree on the brand *and* on
-    the name, so a regional variant alone never matches (nationwide.com, the insurer, and
-    nationwide.co.uk, the building society, have different names).
+    bm-norm/1: ``keys`` as they are. bm-norm/2 looks at a record's keys together:
+
+    - Regional sites (``acme.de``, ``acme.co.uk``, ``acme.com``): a record whose domain's brand
+      (:func:`brand_label`) equals one of its names written without spaces gets the ``domain``
+      key ``"brand:<brand>"``. Two records share it only when both agree on the brand *and* on
+      the name, so a regional variant alone never matches (nationwide.com, the insurer, and
+      nationwide.co.uk, the building society, have different names).
+    - A free-mail domain from a website field (``yahoo.com``) is the mail provider's own site
+      only when the record's name agrees with its brand ("Yahoo"); otherwise ("Gmail Guy",
+      ``gmail.com``: a CRM that filled the website from a contact's address) it is dropped.
     """
-    if not _tables(check_profile(profile)).v2:
-        return []
+    t = _tables(check_profile(profile))
+    if not t.v2:
+        return list(keys)
     names = {value.replace(" ", "") for key_type, value in keys if key_type == "name"}
-    if not names:
-        return []
     out: list[tuple[str, str]] = []
-    for key_type, value in keys:
+    brands: list[tuple[str, str]] = []
+    for key in keys:
+        key_type, value = key
         if key_type != "domain" or value.startswith(BRAND_PREFIX):
+            if key not in out:
+                out.append(key)
             continue
         label = brand_label(value)
-        key = ("domain", BRAND_PREFIX + label) if label is not None else None
-        if key is not None and label in names and key not in out and key not in keys:
+        agrees = label is not None and label in names
+        if value in t.free_mail and not agrees:
+            continue
+        if key not in out:
             out.append(key)
-    return out
+        brand = ("domain", BRAND_PREFIX + str(label))
+        if agrees and brand not in brands:
+            brands.append(brand)
+    return out + [b for b in brands if b not in out]
 
 
 # ---------------------------------------------------------------------------------------------
@@ -758,13 +771,17 @@ def _strip_affixes(tokens: list[str], t: _Tables) -> list[str]:
 
 def _strip_forms_v2(tokens: list[str], t: _Tables) -> list[str]:
     """bm-norm/2: drop leading "the" and leading legal forms, then trailing legal forms (each
-    the longest that fits), repeatedly; a name never loses its last word."""
+    the longest that fits), repeatedly; a name never loses its last word, and a leading form of
+    one or two letters goes only when two words remain."""
     while len(tokens) > 1:
         if tokens[0] == "the":
             del tokens[0]
             continue
         for form in t.leading.get(tokens[0], ()):
-            if len(tokens) > len(form) and tuple(tokens[: len(form)]) == form:
+            # a short form ("AS", "AB", "PT") leads only names of two or more words: "AS Roma"
+            # is a football club, "AS Tallink Grupp" a company
+            rest = len(tokens) - len(form)
+            if tuple(tokens[: len(form)]) == form and rest >= (2 if len(form[0]) <= 2 else 1):
                 del tokens[: len(form)]
                 break
         else:

@@ -38,7 +38,7 @@ from ..protocol.model import Disclosure, Record, Terms
 from .diagnostics import REASON_ORDER, Diagnostics, DuplicateSummary, SourceInfo
 from .headers import ColumnMap, find_column, recognize_columns
 from .keytypes import DEFAULT_KEY_TYPES, key_type_info, normalize_key
-from .normalize import Normalized, derived_keys, email_domain
+from .normalize import BRAND_PREFIX, PROFILE_1, Normalized, email_domain, record_keys
 from .policy import ALL_ACCOUNTS, Policy, PopulationSpec, default_policy
 from .populations import CompiledPopulations, compile_populations
 
@@ -575,6 +575,7 @@ class _Pass:
         rank_of = _REASON_RANK
         no_column = rank_of["no-column"]
         blank = rank_of["blank"]
+        free_mail = rank_of["free-mail"]
         rows_with_key = self.rows_with_key
         without_key = self.without_key
         excluded = self.excluded
@@ -586,8 +587,8 @@ class _Pass:
         n_rows = 0
         n_key_rows = 0
         profile = plan.policy.normalization
-        # a regional-site brand key needs both a name and a domain of the record
-        derive = "name" in self.priority and "domain" in self.priority
+        # bm-norm/2 reads a record's domain keys together with its names (record_keys)
+        derive = profile != PROFILE_1 and "domain" in self.priority
 
         progress = self.progress
         for number, values in table:
@@ -661,9 +662,16 @@ class _Pass:
                     worst = rank
 
             if derive and keys:
-                keys.extend(derived_keys(keys, profile))
+                had_domain = any(k[0] == "domain" for k in keys)
+                keys = record_keys(keys, profile)
+                if had_domain and not any(k[0] == "domain" for k in keys):
+                    rows_with_key["domain"] -= 1  # a free-mail website no name confirmed
+                    if not keys:
+                        worst = min(worst, free_mail)
             if keys:
                 for key in keys:
+                    if key[1].startswith(BRAND_PREFIX):
+                        continue  # derived from a domain and a name, which are counted
                     first = first_key.setdefault(key, ref)
                     if first != ref:
                         self._duplicate_key(key, first, ref)
