@@ -506,7 +506,7 @@ def _cases_v2(profile: str, add: Callable[..., None]) -> None:
 
 def record_cases(profile: str) -> list[dict[str, object]]:
     """Keys of a record's cells -> the record's keys (:func:`record_keys`: the brand key of
-    regional sites, free-mail websites kept only with an agreeing name)."""
+    regional sites, free-mail websites dropped when the record's names disagree)."""
     out: list[dict[str, object]] = []
     for keys in V2_RECORDS:
         pairs = [(k, v) for k, v in keys]

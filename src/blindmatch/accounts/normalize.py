@@ -324,14 +324,22 @@ def _forms(entries: Iterable[str]) -> dict[str, tuple[tuple[str, ...], ...]]:
     return {last: tuple(sorted(f, key=len, reverse=True)) for last, f in by_last.items()}
 
 
-def _first_word_forms(entries: Iterable[str]) -> dict[str, tuple[tuple[str, ...], ...]]:
-    """Leading legal forms by their first word, longest first."""
-    by_first: dict[str, list[tuple[str, ...]]] = {}
+def _first_word_forms(entries: Iterable[str]) -> dict[str, tuple[tuple[int, tuple[str, ...]], ...]]:
+    """Leading legal forms (with the words that must remain) by their first word, longest
+    first; a form listed twice keeps its larger word count."""
+    forms: dict[tuple[str, ...], int] = {}
     for entry in entries:
-        form = _name_words(entry.partition(" ")[2])
-        if form and form not in by_first.get(form[0], []):
-            by_first.setdefault(form[0], []).append(form)
-    return {first: tuple(sorted(f, key=len, reverse=True)) for first, f in by_first.items()}
+        words, _, text = entry.partition(" ")[2].partition(" ")
+        form = _name_words(text)
+        if form:
+            forms[form] = max(forms.get(form, 0), int(words))
+    by_first: dict[str, list[tuple[int, tuple[str, ...]]]] = {}
+    for form, rest in forms.items():
+        by_first.setdefault(form[0], []).append((rest, form))
+    return {
+        first: tuple(sorted(f, key=lambda item: len(item[1]), reverse=True))
+        for first, f in by_first.items()
+    }
 
 
 # ---------------------------------------------------------------------------------------------
@@ -357,7 +365,7 @@ class _Tables:
     legal_multi: tuple[tuple[str, ...], ...]  # bm-norm/1, in file order
     legal_multi_last: frozenset[str]  # bm-norm/1
     trailing: dict[str, tuple[tuple[str, ...], ...]]  # bm-norm/2
-    leading: dict[str, tuple[tuple[str, ...], ...]]  # bm-norm/2
+    leading: dict[str, tuple[tuple[int, tuple[str, ...]], ...]]  # bm-norm/2
     junk_names: frozenset[str]
     name_markers: frozenset[str]
     name_fillers: frozenset[str]
@@ -626,19 +634,22 @@ def record_keys(
 
     bm-norm/1: ``keys`` as they are. bm-norm/2 looks at a record's keys together:
 
-    - Regional sites (``acme.de``, ``acme.co.uk``, ``acme.com``): a record whose domain's brand
-      (:func:`brand_label`) equals one of its names written without spaces gets the ``domain``
-      key ``"brand:<brand>"``. Two records share it only when both agree on the brand *and* on
+    - Regional sites (``acme.de``, ``acme.co.uk``, ``acme.com``): a record whose domain agrees
+      with one of its names (written without spaces, the name is the domain's brand, see
+      :func:`brand_label`, or the whole domain without dots) gets the ``domain`` key
+      ``"brand:<brand>"``. Two records share it only when both agree on the brand *and* on
       the name, so a regional variant alone never matches (nationwide.com, the insurer, and
       nationwide.co.uk, the building society, have different names).
-    - A free-mail domain from a website field (``yahoo.com``) is the mail provider's own site
-      only when the record's name agrees with its brand ("Yahoo"); otherwise ("Gmail Guy",
-      ``gmail.com``: a CRM that filled the website from a contact's address) it is dropped.
+    - A free-mail domain from a website field (``yahoo.com``) is the mail provider's own site,
+      unless the record has names and none agrees with its brand: "Gmail Guy" with
+      ``gmail.com`` (a CRM that filled the website from a contact's address) loses that key.
     """
     t = _tables(check_profile(profile))
     if not t.v2:
         return list(keys)
     names = {value.replace(" ", "") for key_type, value in keys if key_type == "name"}
+    # a name agrees with a domain when, without spaces, it is the brand ("amazon") or the
+    # whole domain without dots ("webde" for "WEB.DE", web.de)
     out: list[tuple[str, str]] = []
     brands: list[tuple[str, str]] = []
     for key in keys:
@@ -648,8 +659,8 @@ def record_keys(
                 out.append(key)
             continue
         label = brand_label(value)
-        agrees = label is not None and label in names
-        if value in t.free_mail and not agrees:
+        agrees = label is not None and (label in names or value.replace(".", "") in names)
+        if value in t.free_mail and names and not agrees:
             continue
         if key not in out:
             out.append(key)
@@ -771,17 +782,16 @@ def _strip_affixes(tokens: list[str], t: _Tables) -> list[str]:
 
 def _strip_forms_v2(tokens: list[str], t: _Tables) -> list[str]:
     """bm-norm/2: drop leading "the" and leading legal forms, then trailing legal forms (each
-    the longest that fits), repeatedly; a name never loses its last word, and a leading form of
-    one or two letters goes only when two words remain."""
+    the longest that fits), repeatedly; a name never loses its last word, and a leading form
+    goes only when as many words as its list entry says remain."""
     while len(tokens) > 1:
         if tokens[0] == "the":
             del tokens[0]
             continue
-        for form in t.leading.get(tokens[0], ()):
-            # a short form ("AS", "AB", "PT") leads only names of two or more words: "AS Roma"
-            # is a football club, "AS Tallink Grupp" a company
-            rest = len(tokens) - len(form)
-            if tuple(tokens[: len(form)]) == form and rest >= (2 if len(form[0]) <= 2 else 1):
+        for rest, form in t.leading.get(tokens[0], ()):
+            # some forms lead only names of two or more words: "AS Roma" is a football club,
+            # "AS Tallink Grupp" a company
+            if tuple(tokens[: len(form)]) == form and len(tokens) - len(form) >= rest:
                 del tokens[: len(form)]
                 break
         else:
