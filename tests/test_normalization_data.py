@@ -128,3 +128,16 @@ def test_record_keys_vector_bm_norm_2(case: dict[str, Any]) -> None:
     keys = [(kt, value) for kt, value in case["keys"]]
     assert [list(k) for k in record_keys(keys, "bm-norm/2")] == case["record"]
     assert record_keys(keys, "bm-norm/1") == keys  # bm-norm/1 takes the cells' keys as they are
+
+
+def test_spec_names_every_bm_norm_2_file_with_its_hash() -> None:
+    """protocol_spec.md §15.9 lists the files of bm-norm/2 with their SHA-256: another team
+    implements the profile from the spec, so the spec must name the very bytes."""
+    from pathlib import Path
+
+    spec = (Path(__file__).resolve().parents[1] / "protocol_spec.md").read_text(encoding="utf-8")
+    section = spec[spec.index("### 15.9 Profile `bm-norm/2`") :]
+    files = _manifest()["files"]
+    for name in profile_files("bm-norm/2").values():
+        assert f"| `{name}` |" in section, name
+        assert files[name]["sha256"] in section, name
