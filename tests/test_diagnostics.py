@@ -148,3 +148,24 @@ def test_render_text_for_bom_and_semicolon_files() -> None:
     text = diag.render_text()
     assert "UTF-8 with BOM, comma-separated" in text
     assert "UTF-8, semicolon-separated" in text
+
+
+def test_inspection_says_which_key_types_the_columns_support() -> None:
+    diag = inspect_sources([DATA / "salesforce_accounts.csv"])
+    # the Phone column supports phone keys, which no run offers unless the policy lists them
+    assert diag.supported_key_types == ["domain", "name", "phone", "duns"]
+    assert diag.normalization == "bm-norm/2"
+    text = diag.render_text()
+    assert (
+        "Key types the columns support: domain, name, phone, duns; offered: domain, name, "
+        "duns; not offered: phone"
+    ) in text
+    assert "Normalization: bm-norm/2" in text
+    data = diag.to_dict()
+    assert data["supported_key_types"] == ["domain", "name", "phone", "duns"]
+    old = inspect_sources(
+        [DATA / "salesforce_accounts.csv"],
+        Policy.from_toml_text('label = "X"\nnormalization = "bm-norm/1"\n[keys]\nuse = ["domain"]\n'),
+    )
+    assert old.normalization == "bm-norm/1"
+    assert "offered: domain; not offered: name, phone, duns" in old.render_text()

@@ -38,7 +38,14 @@ from ..protocol.model import Disclosure, Record, Terms
 from .diagnostics import REASON_ORDER, Diagnostics, DuplicateSummary, SourceInfo
 from .headers import ColumnMap, find_column, recognize_columns
 from .keytypes import DEFAULT_KEY_TYPES, key_type_info, normalize_key
-from .normalize import BRAND_PREFIX, PROFILE_1, Normalized, email_domain, record_keys
+from .normalize import (
+    BRAND_PREFIX,
+    PROFILE,
+    PROFILE_1,
+    Normalized,
+    email_domain,
+    record_keys,
+)
 from .policy import ALL_ACCOUNTS, Policy, PopulationSpec, default_policy
 from .populations import CompiledPopulations, compile_populations
 
@@ -769,6 +776,9 @@ class _Pass:
 
         diag = Diagnostics(sources=self.sources, rows=self.rows, warnings=list(binding.warnings))
         diag.key_types = list(binding.key_types)
+        diag.normalization = (
+            binding.policy.normalization if binding.policy is not None else PROFILE
+        )
         diag.disclosure = {n: binding.disclosure[n].value for n in binding.pop_names}
         diag.populations = dict.fromkeys(binding.pop_names, 0)
         for pops, n in self.combo_rows.items():
