@@ -165,7 +165,9 @@ def test_inspection_says_which_key_types_the_columns_support() -> None:
     assert data["supported_key_types"] == ["domain", "name", "phone", "duns"]
     old = inspect_sources(
         [DATA / "salesforce_accounts.csv"],
-        Policy.from_toml_text('label = "X"\nnormalization = "bm-norm/1"\n[keys]\nuse = ["domain"]\n'),
+        Policy.from_toml_text(
+            'label = "X"\nnormalization = "bm-norm/1"\n[keys]\nuse = ["domain"]\n'
+        ),
     )
     assert old.normalization == "bm-norm/1"
     assert "offered: domain; not offered: name, phone, duns" in old.render_text()

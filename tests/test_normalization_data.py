@@ -14,10 +14,10 @@ from blindmatch.accounts.keytypes import normalize_key
 from blindmatch.accounts.normalize import (
     PROFILES,
     data_file,
-    record_keys,
     email_domain,
     profile_data,
     profile_files,
+    record_keys,
 )
 
 VECTORS = {

@@ -78,19 +78,29 @@ def test_hubspot_file_with_default_populations_and_keys() -> None:
     assert party.terms.key_types == ("domain", "name")
     assert [p.name for p in party.terms.populations] == ["Customers", "Opportunities", "Prospects"]
     assert party.records == [
-        rec("5001", (("domain", "acme.com"), ("name", "acme"), ("domain", "brand:acme")), {"Customers"}),
+        rec(
+            "5001",
+            (("domain", "acme.com"), ("name", "acme"), ("domain", "brand:acme")),
+            {"Customers"},
+        ),
         rec(
             "5002",
             (("domain", "soylent.com"), ("name", "soylent"), ("domain", "brand:soylent")),
             {"Opportunities"},
         ),
-        rec("5003", (("domain", "vandelay.com"), ("name", "vandelay industries")), {"Opportunities"}),
+        rec(
+            "5003", (("domain", "vandelay.com"), ("name", "vandelay industries")), {"Opportunities"}
+        ),
         rec(
             "5004",
             (("domain", "piedpiper.com"), ("name", "pied piper"), ("domain", "brand:piedpiper")),
             {"Prospects"},
         ),
-        rec("5005", (("domain", "hooli.com"), ("name", "hooli"), ("domain", "brand:hooli")), {"Prospects"}),
+        rec(
+            "5005",
+            (("domain", "hooli.com"), ("name", "hooli"), ("domain", "brand:hooli")),
+            {"Prospects"},
+        ),
         # gmail.com as the website of "Gmail Guy": a free-mail domain whose brand the name does
         # not agree with is no key (bm-norm/2); the name still is
         rec("5006", (("name", "gmail guy"),), {"Prospects"}),
@@ -118,7 +128,10 @@ def test_latin1_bom_and_semicolon_sources_together() -> None:
         "6002",
         "6003",
     ]
-    assert party.records[0].keys[:2] == (("domain", "societegenerale.fr"), ("name", "societe generale"))
+    assert party.records[0].keys[:2] == (
+        ("domain", "societegenerale.fr"),
+        ("name", "societe generale"),
+    )
     sources = party.diagnostics.sources
     assert [(s.encoding, s.delimiter) for s in sources] == [
         ("cp1252", ","),

@@ -22,7 +22,9 @@ def main() -> int:
     path = DATA / "MANIFEST.json"
     manifest = json.loads(path.read_text(encoding="utf-8"))
     shipped = {
-        p.name for p in DATA.iterdir() if p.is_file() and p.name not in ("MANIFEST.json", "__init__.py")
+        p.name
+        for p in DATA.iterdir()
+        if p.is_file() and p.name not in ("MANIFEST.json", "__init__.py")
     }
     unknown = sorted(shipped - set(manifest["files"]))
     if unknown:

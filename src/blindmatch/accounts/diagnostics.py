@@ -174,11 +174,11 @@ class Diagnostics:
         out.append("")
         supported = self.supported_key_types
         offered = [kt for kt in self.key_types if kt in supported]
-        unused = [kt for kt in supported if kt not in self.key_types]
+        not_offered = [kt for kt in supported if kt not in self.key_types]
         out.append(
             f"Key types the columns support: {', '.join(supported) or '(none)'}"
             + (f"; offered: {', '.join(offered)}" if offered else "; none offered")
-            + (f"; not offered: {', '.join(unused)}" if unused else "")
+            + (f"; not offered: {', '.join(not_offered)}" if not_offered else "")
         )
         if self.normalization:
             out.append(f"Normalization: {self.normalization}")

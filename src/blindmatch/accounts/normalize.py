@@ -627,9 +627,7 @@ def brand_label(domain_key: str) -> str | None:
 BRAND_PREFIX: Final = "brand:"
 
 
-def record_keys(
-    keys: Sequence[tuple[str, str]], profile: str = PROFILE
-) -> list[tuple[str, str]]:
+def record_keys(keys: Sequence[tuple[str, str]], profile: str = PROFILE) -> list[tuple[str, str]]:
     """The keys of one record, from the keys of its cells (``keys``), under ``profile``.
 
     bm-norm/1: ``keys`` as they are. bm-norm/2 looks at a record's keys together:
@@ -917,9 +915,7 @@ def _check_region(region: str | None) -> str | None:
     return code
 
 
-def normalize_phone(
-    raw: str | None, *, region: str | None, profile: str = PROFILE
-) -> Normalized:
+def normalize_phone(raw: str | None, *, region: str | None, profile: str = PROFILE) -> Normalized:
     """Phone number -> E.164 (``"+4930227"``); ``region`` (ISO code) for national numbers.
 
     A number without ``+`` or an international prefix is read as a number of ``region``; with

@@ -464,9 +464,9 @@ def standard_populations(column_map: ColumnMap | None) -> dict[str, PopulationSp
 def default_policy(label: str, column_map: ColumnMap | None = None) -> Policy:
     """The policy used when the user gives none.
 
-    Keys: domain, plus name and duns if the table has columns for them. Populations: the standard three
-    (counts only) if the table has a Salesforce ``Type`` or HubSpot ``Lifecycle Stage`` column,
-    else one population "Accounts" holding every row. No partner requirements.
+    Keys: domain, plus name and duns if the table has columns for them. Populations: the
+    standard three (counts only) if the table has a Salesforce ``Type`` or HubSpot ``Lifecycle
+    Stage`` column, else one population "Accounts" holding every row. No partner requirements.
     """
     # The first default type (domain) is always offered; the others when a column has them.
     keys = [

@@ -776,9 +776,7 @@ class _Pass:
 
         diag = Diagnostics(sources=self.sources, rows=self.rows, warnings=list(binding.warnings))
         diag.key_types = list(binding.key_types)
-        diag.normalization = (
-            binding.policy.normalization if binding.policy is not None else PROFILE
-        )
+        diag.normalization = binding.policy.normalization if binding.policy is not None else PROFILE
         diag.disclosure = {n: binding.disclosure[n].value for n in binding.pop_names}
         diag.populations = dict.fromkeys(binding.pop_names, 0)
         for pops, n in self.combo_rows.items():
