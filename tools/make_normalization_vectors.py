@@ -470,6 +470,8 @@ V2_LISTING = [
     "Volvo Car AB (publ.)",
     "Alibaba Group (HKEX: 9988)",
     "SAP SE (XETRA: SAP)",
+    "PT Bank Central Asia Tbk (IDX: BBCA)",
+    "Telia Company AB (Nasdaq Stockholm: TELIA)",
 ]
 V2_ALIASES = [
     "Alphabet Inc. dba Google",
