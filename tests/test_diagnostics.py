@@ -110,7 +110,7 @@ def test_missing_key_columns_are_warnings_not_errors() -> None:
     assert diag.populations == {"Accounts": 2}  # no lifecycle column: one population
     assert diag.key_types == []
     assert diag.rows_without_key == {"no-column": 2}
-    assert any("no column provides a domain or DUNS" in w for w in diag.warnings)
+    assert any("no column provides a domain, company name or DUNS" in w for w in diag.warnings)
 
 
 def test_to_dict_is_json_and_render_text_is_readable() -> None:

@@ -387,17 +387,17 @@ def _bind(tables: list[Table], policy: Policy | None) -> _Binding:
         key_types = [kt for kt in DEFAULT_KEY_TYPES if any(cm.sources(kt) for cm in cmaps)]
         if not key_types:
             warn(
-                "no column provides a domain or DUNS number, the key types used without a "
-                "policy; every row lacks a usable key" + _headerless_hint(tables)
+                "no column provides a domain, company name or DUNS number, the key types used "
+                "without a policy; every row lacks a usable key" + _headerless_hint(tables)
             )
     elif policy.keys_defaulted:
         key_types = [kt for kt in DEFAULT_KEY_TYPES if any(cm.sources(kt) for cm in cmaps)]
         if not key_types:
             _refuse_headerless(tables, cmaps, DEFAULT_KEY_TYPES)
             raise PolicyError(
-                f"no column provides a key: looked for a domain ({_looked_for('domain')}) and a "
-                f"DUNS number ({_looked_for('duns')}) in {names}; map columns under [columns] "
-                "or choose key types with [keys] use",
+                f"no column provides a key: looked for a domain ({_looked_for('domain')}), a "
+                f"company name ({_looked_for('name')}) and a DUNS number ({_looked_for('duns')}) "
+                f"in {names}; map columns under [columns] or choose key types with [keys] use",
                 file=policy.source,
             )
     else:
