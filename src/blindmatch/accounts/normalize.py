@@ -607,6 +607,7 @@ def _icann_psl() -> PublicSuffixList:
     return PublicSuffixList(source=data_file(_PSL_FILE), accept_unknown=False, only_icann=True)
 
 
+@functools.lru_cache(maxsize=_CACHE_SIZE)
 def brand_label(domain_key: str) -> str | None:
     """The brand of a registrable domain key: its first label, Unicode-folded, without
     hyphens (``"coca-cola.co.uk"`` -> ``"cocacola"``); ``None`` unless the key is registered
@@ -643,7 +644,7 @@ def record_keys(keys: Sequence[tuple[str, str]], profile: str = PROFILE) -> list
       ``gmail.com`` (a CRM that filled the website from a contact's address) loses that key.
     """
     t = _tables(check_profile(profile))
-    if not t.v2:
+    if not t.v2 or not any(key_type == "domain" for key_type, _ in keys):
         return list(keys)
     names = {value.replace(" ", "") for key_type, value in keys if key_type == "name"}
     # a name agrees with a domain when, without spaces, it is the brand ("amazon") or the
