@@ -11,7 +11,10 @@ Rules (decisions the protocol relies on):
 - A row becomes a record only if it is in at least one *shared* (non-hidden) population and has
   at least one usable key; every other row is counted, by reason, never silently dropped.
 - Keys are (key type, normalized value) pairs, deduplicated, ordered by the policy's key type
-  priority, then by source column.
+  priority, then by source column. A cell may give several keys of its type (bm-norm/2 reads
+  "Alphabet Inc. dba Google" as two names). Under bm-norm/2 a row's keys are then read
+  together (:func:`~blindmatch.accounts.normalize.record_keys`): a domain that agrees with a
+  name adds its brand key, and a free-mail website whose brand no name agrees with is dropped.
 - Rows with the same record id are one account: they are merged into one record (keys,
   populations and fields united; the earlier row wins a field) and counted in diagnostics.
 - A missing record id column (or a blank id cell) gives ids ``"<file>:<row>"`` and a warning.
