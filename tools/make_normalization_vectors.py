@@ -680,6 +680,13 @@ V2_RECORDS = [
     [["domain", "gmail.com"]],
     [["name", "proton"], ["domain", "proton.me"], ["domain", "gmx.net"]],
     [["name", "amazon"], ["domain", "amazon.de"], ["domain", "brand:amazon"]],
+    [["name", "apollo"], ["domain", "apollo.io"]],
+    [["name", "ally"], ["domain", "ally.com"]],
+    [["name", "notion"], ["domain", "notion.so"]],
+    [["name", "nordwind"], ["domain", "nordwind.tv"]],
+    [["name", "nordwind"], ["domain", "nordwind.info"]],
+    [["name", "nordwind"], ["domain", "nordwind.org"]],
+    [["name", "nordwind"], ["domain", "nordwind.com.au"]],
 ]
 
 
