@@ -4,14 +4,14 @@ from __future__ import annotations
 
 import hashlib
 import json
+from collections.abc import Callable
 from importlib import resources
 from typing import Any
 
 import pytest
-from _vectors import load_vectors, vector_params
+from _vectors import checker_cases, load_vectors
 
-from blindmatch.accounts.keytypes import normalize_key
-from blindmatch.accounts.normalize import PROFILE, data_file, email_domain, profile_data
+from blindmatch.accounts.normalize import PROFILE, data_file, profile_data
 
 VECTORS = "normalization_bm-norm-1.json"
 
@@ -40,22 +40,11 @@ def test_vectors_were_made_with_these_tables() -> None:
         assert tables[name] == mine[name], name
 
 
-@pytest.mark.parametrize("case", vector_params(VECTORS))
-def test_normalization_vector(case: dict[str, Any]) -> None:
-    raw = case["raw"]
-    if case["key_type"] == "email_domain":
-        got = email_domain(raw)
-    else:
-        got = normalize_key(
-            case["key_type"],
-            raw,
-            region=case.get("region"),
-            gmail_rules=bool(case.get("gmail_rules", False)),
-        )
-    if "key" in case:
-        assert got.value == case["key"]
-    else:
-        assert got.reason == case["reason"]
+@pytest.mark.parametrize(("engine", "check"), checker_cases(VECTORS))
+def test_normalization_vector(engine: Any, check: Callable[[], None]) -> None:
+    """The conformance kit's check of each case (blindmatch.conformance.checks)."""
+    with engine.active():
+        check()
 
 
 def test_manifest_lists_every_data_file_with_its_hash() -> None:

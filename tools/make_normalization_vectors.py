@@ -1,4 +1,4 @@
-"""Write tests/vectors/normalization_bm-norm-1.json: raw CRM cells -> bm-norm/1 key or reason.
+"""Write the kit's vectors/normalization_bm-norm-1.json: raw CRM cells -> bm-norm/1 key or reason.
 
 Why: another implementation of the profile (protocol_spec.md section 15) needs cases to check
 itself against, covering every rule and the messy forms CRM exports hold. The inputs below
@@ -16,7 +16,10 @@ from pathlib import Path
 from blindmatch.accounts.keytypes import normalize_key
 from blindmatch.accounts.normalize import PROFILE, email_domain, profile_data
 
-OUT = Path(__file__).resolve().parents[1] / "tests" / "vectors" / "normalization_bm-norm-1.json"
+OUT = (
+    Path(__file__).resolve().parents[1]
+    / "src/blindmatch/conformance/vectors/normalization_bm-norm-1.json"
+)
 
 DOMAINS = [
     "acme.com",
