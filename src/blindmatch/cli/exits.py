@@ -32,6 +32,7 @@ EXIT_CODES = {
     "protocol": 7,
     "followup": 8,
     "partners": 9,
+    "nonconformant": 10,
     "interrupted": 130,
 }
 

@@ -16,10 +16,6 @@ from pathlib import Path
 from typing import TextIO
 
 from ..errors import BlindmatchError, UsageError
-from .checks import CHECKERS, VECTORS_DIR, VectorSet, checker_for
-from .external import ExternalImplementation
-from .implementations import Implementation, blindmatch_engines
-from .runner import run_kit
 
 __all__ = ["EXIT_NONCONFORMANT", "add_arguments", "build_parser", "main", "run"]
 
@@ -37,7 +33,8 @@ DESCRIPTION = (
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--vectors", type=Path, metavar="DIR", default=None,
-        help=f"a folder holding the vector files (default: the copy shipped, {VECTORS_DIR})",
+        help="a folder holding the vector files (default: the copy inside the blindmatch "
+        "package, blindmatch/conformance/vectors)",
     )  # fmt: skip
     parser.add_argument(
         "--only", action="append", metavar="NAME", default=None,
@@ -72,6 +69,8 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def _list(out: TextIO, as_json: bool) -> None:
+    from .checks import CHECKERS
+
     rows = [
         {
             "file": c.file,
@@ -92,27 +91,34 @@ def _list(out: TextIO, as_json: bool) -> None:
 
 
 def run(args: argparse.Namespace, out: TextIO | None = None) -> int:
-    """Run the kit as ``args`` say; print the report to ``out`` (stdout)."""
+    """Run the kit as ``args`` say; print the report to ``out`` (stdout). Raises
+    :class:`~blindmatch.errors.BlindmatchError` when it cannot start (bad folder, name, engine,
+    or an external program that does not answer its hello)."""
+    # imported here: psi-run builds this parser on every start, the checks need every layer
+    from .checks import CHECKERS, VECTORS_DIR, VectorSet, checker_for
+    from .external import ExternalImplementation
+    from .implementations import Implementation, blindmatch_engines
+    from .runner import run_kit
+
     out = out or sys.stdout
     if args.list:
         _list(out, args.json)
         return 0
-    try:
-        checkers = [checker_for(name) for name in args.only] if args.only else list(CHECKERS)
-        folder = args.vectors or VECTORS_DIR
-        if not folder.is_dir():
-            raise UsageError(f"--vectors {folder}: not a directory")
-        implementations: list[Implementation]
-        if args.external is not None:
-            if args.engine is not None:
-                raise UsageError("--engine applies to blindmatch, not to --external")
+    checkers = [checker_for(name) for name in args.only] if args.only else list(CHECKERS)
+    folder = args.vectors or VECTORS_DIR
+    if not folder.is_dir():
+        raise UsageError(f"--vectors {folder}: not a directory")
+    implementations: list[Implementation]
+    if args.external is not None:
+        if args.engine is not None:
+            raise UsageError("--engine applies to blindmatch, not to --external")
+        try:
             command = shlex.split(args.external)
-            implementations = [ExternalImplementation(command, timeout=args.timeout)]
-        else:
-            implementations = list(blindmatch_engines(args.engine))
-    except BlindmatchError as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return EXIT_USAGE
+        except ValueError as exc:
+            raise UsageError(f"--external: {exc}") from None
+        implementations = [ExternalImplementation(command, timeout=args.timeout)]
+    else:
+        implementations = list(blindmatch_engines(args.engine))
     report = run_kit(implementations, vectors=VectorSet(folder), checkers=checkers)
     if args.json:
         json.dump(report.to_json(), out, indent=1)
@@ -123,4 +129,9 @@ def run(args: argparse.Namespace, out: TextIO | None = None) -> int:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    return run(build_parser().parse_args(argv))
+    args = build_parser().parse_args(argv)
+    try:
+        return run(args)
+    except BlindmatchError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return EXIT_USAGE
