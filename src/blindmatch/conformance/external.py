@@ -28,6 +28,10 @@ PROTOCOL = "blindmatch-conformance/1"
 EXTERNAL_OPS = frozenset(OPS) - {"blindmatch"}
 
 
+class _Desync(ConformanceError):
+    """The line protocol broke: no later answer can be trusted to be the one asked for."""
+
+
 class ExternalImplementation:
     """A program under test, started once per check of a file and stopped after it.
 
@@ -44,6 +48,7 @@ class ExternalImplementation:
         self._process: subprocess.Popen[bytes] | None = None
         self._next_id = 0
         self._buffer = b""
+        self._broken = ""
         self.ops = self._handshake()
 
     def __repr__(self) -> str:
@@ -60,12 +65,15 @@ class ExternalImplementation:
             raise UsageError(f"cannot start {self.command[0]!r}: {exc.strerror or exc}") from None
         self._process = process
         self._buffer = b""
+        self._broken = ""
         return process
 
-    def _stop(self) -> None:
+    def _stop(self, *, kill: bool = False) -> None:
         process, self._process = self._process, None
         if process is None:
             return
+        if kill:
+            process.kill()
         assert process.stdin is not None and process.stdout is not None
         with contextlib.suppress(OSError):
             process.stdin.close()
@@ -103,34 +111,47 @@ class ExternalImplementation:
             while b"\n" not in self._buffer:
                 left = deadline - time.monotonic()
                 if left <= 0 or not selector.select(left):
-                    raise ConformanceError(f"no answer within {self.timeout:g} s")
+                    raise _Desync(f"no answer within {self.timeout:g} s")
                 chunk = os.read(stream.fileno(), 65536)
                 if not chunk:
-                    raise ConformanceError("the implementation exited (end of its output)")
+                    raise _Desync("the implementation exited (end of its output)")
                 self._buffer += chunk
         line, _, self._buffer = self._buffer.partition(b"\n")
         return line
 
     def _call(self, op: str, **fields: Any) -> Any:
+        """One request and its answer. When the line protocol breaks (no answer in time, not
+        JSON, a wrong id, the program gone), the program is stopped: an answer could no longer
+        be told from the next one, so every later case fails saying why."""
+        if self._broken:
+            raise ConformanceError(
+                f"{op}: not asked, the implementation was stopped: {self._broken}"
+            )
+        try:
+            return self._exchange(op, fields)
+        except _Desync as exc:
+            self._broken = str(exc)
+            self._stop(kill=True)
+            raise ConformanceError(str(exc)) from None
+
+    def _exchange(self, op: str, fields: dict[str, Any]) -> Any:
         process = self._process
         if process is None:
-            raise ConformanceError("the implementation is not running")
+            raise _Desync("the implementation is not running")
         assert process.stdin is not None and process.stdout is not None
         self._next_id += 1
         request = {"id": self._next_id, "op": op, **fields}
         try:
             process.stdin.write(json.dumps(request).encode() + b"\n")
         except (BrokenPipeError, OSError):
-            raise ConformanceError("the implementation exited (its input is closed)") from None
+            raise _Desync("the implementation exited (its input is closed)") from None
         line = self._readline(process.stdout, time.monotonic() + self.timeout)
         try:
             answer = json.loads(line)
         except json.JSONDecodeError:
-            raise ConformanceError(
-                f"{op}: the answer is not one JSON line: {line[:80]!r}"
-            ) from None
+            raise _Desync(f"{op}: the answer is not one JSON line: {line[:80]!r}") from None
         if not isinstance(answer, dict) or answer.get("id") != self._next_id:
-            raise ConformanceError(f"{op}: the answer does not carry id {self._next_id}")
+            raise _Desync(f"{op}: the answer does not carry id {self._next_id}")
         if "error" in answer:
             raise ConformanceError(f"{op}: the implementation refused: {answer['error']}")
         if "result" not in answer:
