@@ -84,8 +84,9 @@ def test_every_file_in_the_folder_has_a_checker_and_a_readme_entry() -> None:
     files = {p.name for p in VECTORS_DIR.glob("*.json")}
     assert files == {c.file for c in CHECKERS}
     readme = (VECTORS_DIR / "README.md").read_text(encoding="utf-8")
+    headings = [line for line in readme.splitlines() if line.startswith("### ")]
     for name in files:
-        assert f"### `{name}`" in readme, f"the vectors README does not document {name}"
+        assert any(f"`{name}`" in h for h in headings), f"the README does not document {name}"
 
 
 def test_the_vectors_live_in_one_place() -> None:
