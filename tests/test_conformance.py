@@ -510,6 +510,14 @@ def test_the_command_line_drives_a_foreign_implementation(
     assert "h2c_curve25519_XMD_SHA-512_ELL2_RO.json [external] 1:abc: P.x: got" in bad.stdout
 
 
+def test_psi_run_documents_the_same_exit_code() -> None:
+    from blindmatch.cli.exits import EXIT_CODES
+
+    assert EXIT_CODES["nonconformant"] == EXIT_NONCONFORMANT
+    readme = (ROOT / "README.md").read_text(encoding="utf-8")
+    assert f"| {EXIT_NONCONFORMANT} | `conformance`: a vector case failed" in readme
+
+
 def test_the_protocol_name_and_handshake_errors(tmp_path: Path) -> None:
     assert PROTOCOL == "blindmatch-conformance/1"
     liar = tmp_path / "liar.py"
