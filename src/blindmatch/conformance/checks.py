@@ -124,6 +124,10 @@ def _le(value: int) -> str:
 def check_normalization(
     doc: Mapping[str, Any], impl: Implementation, _: VectorSet
 ) -> Iterator[Check]:
+    """Each cell under the file's ``profile``: key and further keys, or the reason; then, if
+    the file has ``record`` cases and the implementation reads a record's keys together, each
+    record's keys."""
+    profile = str(doc["profile"])
     for i, case in enumerate(doc["vectors"]):
 
         def check(case: Mapping[str, Any] = case) -> None:
@@ -132,13 +136,25 @@ def check_normalization(
                 case["raw"],
                 region=case.get("region"),
                 gmail_rules=bool(case.get("gmail_rules", False)),
+                profile=profile,
             )
             if "key" in case:
                 _expect("key", got.key if got.key is not None else f"<{got.reason}>", case["key"])
+                _expect("more", list(got.more), list(case.get("more", [])))
             else:
                 _expect("reason", got.reason if got.key is None else got.key, case["reason"])
 
         yield case_id(i, case), check
+    if "record_keys" not in impl.ops:
+        return
+    for i, case in enumerate(doc.get("record", [])):
+
+        def check_record(case: Mapping[str, Any] = case) -> None:
+            keys = [(str(t), str(v)) for t, v in case["keys"]]
+            got = [list(k) for k in impl.record_keys(keys, profile)]
+            _expect("record", got, case["record"])
+
+        yield f"record#{i}", check_record
 
 
 # -- RFC 9380 ----------------------------------------------------------------------------------
@@ -490,6 +506,11 @@ CHECKERS: tuple[Checker, ...] = (
     Checker(
         "normalization_bm-norm-1.json", "§15",
         "bm-norm/1: raw CRM cell -> normalized key, or the reason there is none",
+        _ops("normalize"), False, check_normalization,
+    ),
+    Checker(
+        "normalization_bm-norm-2.json", "§15.9-§15.16",
+        "bm-norm/2: raw cell -> key and further keys, or the reason; a record's keys together",
         _ops("normalize"), False, check_normalization,
     ),
     Checker(

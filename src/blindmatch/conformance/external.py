@@ -24,6 +24,8 @@ __all__ = ["PROTOCOL", "ExternalImplementation"]
 
 #: The line protocol's name, sent in the first request.
 PROTOCOL = "blindmatch-conformance/1"
+#: Seconds a started program may take for its first answer, whatever ``timeout`` says.
+START_TIMEOUT = 60.0
 #: Operations a foreign program may offer (``blindmatch`` is in-process only).
 EXTERNAL_OPS = frozenset(OPS) - {"blindmatch"}
 
@@ -66,6 +68,7 @@ class ExternalImplementation:
         self._process = process
         self._buffer = b""
         self._broken = ""
+        self._answered = False
         return process
 
     def _stop(self, *, kill: bool = False) -> None:
@@ -105,13 +108,14 @@ class ExternalImplementation:
             raise ConformanceError(f"hello: unknown operations {sorted(unknown)}")
         return frozenset(answer)
 
-    def _readline(self, stream: IO[bytes], deadline: float) -> bytes:
+    def _readline(self, stream: IO[bytes], wait: float) -> bytes:
+        deadline = time.monotonic() + wait
         with selectors.DefaultSelector() as selector:
             selector.register(stream, selectors.EVENT_READ)
             while b"\n" not in self._buffer:
                 left = deadline - time.monotonic()
                 if left <= 0 or not selector.select(left):
-                    raise _Desync(f"no answer within {self.timeout:g} s")
+                    raise _Desync(f"no answer within {wait:g} s")
                 chunk = os.read(stream.fileno(), 65536)
                 if not chunk:
                     raise _Desync("the implementation exited (end of its output)")
@@ -145,7 +149,10 @@ class ExternalImplementation:
             process.stdin.write(json.dumps(request).encode() + b"\n")
         except (BrokenPipeError, OSError):
             raise _Desync("the implementation exited (its input is closed)") from None
-        line = self._readline(process.stdout, time.monotonic() + self.timeout)
+        # a program's first answer also waits for it to start (an interpreter, a JVM)
+        wait = self.timeout if self._answered else max(self.timeout, START_TIMEOUT)
+        line = self._readline(process.stdout, wait)
+        self._answered = True
         try:
             answer = json.loads(line)
         except json.JSONDecodeError:
@@ -170,18 +177,45 @@ class ExternalImplementation:
     # -- operations -------------------------------------------------------------------------------
 
     def normalize(
-        self, key_type: str, raw: str | None, *, region: str | None, gmail_rules: bool
+        self,
+        key_type: str,
+        raw: str | None,
+        *,
+        region: str | None,
+        gmail_rules: bool,
+        profile: str,
     ) -> Normalized:
         answer = self._call(
-            "normalize", key_type=key_type, raw=raw, region=region, gmail_rules=gmail_rules
+            "normalize",
+            profile=profile,
+            key_type=key_type,
+            raw=raw,
+            region=region,
+            gmail_rules=gmail_rules,
         )
+        shape = 'normalize: the result must be {"key": ..., "more": [...]} or {"reason": ...}'
+        if not isinstance(answer, dict):
+            raise ConformanceError(shape)
+        if set(answer) == {"reason"} and isinstance(answer["reason"], str):
+            return Normalized(reason=answer["reason"])
+        more = answer.get("more", [])
         if (
-            not isinstance(answer, dict)
-            or len(answer) != 1
-            or not (isinstance(answer.get("key"), str) or isinstance(answer.get("reason"), str))
+            set(answer) - {"more"} != {"key"}
+            or not isinstance(answer["key"], str)
+            or not isinstance(more, list)
+            or not all(isinstance(k, str) for k in more)
         ):
-            raise ConformanceError('normalize: the result must be {"key": ...} or {"reason": ...}')
-        return Normalized(key=answer.get("key"), reason=answer.get("reason"))
+            raise ConformanceError(shape)
+        return Normalized(key=answer["key"], more=tuple(more))
+
+    def record_keys(self, keys: list[tuple[str, str]], profile: str) -> list[tuple[str, str]]:
+        answer = self._call("record_keys", profile=profile, keys=[list(k) for k in keys])
+        if not isinstance(answer, list) or not all(
+            isinstance(k, list) and len(k) == 2 and all(isinstance(p, str) for p in k)
+            for k in answer
+        ):
+            raise ConformanceError("record_keys: the result must be a list of [type, value]")
+        return [(str(t), str(v)) for t, v in answer]
 
     def expand_message_xmd(self, msg: bytes, dst: bytes, length: int) -> bytes:
         answer = self._call("expand_message_xmd", msg=msg.hex(), dst=dst.hex(), length=length)

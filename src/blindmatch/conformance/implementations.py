@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from typing import Protocol
 
 from ..accounts.keytypes import normalize_key
-from ..accounts.normalize import email_domain
+from ..accounts.normalize import email_domain, record_keys
 from ..crypto import expand_message_xmd, hash_to_curve_many, hash_to_field, native, x25519
 from ..crypto import map_to_curve_elligator2 as _map_to_curve
 from ..crypto.engine import CryptoEngine, InlineEngine
@@ -31,6 +31,7 @@ __all__ = [
 #: sessions, channel and bindings in process" and no foreign program offers it.
 OPS = (
     "normalize",
+    "record_keys",
     "expand_message_xmd",
     "hash_to_field",
     "map_to_curve",
@@ -43,10 +44,12 @@ OPS = (
 
 @dataclass(frozen=True)
 class Normalized:
-    """A normalization answer: the key, or the reason there is none."""
+    """A normalization answer: the key (and further keys of the cell), or the reason there is
+    none."""
 
     key: str | None = None
     reason: str | None = None
+    more: tuple[str, ...] = ()
 
 
 class Implementation(Protocol):
@@ -57,9 +60,19 @@ class Implementation(Protocol):
     ops: frozenset[str]
 
     def normalize(
-        self, key_type: str, raw: str | None, *, region: str | None, gmail_rules: bool
+        self,
+        key_type: str,
+        raw: str | None,
+        *,
+        region: str | None,
+        gmail_rules: bool,
+        profile: str,
     ) -> Normalized:
-        """bm-norm/1 of one cell (key type ``email_domain``: the domain key of an e-mail)."""
+        """One cell under a profile (key type ``email_domain``: the domain key of an e-mail)."""
+        ...
+
+    def record_keys(self, keys: list[tuple[str, str]], profile: str) -> list[tuple[str, str]]:
+        """A record's keys from its cells' keys, read together (bm-norm/2, §15)."""
         ...
 
     def expand_message_xmd(self, msg: bytes, dst: bytes, length: int) -> bytes: ...
@@ -127,13 +140,26 @@ class BlindmatchEngine:
         return self._engine
 
     def normalize(
-        self, key_type: str, raw: str | None, *, region: str | None, gmail_rules: bool
+        self,
+        key_type: str,
+        raw: str | None,
+        *,
+        region: str | None,
+        gmail_rules: bool,
+        profile: str,
     ) -> Normalized:
         if key_type == "email_domain":
-            got = email_domain(raw)
+            got = email_domain(raw, profile=profile)
         else:
-            got = normalize_key(key_type, raw, region=region, gmail_rules=gmail_rules)
-        return Normalized(key=got.value, reason=None if got.value is not None else got.reason)
+            got = normalize_key(
+                key_type, raw, region=region, gmail_rules=gmail_rules, profile=profile
+            )
+        if got.value is None:
+            return Normalized(reason=got.reason)
+        return Normalized(key=got.value, more=tuple(got.more))
+
+    def record_keys(self, keys: list[tuple[str, str]], profile: str) -> list[tuple[str, str]]:
+        return record_keys(keys, profile)
 
     def expand_message_xmd(self, msg: bytes, dst: bytes, length: int) -> bytes:
         return expand_message_xmd(msg, dst, length)
