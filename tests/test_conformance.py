@@ -552,6 +552,11 @@ def test_the_protocol_name_and_handshake_errors(tmp_path: Path) -> None:
     )
     with pytest.raises(ConformanceError, match=r"hello: unknown operations \['teleport'\]"):
         ExternalImplementation([sys.executable, str(liar)])
+    psi_run = _kit(
+        "conformance", "--external", f"{sys.executable} {liar}", module="blindmatch.cli.main"
+    )
+    assert psi_run.returncode == 2
+    assert "psi-run: conformance kit: hello: unknown operations" in psi_run.stderr
     with pytest.raises(UsageError, match="needs a command"):
         ExternalImplementation([])
 

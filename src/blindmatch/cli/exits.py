@@ -9,6 +9,7 @@ from __future__ import annotations
 from ..errors import (
     AgreementError,
     AuthenticationError,
+    ConformanceError,
     CryptoError,
     InputError,
     PeerAbortedError,
@@ -48,6 +49,8 @@ _ERROR_TABLE: tuple[tuple[type[BaseException], str, str], ...] = (
     (TransportError, "partner unreachable", "peer_gone"),
     (ProtocolError, "protocol violation", "protocol"),
     (CryptoError, "protocol violation", "protocol"),
+    # `conformance` could not start checking (a program under test that fails its hello)
+    (ConformanceError, "conformance kit", "usage"),
 )
 
 
