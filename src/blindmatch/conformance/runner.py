@@ -157,6 +157,7 @@ def run_kit(
                 continue  # engine-independent: checked once, on the first
             else:
                 missing = ", ".join(sorted(checker.requires - impl.ops))
-                report.results.append(Result(impl.name, skipped=f"no {missing}"))
+                why = f"no {missing}" + (f"; checked on {chosen[0].name}" if chosen else "")
+                report.results.append(Result(impl.name, skipped=why))
         files.append(report)
     return Report(str(vectors.folder), [i.name for i in implementations], files)
