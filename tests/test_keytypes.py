@@ -28,7 +28,7 @@ SRC = Path(__file__).resolve().parents[1] / "src" / "blindmatch"
 
 def test_registry_entries_are_complete() -> None:
     assert KEY_TYPES == ("domain", "name", "email", "phone", "duns")
-    assert DEFAULT_KEY_TYPES == ("domain", "duns")
+    assert DEFAULT_KEY_TYPES == ("domain", "name", "duns")
     for name, entry in REGISTRY.items():
         assert entry.name == name
         assert entry.header_aliases, name
@@ -81,13 +81,13 @@ def test_policy_refuses_an_unregistered_type(tmp_path: Path) -> None:
         ("name", "Acme, Inc.", nz.normalize_name("Acme, Inc.")),
         ("email", "B.o.b@gmail.com", nz.normalize_email("B.o.b@gmail.com", gmail_rules=True)),
         ("phone", "030 2270", nz.normalize_phone("030 2270", region="DE")),
-        ("duns", "12-345-6789", nz.normalize_duns("12-345-6789")),
+        ("duns", "15-048-3782", nz.normalize_duns("15-048-3782")),
         ("custom:x", " A ", nz.normalize_custom(" A ")),
     ],
 )
 def test_dispatch_is_the_registered_normalizer(key_type: str, raw: str, direct: object) -> None:
     assert normalize_key(key_type, raw, region="DE", gmail_rules=True) == direct
-    assert key_type_info(key_type).normalize(raw, "DE", True) == direct
+    assert key_type_info(key_type).normalize(raw, "DE", True, nz.PROFILE) == direct
 
 
 def test_unknown_type_is_a_usage_error() -> None:
@@ -104,9 +104,23 @@ def test_no_module_keeps_its_own_list_of_key_types() -> None:
     for path in SRC.rglob("*.py"):
         if path.name == "keytypes.py":
             continue
+        if path.relative_to(SRC).as_posix() == "protocol/conflicts.py":
+            # The wire rule of protocol_spec.md §5.8 names its key types normatively, as the
+            # spec does (the core must not import the normalizer); checked against the
+            # registry's strengths below.
+            continue
         for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
             if isinstance(node, (ast.Tuple, ast.List, ast.Set)):
                 strings = {e.value for e in node.elts if isinstance(e, ast.Constant)} & names
                 if len(strings) >= 2:
                     offenders.append(f"{path.relative_to(SRC)}:{node.lineno}")
     assert not offenders, offenders
+
+
+def test_the_conflict_rule_agrees_with_the_registry() -> None:
+    """Identifying types (§5.8) are strong ones whose inequality means another company;
+    guarded ones are weak: the rule only ever refuses a weak match."""
+    from blindmatch.protocol.conflicts import GUARDED_KEY_TYPES, IDENTIFYING_KEY_TYPES
+
+    assert all(strength(t) == "strong" for t in IDENTIFYING_KEY_TYPES)
+    assert all(strength(t) == "weak" for t in GUARDED_KEY_TYPES)

@@ -6,14 +6,18 @@ for misspelt keys, rather than as a pydantic dump.
 Format (every table is optional except ``label``)::
 
     label = "Northwind Analytics"          # how the partner sees us
-    normalization = "bm-norm/1"            # the only profile this version speaks
+    normalization = "bm-norm/2"            # key normalization profile (default; or "bm-norm/1")
     payload_bytes = 512                    # our terms: fixed size of a revealed-fields payload
 
     [keys]
-    use = ["domain", "duns"]               # key types offered; default: domain + duns
+    use = ["domain", "name", "duns"]       # key types offered; default: these three
     default_region = "US"                  # phones without a country code
     gmail_rules = false
     keys_per_account = 3                   # key slots per account on the wire
+    refuse_conflicts = "auto"              # no name-only match across conflicting
+                                           # domains/DUNS: "auto" (the default) runs it from
+                                           # bm-norm/2 unless both sides disclose records;
+                                           # true also then (an agreed disclosure, §5.8)
 
     [columns]                              # explicit mapping; overrides header recognition
     id = "Account ID"
@@ -39,8 +43,9 @@ Format (every table is optional except ``label``)::
 A policy without ``[populations]`` uses the standard Customers / Opportunities / Prospects,
 derived per file from Salesforce ``Type`` or HubSpot ``Lifecycle Stage`` (see
 :func:`standard_populations`); when no source has either column, preparation puts every row in
-one population "Accounts" instead. A policy without ``keys.use`` offers domain and duns, narrowed
-to the key types the data has columns for. Both are counts-only.
+one population "Accounts" instead. A policy without ``keys.use`` offers domain, name and duns,
+narrowed to the key types the data has columns for (the most accurate precision-safe choice
+under bm-norm/2, see README "Choosing key types"). Both are counts-only.
 """
 
 from __future__ import annotations
@@ -52,7 +57,7 @@ import re
 import sys
 from collections.abc import Mapping, Sequence
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 from pydantic import (
     BaseModel,
@@ -64,6 +69,7 @@ from pydantic import (
     StrictInt,
     StrictStr,
     ValidationError,
+    field_validator,
     model_validator,
 )
 from pydantic_core import PydanticCustomError
@@ -82,7 +88,7 @@ from ..protocol.model import (
 )
 from .headers import ColumnMap
 from .keytypes import DEFAULT_KEY_TYPES, KEY_TYPES, is_custom
-from .normalize import PROFILE, profile_fingerprint
+from .normalize import PROFILE, PROFILES, profile_fingerprint
 
 if sys.version_info >= (3, 11):
     import tomllib
@@ -99,6 +105,7 @@ __all__ = [
     "PopulationSpec",
     "default_policy",
     "load_policy",
+    "refuse_conflicts_default",
     "standard_populations",
 ]
 
@@ -289,12 +296,33 @@ class _Section(BaseModel):
 class KeysSpec(_Section):
     """``[keys]``: which key types we offer and how they are normalized."""
 
-    #: Key types offered, in priority order. ``None``: the default (domain, duns), narrowed to
-    #: what the data has columns for.
+    #: Key types offered, in priority order. ``None``: the default (domain, name, duns),
+    #: narrowed to what the data has columns for.
     use: tuple[StrictStr, ...] | None = None
     default_region: StrictStr | None = None
     gmail_rules: StrictBool = False
     keys_per_account: StrictInt | None = None
+    #: Refuse a name-only match between accounts that each carry a domain (or each a DUNS)
+    #: and do not share it (protocol_spec.md §5.8). ``None`` or ``"auto"``: the profile's
+    #: default (:func:`refuse_conflicts_default`), off for a session where both sides share
+    #: records-level populations. ``True`` runs it there too, accepting that the expanding
+    #: side learns the identifying key types of our accounts matched by name alone; both
+    #: parties must then say true.
+    refuse_conflicts: bool | Literal["auto"] | None = None
+
+    @field_validator("refuse_conflicts", mode="plain")
+    @classmethod
+    def _check_refuse_conflicts(cls, value: object) -> bool | Literal["auto"] | None:
+        """Three values; a plain validator so the error names them all at once."""
+        if value is None or isinstance(value, bool):
+            return value
+        if value == "auto":
+            return "auto"
+        raise PydanticCustomError(
+            "refuse_conflicts_type",
+            'expected true, false or "auto", got {got}',
+            {"got": _toml_type(value)},
+        )
 
 
 class PopulationSpec(_Section):
@@ -432,6 +460,14 @@ class Policy(_Section):
     def column_overrides(self) -> dict[str, tuple[str, ...]]:
         return dict(self.columns)
 
+    @property
+    def refuse_conflicts(self) -> bool:
+        """Whether we propose the conflicting-strong-keys rule (given, or the profile's)."""
+        given = self.keys.refuse_conflicts
+        if given is None or given == "auto":
+            return refuse_conflicts_default(self.normalization)
+        return given
+
     def terms(self, *, key_types: Sequence[str] | None = None) -> Terms:
         """Our proposal for a session: hidden populations are left out entirely.
 
@@ -446,11 +482,15 @@ class Policy(_Section):
         return Terms(
             label=self.label,
             normalization=self.normalization,
-            normalization_tables=profile_fingerprint(),
+            normalization_tables=profile_fingerprint(self.normalization),
             key_types=tuple(key_types) if key_types is not None else self.key_types,
             populations=pops,
             keys_per_account=self.keys.keys_per_account,
             payload_bytes=self.payload_bytes,
+            refuse_conflicts=self.refuse_conflicts,
+            # Only an explicit true accepts the disclosure the rule makes with records-level
+            # populations on both sides (protocol_spec.md §5.8).
+            reveal_flavours=self.keys.refuse_conflicts is True,
         )
 
     def _population_fields(self) -> list[tuple[str, tuple[str, ...]]]:
@@ -473,9 +513,11 @@ class Policy(_Section):
             found.append(
                 Objection(
                     f"the partner normalizes keys with {partner.normalization!r}, we use "
-                    f"{self.normalization!r}",
+                    f"{self.normalization!r}; to match with this partner, both policies must "
+                    f"name one profile (normalization = {partner.normalization!r})",
                     f"we normalize keys with {partner.normalization!r}, the partner uses "
-                    f"{self.normalization!r}",
+                    f"{self.normalization!r}; to match with this partner, both policies must "
+                    f"name one profile (normalization = {self.normalization!r})",
                 )
             )
         common = [k for k in self.key_types if k in partner.key_types]
@@ -538,6 +580,10 @@ class Policy(_Section):
         keys.append(f"gmail_rules = {'true' if self.keys.gmail_rules else 'false'}")
         if self.keys.keys_per_account is not None:
             keys.append(f"keys_per_account = {self.keys.keys_per_account}")
+        given = self.keys.refuse_conflicts
+        if given is not None:
+            shown = _toml_str(given) if isinstance(given, str) else str(given).lower()
+            keys.append(f"refuse_conflicts = {shown}")
         out += keys
         if self.columns:
             out += ["", "[columns]"]
@@ -632,12 +678,22 @@ def standard_populations(column_map: ColumnMap | None) -> dict[str, PopulationSp
     }
 
 
+#: Profiles whose partners, by default, do not refuse name matches between conflicting
+#: strong keys: bm-norm/1 predates the rule, and its sessions keep their exact bytes.
+_PROFILES_WITHOUT_CONFLICT_RULE = frozenset({"bm-norm/1"})
+
+
+def refuse_conflicts_default(profile: str) -> bool:
+    """The ``keys.refuse_conflicts`` a policy gets when it does not say: on from bm-norm/2."""
+    return profile not in _PROFILES_WITHOUT_CONFLICT_RULE
+
+
 def default_policy(label: str, column_map: ColumnMap | None = None) -> Policy:
     """The policy used when the user gives none.
 
-    Keys: domain, plus duns if the table has a DUNS column. Populations: the standard three
-    (counts only) if the table has a Salesforce ``Type`` or HubSpot ``Lifecycle Stage`` column,
-    else one population "Accounts" holding every row. No partner requirements.
+    Keys: domain, plus name and duns if the table has columns for them. Populations: the
+    standard three (counts only) if the table has a Salesforce ``Type`` or HubSpot ``Lifecycle
+    Stage`` column, else one population "Accounts" holding every row. No partner requirements.
     """
     # The first default type (domain) is always offered; the others when a column has them.
     keys = [
@@ -662,11 +718,12 @@ def _semantic_problems(policy: Policy) -> list[tuple[str, str]]:
     problems: list[tuple[str, str]] = []
     if not policy.label.strip() or not NAME_PATTERN.match(policy.label):
         problems.append(("label", "expected 1 to 64 printable characters"))
-    if policy.normalization != PROFILE:
+    if policy.normalization not in PROFILES:
         problems.append(
             (
                 "normalization",
-                f"unsupported profile {policy.normalization!r}; this version speaks {PROFILE!r}",
+                f"unsupported profile {policy.normalization!r}; this version speaks "
+                f"{', '.join(map(repr, PROFILES))} (default {PROFILE!r})",
             )
         )
     if not MIN_PAYLOAD_BYTES <= policy.payload_bytes <= MAX_PAYLOAD_BYTES:
