@@ -32,6 +32,7 @@ import argparse
 import getpass
 import json
 import os
+import shutil
 import sys
 import threading
 from collections.abc import Callable, Mapping
@@ -56,6 +57,7 @@ from ..protocol.agreement import Agreement
 from ..protocol.randomness import Rng
 from ..transport import (
     Connected,
+    Dropped,
     PairingCode,
     TlsContexts,
     WormholeConnected,
@@ -197,6 +199,11 @@ def _mailbox(job: Job) -> Ran:
         poll=settings.poll or DEFAULT_POLL, timeout=job.timeout,
         on_wait=lambda _: job.say("waiting in the mailbox"),
     )  # fmt: skip
+    # Complete: the state is deleted, and our messages are in the mailbox (put before the
+    # result is returned); the local copies would only be leftovers.
+    shutil.rmtree(party.out_dir, ignore_errors=True)
+    if job.spec.address.state is None:
+        shutil.rmtree(state.parent, ignore_errors=True)
     return Ran(result, party.agreement, "mailbox")
 
 
@@ -280,7 +287,14 @@ class MapProgress:
             bar.refresh()
 
     def feeder(self, name: str) -> Callable[[Event], None]:
+        note = self.note(name)
+
         def feed(event: Event) -> None:
+            if isinstance(event, Dropped):
+                # As the two-party command does: what an operator looks for when a partner
+                # cannot get in (a refused certificate, a wrong code, a port scan).
+                guesses = f" [failed pairings: {event.guesses}]" if event.guesses else ""
+                note(f"dropped a connection from {event.address}: {event.reason}{guesses}")
             if not self._on:
                 return
             if isinstance(event, Connected):
