@@ -245,3 +245,22 @@ def test_every_transport_has_a_runner() -> None:
     from blindmatch.cli.map import RUNNERS
 
     assert set(RUNNERS) == set(TRANSPORTS)
+
+
+def test_the_readme_partners_file_is_a_good_one(tmp_path: Path) -> None:
+    """The README's example is what a user copies: it must load, and say what it says."""
+    readme = (Path(__file__).parent.parent / "README.md").read_text(encoding="utf-8")
+    section = readme[readme.index("**Many partners.**") :]
+    example = section[section.index("```toml\n") + 8 : section.index("```\n", 8)]
+    path = _file(tmp_path, example)
+    specs = load_partners(path)
+    assert [(s.name, s.transport) for s in specs] == [
+        ("globex", "connect"), ("initech", "listen"), ("umbrella", "wormhole"),
+        ("hooli", "mailbox"),
+    ]  # fmt: skip
+    initech = specs[1]
+    assert initech.tls is not None and initech.code_env is None
+    # the error the README quotes points at the line it names
+    assert f"`partners.toml, line {initech.lines['tls_pin']} (partner #2 'initech', field " \
+        "'tls_pin')" in readme.replace("\n", " ")  # fmt: skip
+    assert specs[3].timeout == 86400.0
