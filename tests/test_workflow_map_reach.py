@@ -12,6 +12,9 @@ from __future__ import annotations
 
 import json
 import os
+import pty
+import re
+import select
 import subprocess
 import sys
 import time
@@ -368,3 +371,86 @@ def test_wormhole_partners_whose_codes_share_a_nameplate_are_refused(
     assert "same wormhole nameplate" in err
     assert first not in err and second not in err
     assert os.environ.get("ONE") is None
+
+
+def test_a_wormhole_sender_without_code_env_shows_a_new_code_as_the_cli_does(
+    world: dict[str, object],
+) -> None:
+    """With a terminal and no code_env, a sender makes a code up and shows it there only."""
+    tmp, servers = world["tmp"], world["servers"]
+    assert isinstance(tmp, Path) and isinstance(servers, Servers)
+    (tmp / "p.toml").write_text(
+        f'[[partners]]\nname = "wh"\nrole = "sender"\nwormhole = "{servers.mailbox}"\n'
+        f'wormhole_transit = "{servers.transit}"\nwormhole_relay_only = true\n',
+        encoding="utf-8",
+    )
+    master, terminal = pty.openpty()  # stderr is a terminal; stdin is not
+    env = {k: v for k, v in os.environ.items() if k != "BLINDMATCH_DEBUG"}
+    mapping = subprocess.Popen(
+        [sys.executable, "-m", "blindmatch.cli.main", "map", "--partners", str(tmp / "p.toml"),
+         "--input", str(tmp / "a.csv"), "--policy", str(tmp / "a.toml"), "--out-dir",
+         str(tmp / "map"), "--yes", "--quiet", "--json", "--timeout", "60"],
+        stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=terminal, text=True, env=env,
+    )  # fmt: skip
+    os.close(terminal)
+    shown = b""
+    code = None
+    give_up = time.monotonic() + 60
+    while code is None and time.monotonic() < give_up:
+        ready, _, _ = select.select([master], [], [], 1.0)
+        if ready:
+            try:
+                shown += os.read(master, 4096)
+            except OSError:
+                break
+        found = re.search(rb"Pairing code for wh: (\d{5}-\d{5}-\d{5})", shown)
+        code = found.group(1).decode() if found else None
+    assert code is not None, shown
+    _crm(tmp / "wh.csv", "W", FIRST)
+    partner = _run(["--role", "receiver", "--input", str(tmp / "wh.csv"), "--policy",
+                    str(tmp / "wh.toml"), "--out-dir", str(tmp / "wh-out"), "--wormhole",
+                    "--wormhole-server", servers.mailbox, "--wormhole-transit", servers.transit,
+                    "--wormhole-relay-only", "--yes", "--quiet", "--timeout", "60"],
+                   {"BLINDMATCH_PAIRING_CODE": code})  # fmt: skip
+    assert _finish(partner)[0] == 0
+    out, _ = mapping.communicate(timeout=120)
+    os.close(master)
+    assert mapping.returncode == 0
+    assert json.loads(out)["partners"][0]["overlaps"] == 20
+    assert code not in out  # shown on the terminal only
+    for written in (tmp / "map").rglob("*"):
+        if written.is_file():
+            assert code.encode() not in written.read_bytes(), written
+
+
+def test_a_mailbox_partner_that_timed_out_resumes_when_the_map_runs_again(
+    world: dict[str, object],
+) -> None:
+    tmp = world["tmp"]
+    assert isinstance(tmp, Path)
+    (tmp / "p.toml").write_text(
+        '[[partners]]\nname = "box"\nrole = "sender"\nmailbox = "box-folder"\n'
+        'mailbox_poll = 0.2\ntimeout = 3\ncode_env = "CODE_M"\n',
+        encoding="utf-8",
+    )
+    command = ["map", "--partners", str(tmp / "p.toml"), "--input", str(tmp / "a.csv"),
+               "--policy", str(tmp / "a.toml"), "--out-dir", str(tmp / "map"), "--yes",
+               "--quiet", "--json"]  # fmt: skip
+    rc, out, err = _finish(_run(command, {"CODE_M": CODE_M}))
+    assert rc == 9, err
+    (row,) = json.loads(out)["partners"]
+    assert row["status"] == "failed" and "no new message from the partner" in row["error"]
+    assert "state is kept" in row["error"]
+    assert (tmp / "map" / ".mailbox-state" / "box" / "run.state").exists()
+    # the partner turns up later; the same command goes on with the same run
+    _crm(tmp / "box.csv", "B", FIRST)
+    partner = _run(["offline", "--role", "receiver", "--input", str(tmp / "box.csv"),
+                    "--policy", str(tmp / "box.toml"), "--out-dir", str(tmp / "box-out"),
+                    "--state", str(tmp / "box.state"), "--mailbox", str(tmp / "box-folder"),
+                    "--poll", "0.2", "--timeout", "60", "--yes", "--quiet"],
+                   {"BLINDMATCH_PAIRING_CODE": CODE_M})  # fmt: skip
+    rc, out, err = _finish(_run(command, {"CODE_M": CODE_M}))
+    assert _finish(partner)[0] == 0
+    assert rc == 0, err
+    assert json.loads(out)["partners"][0]["overlaps"] == 20
+    assert not (tmp / "map" / ".mailbox-state" / "box").exists()
