@@ -15,7 +15,8 @@ DATA = Path(__file__).parent / "data" / "inputs"
 def test_salesforce_inspection_without_policy() -> None:
     diag = inspect_sources([DATA / "salesforce_accounts.csv"])
     assert diag.rows == 7
-    assert diag.key_types == ["domain", "duns"]  # what a run without a policy would use
+    # what a run without a policy would use
+    assert diag.key_types == ["domain", "name", "duns"]
     assert diag.key_scope == "all rows" and diag.key_rows == 7
     # default populations from Type
     assert diag.populations == {"Customers": 3, "Opportunities": 0, "Prospects": 2}
@@ -25,10 +26,10 @@ def test_salesforce_inspection_without_policy() -> None:
         "Prospects": "counts",
     }
     assert diag.rows_in_no_population == 2
-    assert diag.rows_with_key == {"domain": 5, "duns": 2}
-    assert diag.rows_with_any_key == 5
-    # Umbrella: website "n/a" (junk), DUNS blank -> junk; Wayne: both blank
-    assert diag.rows_without_key == {"junk": 1, "blank": 1}
+    assert diag.rows_with_key == {"domain": 5, "name": 7, "duns": 2}
+    assert diag.rows_with_any_key == 7
+    # Umbrella (website "n/a") and Wayne (no website) still have their names
+    assert diag.rows_without_key == {}
     assert diag.cells["domain"] == {"ok": 5, "junk": 1, "blank": 1}
     assert diag.cells["duns"] == {"ok": 2, "blank": 5}
     dup = diag.duplicate_keys["domain"]
@@ -64,9 +65,11 @@ def test_hubspot_and_jsonl_inspection() -> None:
     assert diag.rows == 10
     assert [s.flavour for s in diag.sources] == ["hubspot", "hubspot"]
     assert diag.sources[1].format == "jsonl"
-    assert diag.key_types == ["domain", "duns"]  # the JSON Lines file has a DUNS column
+    assert diag.key_types == ["domain", "name", "duns"]  # the JSON Lines file has a DUNS column
     assert diag.rows_with_key["duns"] == 1
-    assert diag.rows_without_key == {"free-mail": 1}  # gmail.com as a company domain
+    # gmail.com as the domain of "Gmail Guy" is no key; the name is
+    assert diag.rows_with_key["domain"] == 9
+    assert diag.rows_without_key == {}
     dup = diag.duplicate_keys["domain"]
     assert dup.values == 1  # acme.com in both files
     assert dup.examples == [["hubspot_companies.csv:2", "hubspot_companies.jsonl:1"]]
@@ -107,7 +110,7 @@ def test_missing_key_columns_are_warnings_not_errors() -> None:
     assert diag.populations == {"Accounts": 2}  # no lifecycle column: one population
     assert diag.key_types == []
     assert diag.rows_without_key == {"no-column": 2}
-    assert any("no column provides a domain or DUNS" in w for w in diag.warnings)
+    assert any("no column provides a domain, company name or DUNS" in w for w in diag.warnings)
 
 
 def test_to_dict_is_json_and_render_text_is_readable() -> None:
@@ -121,9 +124,9 @@ def test_to_dict_is_json_and_render_text_is_readable() -> None:
     data = json.loads(json.dumps(diag.to_dict()))
     assert data["rows"] == 7
     assert data["populations"] == {"Customers": {"rows": 3, "disclosure": "records"}}
-    assert data["records"] == 2
+    assert data["records"] == 3  # Umbrella (website "n/a") takes part by its name
     assert data["key_scope"] == "rows in a shared population"
-    assert data["excluded_without_key"] == {"junk": 1}
+    assert data["excluded_without_key"] == {}
     text = diag.render_text()
     for expected in (
         "Source ",
@@ -132,8 +135,8 @@ def test_to_dict_is_json_and_render_text_is_readable() -> None:
         "record id:   Account ID",
         "Rows: 7",
         "Customers",
-        "Rows with a usable key: 2",
-        "Records prepared: 2",
+        "Rows with a usable key: 3",
+        "Records prepared: 3",
     ):
         assert expected in text, expected
     # row numbers, never key values
@@ -145,3 +148,26 @@ def test_render_text_for_bom_and_semicolon_files() -> None:
     text = diag.render_text()
     assert "UTF-8 with BOM, comma-separated" in text
     assert "UTF-8, semicolon-separated" in text
+
+
+def test_inspection_says_which_key_types_the_columns_support() -> None:
+    diag = inspect_sources([DATA / "salesforce_accounts.csv"])
+    # the Phone column supports phone keys, which no run offers unless the policy lists them
+    assert diag.supported_key_types == ["domain", "name", "phone", "duns"]
+    assert diag.normalization == "bm-norm/2"
+    text = diag.render_text()
+    assert (
+        "Key types the columns support: domain, name, phone, duns; offered: domain, name, "
+        "duns; not offered: phone"
+    ) in text
+    assert "Normalization: bm-norm/2" in text
+    data = diag.to_dict()
+    assert data["supported_key_types"] == ["domain", "name", "phone", "duns"]
+    old = inspect_sources(
+        [DATA / "salesforce_accounts.csv"],
+        Policy.from_toml_text(
+            'label = "X"\nnormalization = "bm-norm/1"\n[keys]\nuse = ["domain"]\n'
+        ),
+    )
+    assert old.normalization == "bm-norm/1"
+    assert "offered: domain; not offered: name, phone, duns" in old.render_text()

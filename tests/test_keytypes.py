@@ -28,7 +28,7 @@ SRC = Path(__file__).resolve().parents[1] / "src" / "blindmatch"
 
 def test_registry_entries_are_complete() -> None:
     assert KEY_TYPES == ("domain", "name", "email", "phone", "duns")
-    assert DEFAULT_KEY_TYPES == ("domain", "duns")
+    assert DEFAULT_KEY_TYPES == ("domain", "name", "duns")
     for name, entry in REGISTRY.items():
         assert entry.name == name
         assert entry.header_aliases, name
@@ -81,13 +81,13 @@ def test_policy_refuses_an_unregistered_type(tmp_path: Path) -> None:
         ("name", "Acme, Inc.", nz.normalize_name("Acme, Inc.")),
         ("email", "B.o.b@gmail.com", nz.normalize_email("B.o.b@gmail.com", gmail_rules=True)),
         ("phone", "030 2270", nz.normalize_phone("030 2270", region="DE")),
-        ("duns", "12-345-6789", nz.normalize_duns("12-345-6789")),
+        ("duns", "15-048-3782", nz.normalize_duns("15-048-3782")),
         ("custom:x", " A ", nz.normalize_custom(" A ")),
     ],
 )
 def test_dispatch_is_the_registered_normalizer(key_type: str, raw: str, direct: object) -> None:
     assert normalize_key(key_type, raw, region="DE", gmail_rules=True) == direct
-    assert key_type_info(key_type).normalize(raw, "DE", True) == direct
+    assert key_type_info(key_type).normalize(raw, "DE", True, nz.PROFILE) == direct
 
 
 def test_unknown_type_is_a_usage_error() -> None:

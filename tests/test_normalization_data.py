@@ -1,4 +1,4 @@
-"""bm-norm/1 against its published vectors, and its data files against their manifest."""
+"""Each profile against its published vectors, and the data files against their manifest."""
 
 from __future__ import annotations
 
@@ -11,9 +11,19 @@ import pytest
 from _vectors import load_vectors, vector_params
 
 from blindmatch.accounts.keytypes import normalize_key
-from blindmatch.accounts.normalize import PROFILE, data_file, email_domain, profile_data
+from blindmatch.accounts.normalize import (
+    PROFILES,
+    data_file,
+    email_domain,
+    profile_data,
+    profile_files,
+    record_keys,
+)
 
-VECTORS = "normalization_bm-norm-1.json"
+VECTORS = {
+    "bm-norm/1": "normalization_bm-norm-1.json",
+    "bm-norm/2": "normalization_bm-norm-2.json",
+}
 
 
 def _manifest() -> dict[str, Any]:
@@ -21,9 +31,10 @@ def _manifest() -> dict[str, Any]:
     return data
 
 
-def test_vector_file_is_for_this_profile_and_large() -> None:
-    doc = load_vectors(VECTORS)
-    assert doc["profile"] == PROFILE
+@pytest.mark.parametrize("profile", PROFILES)
+def test_vector_file_is_for_its_profile_and_large(profile: str) -> None:
+    doc = load_vectors(VECTORS[profile])
+    assert doc["profile"] == profile
     assert len(doc["vectors"]) >= 1000
     kinds = {case["key_type"] for case in doc["vectors"]}
     assert {"domain", "name", "email", "email_domain", "phone", "duns"} <= kinds
@@ -31,36 +42,52 @@ def test_vector_file_is_for_this_profile_and_large() -> None:
     assert {"blank", "junk", "free-mail", "invalid"} <= reasons
 
 
-def test_vectors_were_made_with_these_tables() -> None:
+@pytest.mark.parametrize("profile", PROFILES)
+def test_vectors_were_made_with_these_tables(profile: str) -> None:
     # A difference means the installed phonenumbers/idna/Unicode data moved: the cases may
     # still pass, but say which table changed first.
-    tables = load_vectors(VECTORS)["tables"]
-    mine = profile_data()
+    tables = load_vectors(VECTORS[profile])["tables"]
+    mine = profile_data(profile)
     for name in ("public-suffix-list", "free-mail", "tables"):
         assert tables[name] == mine[name], name
 
 
-@pytest.mark.parametrize("case", vector_params(VECTORS))
-def test_normalization_vector(case: dict[str, Any]) -> None:
+def _check(case: dict[str, Any], profile: str) -> None:
     raw = case["raw"]
     if case["key_type"] == "email_domain":
-        got = email_domain(raw)
+        got = email_domain(raw, profile=profile)
     else:
         got = normalize_key(
             case["key_type"],
             raw,
             region=case.get("region"),
             gmail_rules=bool(case.get("gmail_rules", False)),
+            profile=profile,
         )
     if "key" in case:
         assert got.value == case["key"]
+        assert list(got.more) == case.get("more", [])
     else:
         assert got.reason == case["reason"]
 
 
+@pytest.mark.parametrize("case", vector_params(VECTORS["bm-norm/1"]))
+def test_normalization_vector(case: dict[str, Any]) -> None:
+    _check(case, "bm-norm/1")
+
+
+@pytest.mark.parametrize("case", vector_params(VECTORS["bm-norm/2"]))
+def test_normalization_vector_bm_norm_2(case: dict[str, Any]) -> None:
+    _check(case, "bm-norm/2")
+
+
 def test_manifest_lists_every_data_file_with_its_hash() -> None:
     manifest = _manifest()
-    assert manifest["profile"] == PROFILE
+    assert set(manifest["profiles"]) == set(PROFILES)
+    named = {name for roles in manifest["profiles"].values() for name in roles.values()}
+    assert named == set(manifest["files"])  # every file belongs to a profile
+    for profile in PROFILES:
+        assert profile_files(profile) == manifest["profiles"][profile]
     shipped = {
         entry.name
         for entry in resources.files("blindmatch.accounts.data").iterdir()
@@ -78,7 +105,8 @@ def test_public_suffix_list_is_the_pinned_version() -> None:
     entry = _manifest()["files"]["public_suffix_list.dat"]
     head = data_file("public_suffix_list.dat")[:1000].decode("utf-8")
     assert f"// VERSION: {entry['version']}" in head
-    assert profile_data()["public-suffix-list"] == entry["sha256"]
+    for profile in PROFILES:
+        assert profile_data(profile)["public-suffix-list"] == entry["sha256"]
 
 
 def test_list_files_are_clean() -> None:
@@ -93,3 +121,23 @@ def test_list_files_are_clean() -> None:
         assert len(entries) == len(set(entries)), name
         if name != "legal_forms_multiword.txt":  # order matters there: longest first
             assert entries == sorted(entries), name
+
+
+@pytest.mark.parametrize("case", vector_params(VECTORS["bm-norm/2"], "record"))
+def test_record_keys_vector_bm_norm_2(case: dict[str, Any]) -> None:
+    keys = [(kt, value) for kt, value in case["keys"]]
+    assert [list(k) for k in record_keys(keys, "bm-norm/2")] == case["record"]
+    assert record_keys(keys, "bm-norm/1") == keys  # bm-norm/1 takes the cells' keys as they are
+
+
+def test_spec_names_every_bm_norm_2_file_with_its_hash() -> None:
+    """protocol_spec.md §15.9 lists the files of bm-norm/2 with their SHA-256: another team
+    implements the profile from the spec, so the spec must name the very bytes."""
+    from pathlib import Path
+
+    spec = (Path(__file__).resolve().parents[1] / "protocol_spec.md").read_text(encoding="utf-8")
+    section = spec[spec.index("### 15.9 Profile `bm-norm/2`") :]
+    files = _manifest()["files"]
+    for name in profile_files("bm-norm/2").values():
+        assert f"| `{name}` |" in section, name
+        assert files[name]["sha256"] in section, name

@@ -91,7 +91,7 @@ def test_terms_drop_hidden_populations() -> None:
     assert terms == Terms(
         label="Northwind Analytics",
         normalization="bm-norm/1",
-        normalization_tables=profile_fingerprint(),
+        normalization_tables=profile_fingerprint("bm-norm/1"),
         key_types=("domain", "duns"),
         populations=(
             PopulationTerms(
@@ -108,7 +108,8 @@ def test_terms_drop_hidden_populations() -> None:
 
 def test_minimal_policy_and_defaults() -> None:
     policy = Policy.from_toml_text('label = "Acme"')
-    assert policy.keys_defaulted and policy.key_types == ("domain", "duns")
+    assert policy.keys_defaulted and policy.key_types == ("domain", "name", "duns")
+    assert policy.normalization == "bm-norm/2"  # the default profile of new runs
     assert policy.populations_defaulted
     assert policy.population_names == DEFAULT_POPULATION_NAMES
     terms = policy.terms()
@@ -227,8 +228,9 @@ def test_population_rules() -> None:
 
 
 def test_top_level_values() -> None:
-    err = problem('label = "X"\nnormalization = "bm-norm/2"\n')
-    assert "normalization: unsupported profile 'bm-norm/2'" in err.message
+    err = problem('label = "X"\nnormalization = "bm-norm/3"\n')
+    assert "normalization: unsupported profile 'bm-norm/3'" in err.message
+    assert "'bm-norm/1', 'bm-norm/2'" in err.message
     err = problem('label = "X"\npayload_bytes = 10\n')
     assert "payload_bytes: expected 64 to 16384 bytes" in err.message
     err = problem('label = ""\n')
@@ -277,6 +279,25 @@ def test_accepts() -> None:
 
     other = _partner(("C", Disclosure.COUNTS), normalization="bm-norm/9")
     assert any("bm-norm/9" in r for r in Policy.from_toml_text('label="X"').accepts(other))
+
+
+def test_both_profiles_are_spoken_and_a_mismatch_names_both() -> None:
+    old = Policy.from_toml_text('label = "X"\nnormalization = "bm-norm/1"\n')
+    new = Policy.from_toml_text('label = "X"')
+    assert old.terms().normalization == "bm-norm/1"
+    assert new.terms().normalization == "bm-norm/2"
+    # each profile states the digest of its own tables
+    assert old.terms().normalization_tables == profile_fingerprint("bm-norm/1")
+    assert new.terms().normalization_tables == profile_fingerprint("bm-norm/2")
+    assert old.terms().normalization_tables != new.terms().normalization_tables
+    assert old.accepts(_partner(("C", Disclosure.COUNTS), normalization="bm-norm/1")) == []
+    objections = new.objections(_partner(("C", Disclosure.COUNTS), normalization="bm-norm/1"))
+    assert len(objections) == 1
+    ours, theirs = objections[0].ours, objections[0].theirs
+    assert "'bm-norm/1'" in ours and "'bm-norm/2'" in ours
+    assert "'bm-norm/1'" in theirs and "'bm-norm/2'" in theirs
+    assert 'normalization = "bm-norm/1"' in ours.replace("'", '"')
+    assert Policy.from_toml_text(old.to_toml()).normalization == "bm-norm/1"
 
 
 # -- defaults -----------------------------------------------------------------------------

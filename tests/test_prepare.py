@@ -39,7 +39,7 @@ def test_salesforce_file_exact_records() -> None:
     assert party.records == [
         rec(
             "0015e00000AcmeAAA",
-            (("domain", "acme.com"), ("duns", "123456789")),
+            (("domain", "acme.com"), ("duns", "150483782")),
             {"Customers"},
             {"Account Name": "Acme, Inc.", "Account Owner": "Ann Lee"},
         ),
@@ -49,7 +49,7 @@ def test_salesforce_file_exact_records() -> None:
             {"Customers"},
             {"Account Name": "Globex Corporation", "Account Owner": "Bo Chan"},
         ),
-        rec("0015e00000InitAAA", (("domain", "initech.io"), ("duns", "987654321")), {"Prospects"}),
+        rec("0015e00000InitAAA", (("domain", "initech.io"), ("duns", "804735132")), {"Prospects"}),
         # Umbrella (Customer, website "n/a") has no usable key; Hooli is in no population;
         # Wayne is only in the hidden Partners population
         rec("0015e00000StarAAA", (("domain", "acme.com"),), {"Prospects"}),
@@ -74,16 +74,38 @@ def test_salesforce_file_exact_records() -> None:
 
 def test_hubspot_file_with_default_populations_and_keys() -> None:
     party = prepare_party(DATA / "hubspot_companies.csv", Policy.from_toml_text('label = "G"'))
-    assert party.terms.key_types == ("domain",)  # defaulted keys narrowed: no DUNS column
+    # defaulted keys narrowed: no DUNS column
+    assert party.terms.key_types == ("domain", "name")
     assert [p.name for p in party.terms.populations] == ["Customers", "Opportunities", "Prospects"]
     assert party.records == [
-        rec("5001", (("domain", "acme.com"),), {"Customers"}),
-        rec("5002", (("domain", "soylent.com"),), {"Opportunities"}),
-        rec("5003", (("domain", "vandelay.com"),), {"Opportunities"}),
-        rec("5004", (("domain", "piedpiper.com"),), {"Prospects"}),
-        rec("5005", (("domain", "hooli.com"),), {"Prospects"}),
+        rec(
+            "5001",
+            (("domain", "acme.com"), ("name", "acme"), ("domain", "brand:acme")),
+            {"Customers"},
+        ),
+        rec(
+            "5002",
+            (("domain", "soylent.com"), ("name", "soylent"), ("domain", "brand:soylent")),
+            {"Opportunities"},
+        ),
+        rec(
+            "5003", (("domain", "vandelay.com"), ("name", "vandelay industries")), {"Opportunities"}
+        ),
+        rec(
+            "5004",
+            (("domain", "piedpiper.com"), ("name", "pied piper"), ("domain", "brand:piedpiper")),
+            {"Prospects"},
+        ),
+        rec(
+            "5005",
+            (("domain", "hooli.com"), ("name", "hooli"), ("domain", "brand:hooli")),
+            {"Prospects"},
+        ),
+        # gmail.com as the website of "Gmail Guy": a free-mail domain whose brand the name does
+        # not agree with is no key (bm-norm/2); the name still is
+        rec("5006", (("name", "gmail guy"),), {"Prospects"}),
     ]
-    assert party.diagnostics.excluded_without_key == {"free-mail": 1}  # gmail.com as a domain
+    assert party.diagnostics.excluded_without_key == {}
 
 
 def test_latin1_bom_and_semicolon_sources_together() -> None:
@@ -106,7 +128,10 @@ def test_latin1_bom_and_semicolon_sources_together() -> None:
         "6002",
         "6003",
     ]
-    assert party.records[0].keys == (("domain", "societegenerale.fr"),)
+    assert party.records[0].keys[:2] == (
+        ("domain", "societegenerale.fr"),
+        ("name", "societe generale"),
+    )
     sources = party.diagnostics.sources
     assert [(s.encoding, s.delimiter) for s in sources] == [
         ("cp1252", ","),
@@ -127,7 +152,7 @@ def test_rows_with_one_record_id_are_merged() -> None:
         name="crm",
     )
     policy = Policy.from_toml_text(
-        'label = "X"\n'
+        'label = "X"\n[keys]\nuse = ["domain"]\n'
         '[populations.Customers]\nwhere = { Type = "Customer" }\ndisclosure = "records"\n'
         'fields = ["Account Name"]\n'
         '[populations.Prospects]\nwhere = { Type = "Prospect" }\ndisclosure = "records"\n'
@@ -173,7 +198,7 @@ def test_email_columns_websites_holding_emails_and_phones_with_regions() -> None
         [
             ["1", "", "jane@gmail.com", "030 901820", "Germany"],
             ["2", "info@globex.co.uk", "bob@acme.com", "(415) 555-2671", ""],
-            ["3", "bob@hotmail.com", "", "+44 20 7946 0958", "United Kingdom"],
+            ["3", "bob@hotmail.com", "", "+44 20 7219 3000", "United Kingdom"],
         ],
         name="mix",
     )
@@ -190,7 +215,7 @@ def test_email_columns_websites_holding_emails_and_phones_with_regions() -> None
             (("domain", "globex.co.uk"), ("domain", "acme.com"), ("phone", "+14155552671")),
             {"All"},
         ),
-        rec("3", (("phone", "+442079460958"),), {"All"}),
+        rec("3", (("phone", "+442072193000"),), {"All"}),
     ]
     cells = party.diagnostics.cells["domain"]
     assert cells == {"ok": 2, "free-mail": 2, "blank": 2}
@@ -238,7 +263,7 @@ def test_fields_only_from_records_level_populations_the_record_is_in() -> None:
         ],
     )
     policy = Policy.from_toml_text(
-        'label = "X"\n'
+        'label = "X"\n[keys]\nuse = ["domain"]\n'
         '[populations.Customers]\nwhere = { Type = "Customer" }\ndisclosure = "records"\n'
         'fields = ["Name", "owner"]\n'
         '[populations.Prospects]\nwhere = { Type = "Prospect" }\ndisclosure = "counts"\n'
@@ -266,11 +291,11 @@ def test_dataframe_source() -> None:
     import pandas as pd  # the test extra installs it
 
     df = pd.DataFrame(
-        {"Record ID": [1, 2], "Domain": ["acme.com", None], "DUNS": [123456789.0, None]}
+        {"Record ID": [1, 2], "Domain": ["acme.com", None], "DUNS": [150483782.0, None]}
     )
     policy = Policy.from_toml_text('label = "X"\n[populations.All]\ndisclosure = "counts"\n')
     party = prepare_party(df, policy)
-    assert party.records == [rec("1", (("domain", "acme.com"), ("duns", "123456789")), {"All"})]
+    assert party.records == [rec("1", (("domain", "acme.com"), ("duns", "150483782")), {"All"})]
     assert party.diagnostics.excluded_without_key == {"blank": 1}
 
 

@@ -48,7 +48,7 @@ def test_salesforce_csv_header_rows_and_numbers() -> None:
     assert [n for n, _ in rows] == [2, 3, 4, 5, 6, 7, 8]  # header is row 1
     first = rows[0][1]
     assert first["Account Name"] == "Acme, Inc."  # quoted comma kept
-    assert first["D-U-N-S Number"] == "12-345-6789"
+    assert first["D-U-N-S Number"] == "15-048-3782"
     assert rows[1][1]["D-U-N-S Number"] is None  # blank -> None
     assert "CSV" in table.describe() and "comma" in table.describe()
 
@@ -354,7 +354,7 @@ def test_jsonl_header_union_types_and_line_numbers() -> None:
     rows = rows_of(table)
     assert [n for n, _ in rows] == [1, 2, 4]  # line numbers; the blank line is skipped
     assert rows[0][1]["Record ID"] == "7001"
-    assert rows[0][1]["DUNS"] == "123456789"
+    assert rows[0][1]["DUNS"] == "150483782"
     assert rows[0][1]["Email"] is None  # absent key
     assert rows[1][1]["Company Domain Name"] is None  # null
     assert rows[2][1]["Tags"] == '["a","b"]'

@@ -432,7 +432,7 @@ def test_each_side_reads_a_policy_rejection_from_its_own_side() -> None:
     from blindmatch.cli.party import make_decider
 
     policy = Policy.from_toml_text(
-        'label = "Globex"\n'
+        'label = "Globex"\nnormalization = "bm-norm/1"\n'  # the profile of the terms below
         '[keys]\nuse = ["domain"]\n'
         '[populations.Customers]\nwhere = { Type = "Customer" }\ndisclosure = "counts"\n'
         '[partner]\nrequire_populations = ["Partners"]\nmin_disclosure = "records"\n'

@@ -72,7 +72,10 @@ class Diagnostics:
 
     sources: list[SourceInfo] = field(default_factory=list)
     rows: int = 0
+    #: Key types offered (a run with this policy, or without one, would use these).
     key_types: list[str] = field(default_factory=list)
+    #: The normalization profile the keys were counted with.
+    normalization: str = ""
     #: Rows per population (hidden ones too: this report stays local).
     populations: dict[str, int] = field(default_factory=dict)
     disclosure: dict[str, str] = field(default_factory=dict)
@@ -111,6 +114,17 @@ class Diagnostics:
         no shared population never take part and are not counted, key or no key."""
         return sum(self.excluded_without_key.values())
 
+    @property
+    def supported_key_types(self) -> list[str]:
+        """Key types some source has a column for, offered or not, in the sources' order:
+        what a policy could list under ``keys.use`` for these files."""
+        found: list[str] = []
+        for src in self.sources:
+            for key_type in src.columns.get("keys", {}):
+                if key_type not in found:
+                    found.append(key_type)
+        return found
+
     def to_dict(self) -> dict[str, Any]:
         """A JSON-able dict (plain str/int/list/dict/None only)."""
         return {
@@ -118,6 +132,8 @@ class Diagnostics:
             "rows": self.rows,
             "rows_without_usable_key": self.rows_without_usable_key,
             "key_types": list(self.key_types),
+            "supported_key_types": self.supported_key_types,
+            "normalization": self.normalization,
             "populations": {
                 name: {"rows": n, "disclosure": self.disclosure.get(name)}
                 for name, n in self.populations.items()
@@ -156,6 +172,16 @@ class Diagnostics:
             if cols.get("region"):
                 out.append(f"  region:      {cols['region']}")
         out.append("")
+        supported = self.supported_key_types
+        offered = [kt for kt in self.key_types if kt in supported]
+        not_offered = [kt for kt in supported if kt not in self.key_types]
+        out.append(
+            f"Key types the columns support: {', '.join(supported) or '(none)'}"
+            + (f"; offered: {', '.join(offered)}" if offered else "; none offered")
+            + (f"; not offered: {', '.join(not_offered)}" if not_offered else "")
+        )
+        if self.normalization:
+            out.append(f"Normalization: {self.normalization}")
         out.append(f"Rows: {self.rows:,}")
         if self.populations:
             out.append("Populations (rows):")

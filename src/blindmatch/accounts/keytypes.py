@@ -30,6 +30,7 @@ from typing import Final, Literal
 
 from ..errors import UsageError
 from .normalize import (
+    PROFILE,
     Normalized,
     normalize_custom,
     normalize_domain,
@@ -55,8 +56,8 @@ __all__ = [
 
 Strength = Literal["strong", "weak"]
 
-#: ``normalize(raw, region=..., gmail_rules=...)``: options a type does not use are ignored.
-Normalizer = Callable[[str | None, str | None, bool], Normalized]
+#: ``normalize(raw, region, gmail_rules, profile)``: options a type does not use are ignored.
+Normalizer = Callable[[str | None, str | None, bool, str], Normalized]
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -71,28 +72,28 @@ class KeyType:
     looked_for: str
 
 
-def _domain(raw: str | None, region: str | None, gmail_rules: bool) -> Normalized:
-    return normalize_domain(raw)
+def _domain(raw: str | None, region: str | None, gmail_rules: bool, profile: str) -> Normalized:
+    return normalize_domain(raw, profile=profile)
 
 
-def _name(raw: str | None, region: str | None, gmail_rules: bool) -> Normalized:
-    return normalize_name(raw)
+def _name(raw: str | None, region: str | None, gmail_rules: bool, profile: str) -> Normalized:
+    return normalize_name(raw, profile=profile)
 
 
-def _email(raw: str | None, region: str | None, gmail_rules: bool) -> Normalized:
-    return normalize_email(raw, gmail_rules=gmail_rules)
+def _email(raw: str | None, region: str | None, gmail_rules: bool, profile: str) -> Normalized:
+    return normalize_email(raw, gmail_rules=gmail_rules, profile=profile)
 
 
-def _phone(raw: str | None, region: str | None, gmail_rules: bool) -> Normalized:
-    return normalize_phone(raw, region=region)
+def _phone(raw: str | None, region: str | None, gmail_rules: bool, profile: str) -> Normalized:
+    return normalize_phone(raw, region=region, profile=profile)
 
 
-def _duns(raw: str | None, region: str | None, gmail_rules: bool) -> Normalized:
-    return normalize_duns(raw)
+def _duns(raw: str | None, region: str | None, gmail_rules: bool, profile: str) -> Normalized:
+    return normalize_duns(raw, profile=profile)
 
 
-def _custom(raw: str | None, region: str | None, gmail_rules: bool) -> Normalized:
-    return normalize_custom(raw)
+def _custom(raw: str | None, region: str | None, gmail_rules: bool, profile: str) -> Normalized:
+    return normalize_custom(raw, profile=profile)
 
 
 _ENTRIES: Final = (
@@ -124,7 +125,7 @@ _ENTRIES: Final = (
             "organisationname",
         ),
         strength="weak",
-        default=False,
+        default=True,
         looked_for="Account Name, Company name or Name",
     ),
     KeyType(
@@ -211,10 +212,12 @@ def normalize_key(
     *,
     region: str | None = None,
     gmail_rules: bool = False,
+    profile: str = PROFILE,
 ) -> Normalized:
-    """Normalize ``raw`` as a key of ``key_type`` (see :data:`KEY_TYPES`, ``custom:<name>``).
+    """Normalize ``raw`` as a key of ``key_type`` (see :data:`KEY_TYPES`, ``custom:<name>``)
+    under normalization ``profile`` (default: the profile of new runs).
 
     ``region`` applies to phone numbers, ``gmail_rules`` to email addresses. Raises
-    ``UsageError`` on an unknown key type or phone region, never on the value.
+    ``UsageError`` on an unknown key type, phone region or profile, never on the value.
     """
-    return key_type_info(key_type).normalize(raw, region, gmail_rules)
+    return key_type_info(key_type).normalize(raw, region, gmail_rules, profile)

@@ -6,11 +6,11 @@ for misspelt keys, rather than as a pydantic dump.
 Format (every table is optional except ``label``)::
 
     label = "Northwind Analytics"          # how the partner sees us
-    normalization = "bm-norm/1"            # the only profile this version speaks
+    normalization = "bm-norm/2"            # key normalization profile (default; or "bm-norm/1")
     payload_bytes = 512                    # our terms: fixed size of a revealed-fields payload
 
     [keys]
-    use = ["domain", "duns"]               # key types offered; default: domain + duns
+    use = ["domain", "name", "duns"]       # key types offered; default: these three
     default_region = "US"                  # phones without a country code
     gmail_rules = false
     keys_per_account = 3                   # key slots per account on the wire
@@ -35,8 +35,9 @@ Format (every table is optional except ``label``)::
 A policy without ``[populations]`` uses the standard Customers / Opportunities / Prospects,
 derived per file from Salesforce ``Type`` or HubSpot ``Lifecycle Stage`` (see
 :func:`standard_populations`); when no source has either column, preparation puts every row in
-one population "Accounts" instead. A policy without ``keys.use`` offers domain and duns, narrowed
-to the key types the data has columns for. Both are counts-only.
+one population "Accounts" instead. A policy without ``keys.use`` offers domain, name and duns,
+narrowed to the key types the data has columns for (the most accurate precision-safe choice
+under bm-norm/2, see README "Choosing key types"). Both are counts-only.
 """
 
 from __future__ import annotations
@@ -76,7 +77,7 @@ from ..protocol.model import (
 )
 from .headers import ColumnMap
 from .keytypes import DEFAULT_KEY_TYPES, KEY_TYPES, is_custom
-from .normalize import PROFILE, profile_fingerprint
+from .normalize import PROFILE, PROFILES, profile_fingerprint
 
 if sys.version_info >= (3, 11):
     import tomllib
@@ -119,8 +120,8 @@ class _Section(BaseModel):
 class KeysSpec(_Section):
     """``[keys]``: which key types we offer and how they are normalized."""
 
-    #: Key types offered, in priority order. ``None``: the default (domain, duns), narrowed to
-    #: what the data has columns for.
+    #: Key types offered, in priority order. ``None``: the default (domain, name, duns),
+    #: narrowed to what the data has columns for.
     use: tuple[StrictStr, ...] | None = None
     default_region: StrictStr | None = None
     gmail_rules: StrictBool = False
@@ -274,7 +275,7 @@ class Policy(_Section):
         return Terms(
             label=self.label,
             normalization=self.normalization,
-            normalization_tables=profile_fingerprint(),
+            normalization_tables=profile_fingerprint(self.normalization),
             key_types=tuple(key_types) if key_types is not None else self.key_types,
             populations=pops,
             keys_per_account=self.keys.keys_per_account,
@@ -301,9 +302,11 @@ class Policy(_Section):
             found.append(
                 Objection(
                     f"the partner normalizes keys with {partner.normalization!r}, we use "
-                    f"{self.normalization!r}",
+                    f"{self.normalization!r}; to match with this partner, both policies must "
+                    f"name one profile (normalization = {partner.normalization!r})",
                     f"we normalize keys with {partner.normalization!r}, the partner uses "
-                    f"{self.normalization!r}",
+                    f"{self.normalization!r}; to match with this partner, both policies must "
+                    f"name one profile (normalization = {self.normalization!r})",
                 )
             )
         common = [k for k in self.key_types if k in partner.key_types]
@@ -461,9 +464,9 @@ def standard_populations(column_map: ColumnMap | None) -> dict[str, PopulationSp
 def default_policy(label: str, column_map: ColumnMap | None = None) -> Policy:
     """The policy used when the user gives none.
 
-    Keys: domain, plus duns if the table has a DUNS column. Populations: the standard three
-    (counts only) if the table has a Salesforce ``Type`` or HubSpot ``Lifecycle Stage`` column,
-    else one population "Accounts" holding every row. No partner requirements.
+    Keys: domain, plus name and duns if the table has columns for them. Populations: the
+    standard three (counts only) if the table has a Salesforce ``Type`` or HubSpot ``Lifecycle
+    Stage`` column, else one population "Accounts" holding every row. No partner requirements.
     """
     # The first default type (domain) is always offered; the others when a column has them.
     keys = [
@@ -488,11 +491,12 @@ def _semantic_problems(policy: Policy) -> list[tuple[str, str]]:
     problems: list[tuple[str, str]] = []
     if not policy.label.strip() or not NAME_PATTERN.match(policy.label):
         problems.append(("label", "expected 1 to 64 printable characters"))
-    if policy.normalization != PROFILE:
+    if policy.normalization not in PROFILES:
         problems.append(
             (
                 "normalization",
-                f"unsupported profile {policy.normalization!r}; this version speaks {PROFILE!r}",
+                f"unsupported profile {policy.normalization!r}; this version speaks "
+                f"{', '.join(map(repr, PROFILES))} (default {PROFILE!r})",
             )
         )
     if not MIN_PAYLOAD_BYTES <= policy.payload_bytes <= MAX_PAYLOAD_BYTES:

@@ -11,7 +11,10 @@ Rules (decisions the protocol relies on):
 - A row becomes a record only if it is in at least one *shared* (non-hidden) population and has
   at least one usable key; every other row is counted, by reason, never silently dropped.
 - Keys are (key type, normalized value) pairs, deduplicated, ordered by the policy's key type
-  priority, then by source column.
+  priority, then by source column. A cell may give several keys of its type (bm-norm/2 reads
+  "Alphabet Inc. dba Google" as two names). Under bm-norm/2 a row's keys are then read
+  together (:func:`~blindmatch.accounts.normalize.record_keys`): a domain that agrees with a
+  name adds its brand key, and a free-mail website whose brand no name agrees with is dropped.
 - Rows with the same record id are one account: they are merged into one record (keys,
   populations and fields united; the earlier row wins a field) and counted in diagnostics.
 - A missing record id column (or a blank id cell) gives ids ``"<file>:<row>"`` and a warning.
@@ -38,7 +41,14 @@ from ..protocol.model import Disclosure, Record, Terms
 from .diagnostics import REASON_ORDER, Diagnostics, DuplicateSummary, SourceInfo
 from .headers import ColumnMap, find_column, recognize_columns
 from .keytypes import DEFAULT_KEY_TYPES, key_type_info, normalize_key
-from .normalize import Normalized, email_domain
+from .normalize import (
+    BRAND_PREFIX,
+    PROFILE,
+    PROFILE_1,
+    Normalized,
+    email_domain,
+    record_keys,
+)
 from .policy import ALL_ACCOUNTS, Policy, PopulationSpec, default_policy
 from .populations import CompiledPopulations, compile_populations
 
@@ -198,15 +208,17 @@ def region_code(value: str | None) -> str | None:
 # -- the pass ---------------------------------------------------------------------------------
 
 
-def _key_fn(key_type: str, via: str, gmail_rules: bool) -> KeyFn:
+def _key_fn(key_type: str, via: str, gmail_rules: bool, profile: str) -> KeyFn:
     if via == "email_domain":
-        return lambda raw, region: email_domain(raw)
+        return lambda raw, region: email_domain(raw, profile=profile)
     if via == "domain_or_email":
         return lambda raw, region: (
-            email_domain(raw) if "@" in raw and "/" not in raw else normalize_key("domain", raw)
+            email_domain(raw, profile=profile)
+            if "@" in raw and "/" not in raw
+            else normalize_key("domain", raw, profile=profile)
         )
     normalize = key_type_info(key_type).normalize
-    return lambda raw, region: normalize(raw, region, gmail_rules)
+    return lambda raw, region: normalize(raw, region, gmail_rules, profile)
 
 
 @dataclass
@@ -378,17 +390,17 @@ def _bind(tables: list[Table], policy: Policy | None) -> _Binding:
         key_types = [kt for kt in DEFAULT_KEY_TYPES if any(cm.sources(kt) for cm in cmaps)]
         if not key_types:
             warn(
-                "no column provides a domain or DUNS number, the key types used without a "
-                "policy; every row lacks a usable key" + _headerless_hint(tables)
+                "no column provides a domain, company name or DUNS number, the key types used "
+                "without a policy; every row lacks a usable key" + _headerless_hint(tables)
             )
     elif policy.keys_defaulted:
         key_types = [kt for kt in DEFAULT_KEY_TYPES if any(cm.sources(kt) for cm in cmaps)]
         if not key_types:
             _refuse_headerless(tables, cmaps, DEFAULT_KEY_TYPES)
             raise PolicyError(
-                f"no column provides a key: looked for a domain ({_looked_for('domain')}) and a "
-                f"DUNS number ({_looked_for('duns')}) in {names}; map columns under [columns] "
-                "or choose key types with [keys] use",
+                f"no column provides a key: looked for a domain ({_looked_for('domain')}), a "
+                f"company name ({_looked_for('name')}) and a DUNS number ({_looked_for('duns')}) "
+                f"in {names}; map columns under [columns] or choose key types with [keys] use",
                 file=policy.source,
             )
     else:
@@ -435,7 +447,7 @@ def _bind(tables: list[Table], policy: Policy | None) -> _Binding:
         key_sources: list[tuple[str, int, str, KeyFn]] = []
         for kt in key_types:
             for src in cmap.sources(kt):
-                fn = _key_fn(kt, src.via, pol.keys.gmail_rules)
+                fn = _key_fn(kt, src.via, pol.keys.gmail_rules, pol.normalization)
                 key_sources.append((kt, n_sources, src.column, fn))
                 n_sources += 1
         if not key_sources:
@@ -573,6 +585,7 @@ class _Pass:
         rank_of = _REASON_RANK
         no_column = rank_of["no-column"]
         blank = rank_of["blank"]
+        free_mail = rank_of["free-mail"]
         rows_with_key = self.rows_with_key
         without_key = self.without_key
         excluded = self.excluded
@@ -583,6 +596,9 @@ class _Pass:
         record_at = self.record_at
         n_rows = 0
         n_key_rows = 0
+        profile = plan.policy.normalization
+        # bm-norm/2 reads a record's domain keys together with its names (record_keys)
+        derive = profile != PROFILE_1 and "domain" in self.priority
 
         progress = self.progress
         for number, values in table:
@@ -646,14 +662,26 @@ class _Pass:
                             if kt != last_type:
                                 rows_with_key[kt] += 1
                                 last_type = kt
+                        for more in result.more:  # several names in one cell (bm-norm/2)
+                            if (kt, more) not in keys:
+                                keys.append((kt, more))
                         continue
                     rank = rank_of[result.reason or "invalid"]
                 cells[index][rank + 1] += 1
                 if rank < worst:
                     worst = rank
 
+            if derive and keys:
+                had_domain = any(k[0] == "domain" for k in keys)
+                keys = record_keys(keys, profile)
+                if had_domain and not any(k[0] == "domain" for k in keys):
+                    rows_with_key["domain"] -= 1  # a free-mail website no name confirmed
+                    if not keys:
+                        worst = min(worst, free_mail)
             if keys:
                 for key in keys:
+                    if key[1].startswith(BRAND_PREFIX):
+                        continue  # derived from a domain and a name, which are counted
                     first = first_key.setdefault(key, ref)
                     if first != ref:
                         self._duplicate_key(key, first, ref)
@@ -751,6 +779,7 @@ class _Pass:
 
         diag = Diagnostics(sources=self.sources, rows=self.rows, warnings=list(binding.warnings))
         diag.key_types = list(binding.key_types)
+        diag.normalization = binding.policy.normalization if binding.policy is not None else PROFILE
         diag.disclosure = {n: binding.disclosure[n].value for n in binding.pop_names}
         diag.populations = dict.fromkeys(binding.pop_names, 0)
         for pops, n in self.combo_rows.items():
