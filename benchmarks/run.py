@@ -469,10 +469,15 @@ def run_cli_pair(work: Path, n: int, expected: int, workers: int | None) -> dict
     """Both parties as `psi-run` processes over 127.0.0.1, timed from launch until both have
     exited: interpreter start, imports, reading and normalizing the CSV, the handshake, the
     protocol and the output files all count."""
+    import compileall
     import subprocess
 
+    import blindmatch
     from blindmatch.transport import PairingCode
 
+    # An installed psi-run starts from bytecode (pip compiles it); an editable checkout under
+    # PYTHONDONTWRITEBYTECODE would compile every module at every launch and time that.
+    compileall.compile_dir(str(Path(blindmatch.__file__).parent), quiet=1)
     psi_run = str(Path(sys.executable).with_name("psi-run"))
     with socket.socket() as s:
         s.bind((HOST, 0))

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import ast
 import importlib
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -76,7 +78,8 @@ def test_public_api_is_what_we_intend() -> None:
     "module",
     ["blindmatch", "blindmatch.protocol", "blindmatch.crypto", "blindmatch.transport",
      "blindmatch.errors", "blindmatch.accounts.outputs", "blindmatch.parallel",
-     "blindmatch.io", "blindmatch.io.atomic", "blindmatch.io.writers", "blindmatch.workflow"],
+     "blindmatch.io", "blindmatch.io.atomic", "blindmatch.io.writers", "blindmatch.workflow",
+     "blindmatch.driver", "blindmatch.conformance"],
 )  # fmt: skip
 def test_every_export_exists_and_all_is_sorted(module: str) -> None:
     """Sorted isort-style (ruff RUF022): CONSTANTS, then Classes, then functions."""
@@ -93,6 +96,33 @@ def test_every_export_exists_and_all_is_sorted(module: str) -> None:
         assert hasattr(mod, name), f"{module}.{name} is exported but missing"
 
 
+def test_a_tcp_party_starts_without_the_modules_it_does_not_use() -> None:
+    """psi-run over TCP must not pay at start-up for other transports, TLS, webhooks or
+    pools: the package facades import lazily (blindmatch._lazy)."""
+    code = (
+        "import sys\n"
+        "import blindmatch.cli.main, blindmatch.cli.party, blindmatch.transport.tcp\n"
+        "import blindmatch.crypto.native, blindmatch.accounts.prepare\n"
+        "heavy = ('asyncio', 'cryptography.x509', 'urllib.request', 'fsspec', 'wormhole',\n"
+        "         'twisted', 'concurrent.futures', 'multiprocessing')\n"
+        "print(','.join(m for m in heavy if m in sys.modules))\n"
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, check=True, timeout=60
+    )
+    assert out.stdout.strip() == ""
+
+
+def test_lazy_names_resolve_once_and_unknown_names_fail_clearly() -> None:
+    import blindmatch.driver as driver
+
+    assert "run_blocking" in dir(driver)
+    first = driver.run_blocking
+    assert driver.__dict__["run_blocking"] is first  # cached in the module after first use
+    with pytest.raises(AttributeError, match="blindmatch.driver.*no_such_name"):
+        driver.no_such_name  # noqa: B018
+
+
 def test_every_error_has_one_root() -> None:
     import blindmatch.errors as errors
 
@@ -106,14 +136,17 @@ def test_every_error_has_one_root() -> None:
 #: errors at the bottom), so no change in a lower layer can need a higher one.
 ALLOWED_IMPORTS = {
     "errors": set(),
-    "crypto": {"errors"},
-    "protocol": {"errors", "crypto"},
-    "driver": {"errors", "crypto", "protocol"},
+    "_lazy": set(),
+    "crypto": {"errors", "_lazy"},
+    "protocol": {"errors", "_lazy", "crypto"},
+    "driver": {"errors", "_lazy", "crypto", "protocol"},
     "parallel": {"errors", "crypto", "protocol"},
     "io": {"errors"},
-    "transport": {"errors", "crypto", "protocol", "driver", "io"},
+    "transport": {"errors", "_lazy", "crypto", "protocol", "driver", "io"},
     "accounts": {"errors", "crypto", "protocol", "io"},
-    "workflow": {"errors", "crypto", "protocol", "io", "accounts"},
+    "workflow": {"errors", "_lazy", "crypto", "protocol", "io", "accounts"},
+    # the kit checks every layer that computes something a vector fixes, and runs nothing else
+    "conformance": {"errors", "_lazy", "crypto", "protocol", "driver", "transport", "accounts"},
     "cli": {
         "errors",
         "crypto",
@@ -124,6 +157,7 @@ ALLOWED_IMPORTS = {
         "transport",
         "accounts",
         "workflow",
+        "conformance",
     },
 }
 
@@ -166,7 +200,7 @@ ALL_MODULES = sorted(SRC.rglob("*.py"))
 @pytest.mark.parametrize("path", ALL_MODULES, ids=lambda p: str(p.relative_to(SRC)))
 def test_imports_point_down_the_layers(path: Path) -> None:
     layer = _layer(path)
-    if layer in ("__init__", "_native", "conformance", "__main__"):
+    if layer in ("__init__", "_native", "__main__"):
         return  # the public facade re-exports from every layer
     assert layer in ALLOWED_IMPORTS, f"{layer} is not placed in a layer: add it to ALLOWED_IMPORTS"
     wrong = {
@@ -190,7 +224,9 @@ def test_one_driver_runs_sessions() -> None:
             ):
                 callers.append(str(path.relative_to(SRC)))
                 break
-    assert callers == ["driver/core.py"]
+    # The kit's channel vector is two bare channels (no session) exchanging one DATA and
+    # CLOSE each, pumped by hand exactly as protocol_spec.md §13.7 states: not a transport.
+    assert callers == ["conformance/builders.py", "driver/core.py"]
 
 
 def test_the_session_stays_small() -> None:

@@ -16,14 +16,18 @@ import pytest
 from pki_support import make_pki
 from test_transport_support import (
     RECEIVER_LABEL,
+    RECEIVER_RECORDS,
     SENDER_LABEL,
+    SENDER_RECORDS,
     Outcome,
     expected,
     in_thread,
     receiver,
     sender,
+    terms,
 )
 
+from blindmatch.crypto.engine import InlineEngine
 from blindmatch.errors import (
     AgreementError,
     AuthenticationError,
@@ -34,7 +38,7 @@ from blindmatch.errors import (
     TransportTimeoutError,
     UsageError,
 )
-from blindmatch.protocol import AgreementReached, PartnerTerms, ResultReady, Session
+from blindmatch.protocol import AgreementReached, PartnerTerms, ResultReady, Role, Session
 from blindmatch.transport import (
     TCP_CHANNEL_ID,
     ChannelSecured,
@@ -120,6 +124,41 @@ def test_a_session_over_tcp_gives_both_sides_the_in_memory_result() -> None:
         assert isinstance(events[1], ChannelSecured) and events[1].method == "pairing code"
         kinds = {type(e) for e in events}
         assert {PartnerTerms, AgreementReached, ResultReady} <= kinds
+
+
+class _CountingEngine(InlineEngine):
+    """The Python engine, counting the CPace generator maps it computes."""
+
+    def __init__(self) -> None:
+        self.maps = 0
+
+    def elligator2_map(self, u: bytes) -> bytes:
+        self.maps += 1
+        return super().elligator2_map(u)
+
+
+def test_the_channel_maps_the_cpace_generator_on_the_sessions_engine() -> None:
+    # The transports used to build their channel with the default Python map whatever engine
+    # the session had; the session's engine (native when built) must do it.
+    engines = (_CountingEngine(), _CountingEngine())
+    listener = Session(
+        role=Role.SENDER,
+        terms=terms(SENDER_LABEL),
+        records=SENDER_RECORDS,
+        engine=engines[0],
+        auto_accept=True,
+    )
+    connector = Session(
+        role=Role.RECEIVER,
+        terms=terms(RECEIVER_LABEL),
+        records=RECEIVER_RECORDS,
+        engine=engines[1],
+        auto_accept=True,
+    )
+    l_out, c_out = _both(listener=listener, connector=connector)
+    assert l_out.error is None and c_out.error is None, (l_out.error, c_out.error)
+    assert (l_out.value, c_out.value) == expected()
+    assert [e.maps for e in engines] == [1, 1]
 
 
 def test_decisions_come_from_the_callback() -> None:

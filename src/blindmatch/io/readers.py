@@ -341,10 +341,13 @@ def _scan_encoding(path: Path, display: str) -> _Encoding:
                         utf8_ok = False
                         at = max(0, exc.start)
                         first_bad_line = lines + chunk.count(b"\n", 0, at)
-                if not has_utf8_text:
-                    has_utf8_text = _UTF8_MULTIBYTE.search(chunk) is not None
-                if cp1252_ok and any(b in chunk for b in _CP1252_UNDEFINED):
-                    cp1252_ok = False
+                # An ASCII chunk (the usual CRM export) holds neither kind of byte; isascii()
+                # runs at memory speed, the regex ran at ~10 ms per MB.
+                if not chunk.isascii():
+                    if not has_utf8_text:
+                        has_utf8_text = _UTF8_MULTIBYTE.search(chunk) is not None
+                    if cp1252_ok and any(b in chunk for b in _CP1252_UNDEFINED):
+                        cp1252_ok = False
                 offset += len(chunk)
                 lines += chunk.count(b"\n")
         if utf8_ok:

@@ -186,6 +186,11 @@ class Session:
         return out
 
     @property
+    def engine(self) -> CryptoEngine:
+        """Where the curve work runs; the transports' channels reuse it for CPace's map."""
+        return self._engine
+
+    @property
     def waiting_for(self) -> str:
         """The partner message we expect next ("hello", "blinded", ...)."""
         return self._expect

@@ -348,6 +348,7 @@ class _Run:
                 # The run identifier is our channel nonce, so CPace's sid is both run ids.
                 nonce=state.run_id,
                 rng=stream_rng(state.seed, b"offline pake"),
+                engine=session.engine,
             ),
             decide=self._decide,
             on_event=self._on_event,

@@ -48,6 +48,7 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import Final
 
+from ..crypto.engine import CryptoEngine
 from ..driver import (
     ChannelSecured,
     Decide,
@@ -449,7 +450,7 @@ def _start(
         sock.close()
         raise
     timeouts = Timeouts(idle=timeout, handshake=timeout, session=deadline)
-    channel = SecureChannel(side=side, code=code, channel_id=TCP_CHANNEL_ID)
+    channel = SecureChannel(side=side, code=code, channel_id=TCP_CHANNEL_ID, engine=session.engine)
     return _drive(
         SocketTransport(sock),
         session,
@@ -515,6 +516,7 @@ def run_listener(
             deadline_at=None if deadline is None else started + deadline,
             on_event=on_event,
             where=where,
+            engine=session.engine,
         )
         winner = vetting.run()
     finally:
@@ -632,8 +634,10 @@ class _Vetting:
         deadline_at: float | None,
         on_event: OnEvent | None,
         where: str,
+        engine: CryptoEngine,
     ) -> None:
         self.server = server
+        self.engine = engine
         self.code = code
         self.ssl_context = ssl_context
         self.timeouts = timeouts
@@ -715,7 +719,9 @@ class _Vetting:
             sock.close()
             self._say(address, _reason(exc))
             return
-        channel = SecureChannel(side=Side.RESPONDER, code=self.code, channel_id=TCP_CHANNEL_ID)
+        channel = SecureChannel(
+            side=Side.RESPONDER, code=self.code, channel_id=TCP_CHANNEL_ID, engine=self.engine
+        )
         self.candidates.append(
             _Candidate(sock, address, channel, self.timeouts, tls_context=self.ssl_context)
         )

@@ -361,7 +361,9 @@ def run_wormhole(
     side = Side.INITIATOR if session.role is Role.RECEIVER else Side.RESPONDER
     driver = SessionDriver(
         session,
-        channel=SecureChannel(side=side, code=code, channel_id=WORMHOLE_CHANNEL_ID),
+        channel=SecureChannel(
+            side=side, code=code, channel_id=WORMHOLE_CHANNEL_ID, engine=session.engine
+        ),
         decide=decide,
         on_event=on_event,
         timeouts=Timeouts(

@@ -10,15 +10,35 @@ These sit above the protocol and the account data and below the command line: th
 :class:`~blindmatch.OverlapResult` into records and pages, and never run a session themselves.
 """
 
-from .alerts import AlertError as AlertError
-from .history import Deltas as Deltas
-from .history import History as History
-from .history import compute_deltas as compute_deltas
-from .history import default_history_path as default_history_path
-from .partners import PartnerSpec as PartnerSpec
-from .partners import load_partners as load_partners
-from .report_html import render_index as render_index
-from .report_html import render_report as render_report
+from typing import TYPE_CHECKING
+
+from .._lazy import lazy_exports
+
+if TYPE_CHECKING:
+    from .alerts import AlertError as AlertError
+    from .history import Deltas as Deltas
+    from .history import History as History
+    from .history import compute_deltas as compute_deltas
+    from .history import default_history_path as default_history_path
+    from .partners import PartnerSpec as PartnerSpec
+    from .partners import load_partners as load_partners
+    from .report_html import render_index as render_index
+    from .report_html import render_report as render_report
+
+__getattr__, __dir__ = lazy_exports(
+    __name__,
+    {
+        "AlertError": ".alerts",
+        "Deltas": ".history",
+        "History": ".history",
+        "compute_deltas": ".history",
+        "default_history_path": ".history",
+        "PartnerSpec": ".partners",
+        "load_partners": ".partners",
+        "render_index": ".report_html",
+        "render_report": ".report_html",
+    },
+)
 
 __all__ = [
     "AlertError",

@@ -18,9 +18,7 @@ do not go.
 from __future__ import annotations
 
 import json
-import urllib.error
 import urllib.parse
-import urllib.request
 from collections.abc import Mapping
 from typing import Any
 
@@ -103,6 +101,10 @@ def post(url: str, body: Mapping[str, Any], *, timeout: float = 10.0) -> int:
 
     The message names the host only: a webhook URL's path is often its secret (Slack's are).
     """
+    # Imported here: urllib.request pulls http.client and email into every psi-run start-up.
+    import urllib.error
+    import urllib.request
+
     host = urllib.parse.urlsplit(url).hostname or "?"
     data = json.dumps(body, ensure_ascii=False).encode("utf-8")
     request = urllib.request.Request(
