@@ -15,7 +15,7 @@ import importlib.util
 import json
 import os
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -63,6 +63,7 @@ if TYPE_CHECKING:
 __all__ = [
     "complete",
     "describe_terms",
+    "inputs_fingerprint",
     "make_decider",
     "make_engine",
     "prepare",
@@ -483,12 +484,16 @@ def run_online(args: argparse.Namespace) -> int:
     return _finish(args, prepared, info, result, followups)
 
 
-def _fingerprint(args: argparse.Namespace, policy_text: str) -> bytes:
+def inputs_fingerprint(
+    inputs: Sequence[Path], policy_text: str, *, sql: str | None = None, db: str | None = None
+) -> bytes:
+    """What an offline run's later steps must be run with: the policy and every input byte
+    (a step with other inputs is refused rather than replayed into a different stream)."""
     h = hashlib.sha256(b"blindmatch offline inputs")
     h.update(policy_text.encode("utf-8"))
-    if args.sql is not None:  # the query, not its result: the database may change between steps
-        h.update(f"\0sql\0{args.db}\0{args.sql}".encode())
-    for path in args.input or []:
+    if sql is not None:  # the query, not its result: the database may change between steps
+        h.update(f"\0sql\0{db}\0{sql}".encode())
+    for path in inputs:
         if str(path) == "-":
             raise UsageError(
                 "offline runs read their inputs again at every step: give a file, not - (stdin)"
@@ -582,7 +587,7 @@ def run_offline(args: argparse.Namespace) -> int:
         args.state,
         make_session=make_session,
         code=code,
-        fingerprint=_fingerprint(args, policy_text),
+        fingerprint=inputs_fingerprint(args.input or [], policy_text, sql=args.sql, db=args.db),
         out_dir=outbox,
         decide=make_decider(prepared.policy, assume_yes=args.yes, quiet=args.quiet),
         on_event=on_event,
