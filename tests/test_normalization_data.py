@@ -16,6 +16,7 @@ from blindmatch.accounts.normalize import (
     data_file,
     profile_data,
     profile_files,
+    profile_fingerprint,
     record_keys,
 )
 
@@ -79,6 +80,36 @@ def test_manifest_lists_every_data_file_with_its_hash() -> None:
         assert hashlib.sha256(body).hexdigest() == entry["sha256"], name
         assert len(body) == entry["bytes"], name
         assert entry["version"] and entry["source"] and entry["use"], name
+
+
+@pytest.mark.parametrize("profile", PROFILES)
+def test_normalization_tables_follow_the_spec_from_the_manifest_alone(profile: str) -> None:
+    """protocol_spec.md 15.1: the terms' normalization_tables, recomputed from MANIFEST.json's
+    hashes and the three versions, with no code of ours but the versions."""
+
+    def lines_digest(lines: list[str]) -> str:
+        return hashlib.sha256("".join(f"{x}\n" for x in lines).encode("utf-8")).hexdigest()
+
+    manifest = _manifest()
+    roles = manifest["profiles"][profile]
+    sha = {role: manifest["files"][name]["sha256"] for role, name in roles.items()}
+    versions = {
+        k: v
+        for k, v in profile_data(profile).items()
+        if k in ("unicode", "uts46", "libphonenumber")
+    }
+    entries = {
+        "profile": profile,
+        **versions,
+        "public-suffix-list": sha["public-suffix-list"],
+        "free-mail": sha["free-mail"],
+        "tables": lines_digest(
+            [f"{r} {sha[r]}" for r in sorted(roles) if r not in ("public-suffix-list", "free-mail")]
+        ),
+    }
+    assert entries == profile_data(profile)
+    expected = lines_digest([f"{k}={v}" for k, v in sorted(entries.items())])
+    assert profile_fingerprint(profile) == expected
 
 
 def test_public_suffix_list_is_the_pinned_version() -> None:

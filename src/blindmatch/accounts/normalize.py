@@ -376,23 +376,6 @@ class _Tables:
     regional_global: frozenset[str] = frozenset()  # bm-norm/2
     regional_generic: frozenset[str] = frozenset()  # bm-norm/2
 
-    def digest_items(self) -> tuple[object, ...]:
-        """The list contents :func:`profile_data` digests as "tables"."""
-        if not self.v2:
-            return (
-                sorted(self.junk_words),
-                sorted(self.junk_domains),
-                sorted(self.profile_sites),
-                sorted(self.tenant_suffixes),
-                sorted(self.legal_single),
-                self.legal_multi,
-                sorted(self.junk_names),
-            )
-        return tuple(
-            hashlib.sha256(data_file(name)).hexdigest()
-            for role, name in sorted(profile_files(self.profile).items())
-            if role not in ("free-mail", "public-suffix-list")
-        )
 
 
 def _alternatives(words: Iterable[str]) -> str:
@@ -1045,8 +1028,10 @@ def _normalize_custom(raw: str, profile: str) -> Normalized:
 # Profile identity
 
 
-def _digest(items: object) -> str:
-    return hashlib.sha256(repr(items).encode("utf-8")).hexdigest()
+def _lines_digest(lines: Iterable[str]) -> str:
+    """SHA-256, hex, of the lines joined each with a line feed (protocol_spec.md 15.1): a form
+    any language computes from the data files alone."""
+    return hashlib.sha256("".join(f"{line}\n" for line in lines).encode("utf-8")).hexdigest()
 
 
 def profile_data(profile: str = PROFILE) -> dict[str, str]:
@@ -1061,19 +1046,24 @@ def profile_data(profile: str = PROFILE) -> dict[str, str]:
 
 @functools.cache
 def _profile_data(profile: str) -> dict[str, str]:
-    t = _tables(profile)
-    psl_digest = hashlib.sha256(data_file(_PSL_FILE)).hexdigest()
+    files = profile_files(profile)
+    digest = {role: hashlib.sha256(data_file(name)).hexdigest() for role, name in files.items()}
     return {
         "profile": profile,
         "unicode": unicodedata.unidata_version,
-        "idna": idna.__version__,
-        "public-suffix-list": psl_digest,
-        "free-mail": _digest(sorted(t.free_mail)),
-        "phonenumbers": phonenumbers.__version__,
-        "tables": _digest(t.digest_items()),
+        "uts46": idna.idnadata.__version__,
+        "libphonenumber": phonenumbers.__version__,
+        "public-suffix-list": digest["public-suffix-list"],
+        "free-mail": digest["free-mail"],
+        "tables": _lines_digest(
+            f"{role} {digest[role]}"
+            for role in sorted(files)
+            if role not in ("public-suffix-list", "free-mail")
+        ),
     }
 
 
 def profile_fingerprint(profile: str = PROFILE) -> str:
-    """One hex digest of :func:`profile_data`: equal on both sides means identical tables."""
-    return _digest(sorted(profile_data(profile).items()))
+    """One hex digest of :func:`profile_data` (the terms' ``normalization_tables``): equal on
+    both sides means identical tables."""
+    return _lines_digest(f"{key}={value}" for key, value in sorted(profile_data(profile).items()))
