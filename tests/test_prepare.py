@@ -237,14 +237,16 @@ def test_hidden_population_is_local_only() -> None:
     assert party.diagnostics.disclosure["Internal"] == "hidden"
 
 
-def test_a_population_whose_filter_matches_no_row_is_named_in_a_warning() -> None:
+def test_a_population_whose_filter_matches_no_row_stops_the_run_unless_allowed() -> None:
     """A typo in a filter value ("Customer Direct" for "Customer - Direct") would silently
-    empty a population, and so would a week without prospects: the run goes on (psi-run prints
-    the warning) and says what the filter saw; so does inspect."""
+    empty a population: the run stops with an error saying what the filter saw. A population
+    that may be empty some weeks says allow_empty, and then it is a warning; inspect always
+    warns."""
     table = read_rows(["Id", "Domain", "Type"], [["1", "a.com", "Customer - Direct"]])
-    policy = Policy.from_toml_text(
+    text = (
         'label = "X"\n'
         '[populations.Customers]\nwhere = { Type = "Customer Direct" }\ndisclosure = "counts"\n'
+        "{allow}"
         '[populations.All]\ndisclosure = "counts"\n'
     )
     expected = (
@@ -252,12 +254,20 @@ def test_a_population_whose_filter_matches_no_row_is_named_in_a_warning() -> Non
         "distinct values pass); check the values against the file (`psi-run inspect` lists "
         "the columns)"
     )
-    # A value no row holds is a typo, or a population that is empty this week: a warning
-    prepared = prepare_party([table], policy)
+    strict = Policy.from_toml_text(text.replace("{allow}", ""))
+    with pytest.raises(PolicyError) as caught:
+        prepare_party([table], strict)
+    assert caught.value.message.startswith(expected)
+    assert "allow_empty = true in [populations.Customers]" in caught.value.message
+    warnings = inspect_sources([table], strict).warnings
+    assert [w for w in warnings if "no row matches" in w] == [expected]
+
+    allowed = Policy.from_toml_text(text.replace("{allow}", "allow_empty = true\n"))
+    assert allowed.populations is not None and allowed.populations["Customers"].allow_empty
+    assert Policy.from_toml_text(allowed.to_toml()) == allowed
+    prepared = prepare_party([table], allowed)
     assert [w for w in prepared.diagnostics.warnings if "no row matches" in w] == [expected]
     assert prepared.diagnostics.populations.get("Customers", 0) == 0
-    warnings = inspect_sources([table], policy).warnings
-    assert [w for w in warnings if "no row matches" in w] == [expected]
 
 
 def test_a_comparison_on_unreadable_cells_says_so() -> None:

@@ -38,6 +38,7 @@ disclosure = "records"
 fields = ["Owner"]
 [populations.Prospects]
 where = {{ Type = "Prospect" }}
+allow_empty = true
 disclosure = "counts"
 """
 

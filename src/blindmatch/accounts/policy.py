@@ -332,12 +332,14 @@ class PopulationSpec(_Section):
     compare case- and space-insensitively; ``"Customer*"`` matches any value starting with
     "Customer", ``"*"`` any non-blank value, ``""`` a blank cell. A table of operators
     (:class:`ColumnTest`) compares numbers and dates, negates and tests membership. No
-    ``where``: every row.
+    ``where``: every row. A filter that holds no row stops the run (a typo must not silently
+    empty a population) unless ``allow_empty`` says the population may be empty some weeks.
     """
 
     where: dict[str, WhereValue] = {}
     disclosure: Disclosure
     fields: tuple[StrictStr, ...] = ()
+    allow_empty: StrictBool = False
 
 
 class PartnerSpec(_Section):
@@ -602,6 +604,8 @@ class Policy(_Section):
             out.append(f"disclosure = {_toml_str(spec.disclosure.value)}")
             if spec.fields:
                 out.append(f"fields = {_toml_list(spec.fields)}")
+            if spec.allow_empty:
+                out.append("allow_empty = true")
         partner = []
         if self.partner.require_populations:
             partner.append(f"require_populations = {_toml_list(self.partner.require_populations)}")

@@ -315,10 +315,10 @@ def _id_type(plans: Sequence[_Plan], *, made_up: bool) -> Any:
 def _check_filters_match(
     policy: Policy, binding: _Binding, diag: Diagnostics, *, keep_records: bool
 ) -> None:
-    """A written filter that holds no row: a type mix-up ("ARR" as text, dates in another
-    format) makes a run refuse it; a value no row holds is a warning naming what each test
-    passed (a typo, or a population that is empty this week: a weekly run must not fail on
-    it). Inspect reports both as warnings."""
+    """A written filter that holds no row stops a run with an error naming what each test
+    passed (a typo such as "Customer Direct", or "ARR" exported as text), unless the
+    population says ``allow_empty`` (empty some weeks): then it is a warning, and so is a type
+    mix-up never. Inspect reports every empty filter as a warning."""
     for name, spec in (policy.populations or {}).items():
         if not spec.where or diag.populations.get(name):
             continue
@@ -332,7 +332,13 @@ def _check_filters_match(
             f"populations.{_key(name)}: no row matches its filter ({why}); check the values "
             "against the file (`psi-run inspect` lists the columns)"
         )
-        if keep_records and any(plan.compiled.unreadable(name) for plan in binding.plans):
+        unreadable = any(plan.compiled.unreadable(name) for plan in binding.plans)
+        if keep_records and (unreadable or not spec.allow_empty):
+            if not unreadable:
+                message += (
+                    f", or set allow_empty = true in [populations.{_key(name)}] if it may be "
+                    "empty"
+                )
             raise PolicyError(message, file=policy.source)
         diag.warnings.append(message)
 
