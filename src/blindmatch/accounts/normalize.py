@@ -377,7 +377,6 @@ class _Tables:
     regional_generic: frozenset[str] = frozenset()  # bm-norm/2
 
 
-
 def _alternatives(words: Iterable[str]) -> str:
     return "|".join(re.escape(w) for w in sorted(set(words), key=lambda w: (-len(w), w)))
 

@@ -336,8 +336,7 @@ def _check_filters_match(
         if keep_records and (unreadable or not spec.allow_empty):
             if not unreadable:
                 message += (
-                    f", or set allow_empty = true in [populations.{_key(name)}] if it may be "
-                    "empty"
+                    f", or set allow_empty = true in [populations.{_key(name)}] if it may be empty"
                 )
             raise PolicyError(message, file=policy.source)
         diag.warnings.append(message)
