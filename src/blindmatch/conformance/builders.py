@@ -28,7 +28,7 @@ from ..crypto.cpace import (
     transcript_ir,
 )
 from ..crypto.engine import CryptoEngine
-from ..driver import run_pair
+from ..driver import pump_channels, run_pair
 from ..errors import ConformanceError
 from ..protocol import OverlapResult, Record, Role, Terms, seeded_rng
 from ..protocol.agreement import agreement_id
@@ -207,14 +207,9 @@ def _run_channels(
     for side, channel in channels.items():
         channel.send(application[side])  # held until the keys exist
         channel.close()
-    wire = {side: b"" for side in Side}
     i, r = channels[Side.INITIATOR], channels[Side.RESPONDER]
-    for _ in range(10):
-        to_r, to_i = i.data_to_send(), r.data_to_send()
-        wire[Side.INITIATOR] += to_r
-        wire[Side.RESPONDER] += to_i
-        r.receive_data(to_r)
-        i.receive_data(to_i)
+    sent_i, sent_r = pump_channels(i, r)
+    wire = {Side.INITIATOR: sent_i, Side.RESPONDER: sent_r}
     if not (i.peer_closed and r.peer_closed):
         raise ConformanceError("channel vector: the two channels did not both reach CLOSE")
     for side, channel in ((Side.INITIATOR, r), (Side.RESPONDER, i)):

@@ -29,6 +29,7 @@ if TYPE_CHECKING:
     from .core import Rejection as Rejection
     from .core import SessionDriver as SessionDriver
     from .core import Timeouts as Timeouts
+    from .core import pump_channels as pump_channels
     from .memory import PairRun as PairRun
     from .memory import run_pair as run_pair
 
@@ -49,6 +50,7 @@ __getattr__, __dir__ = lazy_exports(
         "Rejection": ".core",
         "SessionDriver": ".core",
         "Timeouts": ".core",
+        "pump_channels": ".core",
         "PairRun": ".memory",
         "run_pair": ".memory",
     },
@@ -68,6 +70,7 @@ __all__ = [
     "StreamTransport",
     "Timeouts",
     "Transport",
+    "pump_channels",
     "run_async",
     "run_blocking",
     "run_pair",

@@ -52,6 +52,7 @@ __all__ = [
     "Rejection",
     "SessionDriver",
     "Timeouts",
+    "pump_channels",
 ]
 
 
@@ -521,3 +522,21 @@ class Handshake:
             f"no data from it for {self.timeouts.idle:g} s "
             f"(waiting for its {self.channel.awaiting})"
         )
+
+
+def pump_channels(
+    initiator: Channel, responder: Channel, *, rounds: int = 10
+) -> tuple[bytes, bytes]:
+    """Two bare channels back to back in memory, shuttled until neither has anything to send
+    (at most ``rounds`` turns): what each sent, initiator's first. The conformance kit's
+    channel vector (protocol_spec.md §13.7) is made this way, with no session on top."""
+    sent_i = sent_r = b""
+    for _ in range(rounds):
+        to_r, to_i = initiator.data_to_send(), responder.data_to_send()
+        if not to_r and not to_i:
+            break
+        sent_i += to_r
+        sent_r += to_i
+        responder.receive_data(to_r)
+        initiator.receive_data(to_i)
+    return sent_i, sent_r
