@@ -366,7 +366,11 @@ def build_parser() -> argparse.ArgumentParser:
     parser.epilog = (
         RUN_HELP
         + "the default command (psi-run --role ... = psi-run run ...; psi-run run --help says "
-        "more):\n" + run.format_usage().replace("usage: ", "  ") + "\n" + EPILOG
+        "more):\n"
+        + run.format_usage().replace("usage: ", "  ")
+        + "\nno inbound port on either side: --wormhole (above), or psi-run offline --mailbox URL\n"
+        "  (the offline steps through shared storage: a folder, sftp://, s3://, gs://, az://;\n"
+        "  psi-run offline --help says more)\n\n" + EPILOG
     )
 
     offline = sub.add_parser(
