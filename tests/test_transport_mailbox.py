@@ -178,6 +178,42 @@ def test_two_processes_through_a_shared_folder(tmp_path: Path) -> None:
     assert not (tmp_path / "sender.state").exists() and not (tmp_path / "receiver.state").exists()
 
 
+def test_psi_run_with_mailbox_needs_no_offline_command_and_leaves_no_state(tmp_path: Path) -> None:
+    """`psi-run --role R ... --mailbox URL` (the run command, as --wormhole): the offline run
+    through the mailbox, its state kept in the out-dir while it runs and gone once complete."""
+    files = _write_inputs(tmp_path, "records", "counts")
+    url = (tmp_path / "shared").as_uri()
+
+    def party(side: str, *extra: str) -> subprocess.Popen[str]:
+        data, policy = ("nw", "nw_policy") if side == "sender" else ("gx", "gx_policy")
+        return subprocess.Popen(
+            [sys.executable, "-m", "blindmatch.cli.main", "--role", side,
+             "--input", str(files[data]), "--policy", str(files[policy]),
+             "--out-dir", str(tmp_path / f"{side}-out"), "--mailbox", url, "--poll", "0.1",
+             "--yes", "--quiet", "--json", *extra],
+            stdout=subprocess.PIPE, stderr=subprocess.PIPE, stdin=subprocess.DEVNULL, text=True,
+            env={**os.environ, "BLINDMATCH_PAIRING_CODE": CODE},
+        )  # fmt: skip
+
+    procs = [party(side) for side in ("sender", "receiver")]
+    outs = [p.communicate(timeout=JOIN * 2) for p in procs]
+    for p, (out, err) in zip(procs, outs, strict=True):
+        assert p.returncode == 0, err
+        assert CODE not in out + err
+    assert json.loads(outs[0][0])["counts"] == NORTHWIND_LEARNS
+    assert json.loads(outs[1][0])["counts"] == GLOBEX_LEARNS
+    for side in ("sender", "receiver"):
+        assert not (tmp_path / f"{side}-out" / ".mailbox-state").exists()
+        assert json.loads((tmp_path / f"{side}-out" / "run.json").read_text())["transport"] == (
+            "mailbox"
+        )
+
+    wrong = party("receiver", "--connect", "127.0.0.1:9")
+    out, err = wrong.communicate(timeout=JOIN)
+    assert wrong.returncode == 2
+    assert "--mailbox exchanges the messages through shared storage" in err
+
+
 @pytest.fixture
 def sftp_server(tmp_path: Path) -> Iterator[tuple[int, Path]]:
     root = tmp_path / "sftp-root"

@@ -263,26 +263,6 @@ def _party_arguments(parser: argparse.ArgumentParser, *, network: bool) -> None:
             "next to the state file)",
         )
         parser.add_argument(
-            "--mailbox",
-            metavar="URL",
-            help="run every step automatically through this shared folder or bucket (local "
-            "path, sftp://user@host/path, s3://, gs://, az://; needs blindmatch[mailbox])",
-        )
-        parser.add_argument(
-            "--mailbox-option",
-            action="append",
-            default=[],
-            metavar="KEY=VALUE",
-            help="a storage option for the mailbox (e.g. key_filename=~/.ssh/id_ed25519); "
-            "repeatable",
-        )
-        parser.add_argument(
-            "--poll",
-            type=float,
-            default=2.0,
-            help="mailbox: seconds between looks for the partner's messages (default 2)",
-        )
-        parser.add_argument(
             "--timeout",
             type=float,
             default=3600.0,
@@ -306,6 +286,36 @@ def _party_arguments(parser: argparse.ArgumentParser, *, network: bool) -> None:
             nargs="*",
             type=Path,
             help="message files received from the partner so far",
+        )
+
+    # Shared storage reaches a partner with no inbound port on either side: `psi-run run
+    # --mailbox URL` is the offline run with every step taken through it.
+    parser.add_argument(
+        "--mailbox",
+        metavar="URL",
+        help="exchange the messages through this shared folder or bucket, every step "
+        "automatically (local path, file://, sftp://user@host/path, s3://, gs://, az://; "
+        "needs blindmatch[mailbox] beyond local folders)",
+    )
+    parser.add_argument(
+        "--mailbox-option",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="a storage option for the mailbox (e.g. key_filename=~/.ssh/id_ed25519); repeatable",
+    )
+    parser.add_argument(
+        "--poll",
+        type=float,
+        default=2.0,
+        help="mailbox: seconds between looks for the partner's messages (default 2)",
+    )
+    if network:
+        parser.add_argument(
+            "--state",
+            type=Path,
+            help="--mailbox: local state file, so a stopped run resumes (default: "
+            "OUT_DIR/.mailbox-state/state; owner-only, deleted when the run completes)",
         )
 
 

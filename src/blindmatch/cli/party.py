@@ -14,6 +14,7 @@ import hashlib
 import importlib.util
 import json
 import os
+import shutil
 import sys
 from collections.abc import Callable, Sequence
 from pathlib import Path
@@ -353,6 +354,13 @@ def run_online(args: argparse.Namespace) -> int:
     from ..transport import PairingCode, make_tls_contexts, run_connector, run_listener
     from ..transport.tls_identity import parse_pins
 
+    if args.mailbox:
+        mailbox_args = _mailbox_run(args)
+        exit_code = run_offline(mailbox_args)
+        state = Path(mailbox_args.state)
+        if args.state is None and not state.exists():  # complete: our default folder goes too
+            shutil.rmtree(state.parent, ignore_errors=True)
+        return exit_code
     role = Role(args.role)
     if args.wormhole:
         if args.connect is not None or any((args.tls_cert, args.tls_key, args.tls_ca)):
@@ -502,6 +510,33 @@ def inputs_fingerprint(
             while chunk := fh.read(1 << 20):
                 h.update(chunk)
     return h.digest()
+
+
+def _mailbox_run(args: argparse.Namespace) -> argparse.Namespace:
+    """``psi-run run --mailbox URL``: the offline run, every step through the mailbox, with
+    its state kept in the out-dir so that running the same command again resumes it."""
+    if args.wormhole or args.connect is not None or any((args.tls_cert, args.tls_key, args.tls_ca)):
+        raise UsageError(
+            "--mailbox exchanges the messages through shared storage: it takes no --connect, "
+            "--wormhole or TLS (the pairing code authenticates the partner)"
+        )
+    if args.code_file is not None:
+        raise UsageError(
+            "--mailbox needs a pairing code agreed beforehand (--code, the prompt or "
+            f"{CODE_VARIABLE}); one side makes it with `psi-run offline --new-code`"
+        )
+    mailbox = argparse.Namespace(**vars(args))
+    if mailbox.state is None and args.out_dir is not None:
+        check_out_dir(args.out_dir)
+        mailbox.state = Path(args.out_dir) / ".mailbox-state" / "state"
+        try:
+            mailbox.state.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+        except OSError as exc:
+            raise UsageError(
+                f"--out-dir {args.out_dir}: cannot keep the mailbox state in it ({exc.strerror})"
+            ) from None
+    mailbox.outbox, mailbox.partner_files, mailbox.new_code = None, [], False
+    return mailbox
 
 
 def _offline_args(args: argparse.Namespace) -> None:
