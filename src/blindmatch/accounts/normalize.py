@@ -48,7 +48,7 @@ idempotent: normalizing a key returns the same key.
 
 Lists that are data ship as files in ``blindmatch/accounts/data``, each named with its SHA-256
 in ``data/MANIFEST.json``, which also says which file plays which role in each profile; they
-are never fetched: the Public Suffix List (a pinned copy, parsed with ``publicsuffixlist``),
+are never fetched: the Public Suffix List (a pinned copy, looked up by :mod:`.suffixes`),
 free-mail domains, shared-hosting suffixes, profile sites, placeholders, legal forms, listing
 markers, alias markers and letter folds. Phone metadata comes from ``phonenumbers``, Unicode
 tables from Python and ``idna``. Those change between releases; :func:`profile_fingerprint`
@@ -74,9 +74,9 @@ from typing import Final, Literal
 
 import idna
 import phonenumbers
-from publicsuffixlist import PublicSuffixList
 
 from ..errors import UsageError
+from .suffixes import SuffixList
 
 __all__ = [
     "MAX_INPUT_CHARS",
@@ -489,10 +489,10 @@ _PSL_FILE: Final = "public_suffix_list.dat"
 
 
 @functools.cache
-def _psl() -> PublicSuffixList:
+def _psl() -> SuffixList:
     # The list shipped in data/ (never fetched), so both sides and other implementations read
-    # the same bytes whatever publicsuffixlist release is installed.
-    return PublicSuffixList(source=data_file(_PSL_FILE), accept_unknown=False)
+    # the same bytes.
+    return SuffixList(data_file(_PSL_FILE))
 
 
 @functools.lru_cache(maxsize=_CACHE_SIZE)
@@ -603,8 +603,8 @@ def _is_ip(text: str) -> bool:
 
 
 @functools.cache
-def _icann_psl() -> PublicSuffixList:
-    return PublicSuffixList(source=data_file(_PSL_FILE), accept_unknown=False, only_icann=True)
+def _icann_psl() -> SuffixList:
+    return SuffixList(data_file(_PSL_FILE), only_icann=True)
 
 
 @functools.lru_cache(maxsize=_CACHE_SIZE)
