@@ -495,14 +495,18 @@ def _psl() -> SuffixList:
     return SuffixList(data_file(_PSL_FILE))
 
 
-@functools.lru_cache(maxsize=_CACHE_SIZE)
 def _to_ascii_host(host: str) -> str | None:
     """IDNA (UTS 46, non-transitional, STD3) A-label form of a host, or None if invalid."""
     if host.isascii():
         lowered = host.lower()
         # "--" anywhere sends the host to the codec: it owns the xn-- and 3rd/4th hyphen rules.
         if len(lowered) <= 253 and "--" not in lowered and _LDH_HOST.fullmatch(lowered):
-            return lowered
+            return lowered  # cheaper than a cache miss, so only the codec's answers are cached
+    return _idna_host(host)
+
+
+@functools.lru_cache(maxsize=_CACHE_SIZE)
+def _idna_host(host: str) -> str | None:
     try:
         encoded = idna.encode(host, uts46=True, std3_rules=True, transitional=False)
     except (UnicodeError, ValueError):
