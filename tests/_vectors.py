@@ -1,43 +1,48 @@
-"""The one loader for the JSON test vectors in ``tests/vectors`` (provenance in its README).
+"""The one loader for the vector files of the conformance kit (``blindmatch.conformance``).
 
-Every vector test takes its cases through :func:`vector_params`, so a vector file is read the
-same way everywhere and each case gets a readable test id.
+Vector tests take the kit's own checks through :func:`checker_cases`, one ``pytest.param`` per
+case and engine, so the tests and ``python -m blindmatch.conformance`` run the same code; the
+tests that go further than the kit (independent arithmetic, batching) read the files through
+:func:`load_vectors` and :func:`vector_params`.
 """
 
 from __future__ import annotations
 
-import json
 from functools import cache
-from pathlib import Path
 from typing import Any
 
 import pytest
 
-VECTORS_DIR = Path(__file__).parent / "vectors"
+from blindmatch.conformance import VECTORS_DIR, VectorSet, blindmatch_engines, checker_for
+from blindmatch.conformance.checks import case_id
+
+__all__ = ["VECTORS_DIR", "checker_cases", "load_vectors", "vector_params"]
+
+_VECTORS = VectorSet(VECTORS_DIR)
 
 
 @cache
 def load_vectors(name: str) -> dict[str, Any]:
-    """The parsed JSON file ``tests/vectors/<name>``."""
-    with (VECTORS_DIR / name).open(encoding="utf-8") as handle:
-        data: dict[str, Any] = json.load(handle)
-    return data
-
-
-def _case_id(index: int, case: dict[str, Any]) -> str:
-    if "tcId" in case:
-        return f"tc{case['tcId']}"
-    if "name" in case:
-        return str(case["name"]).replace(" ", "-")
-    if "msg" in case:
-        msg = str(case["msg"])
-        label = msg if len(msg) <= 16 else f"{msg[:5]}..{len(msg)}"
-        suffix = f"-{case['len_in_bytes']}" if "len_in_bytes" in case else ""
-        return f"{index}:{label or 'empty'}{suffix}"
-    return str(index)
+    """The parsed vector file ``name`` of the kit."""
+    return _VECTORS.load(name)
 
 
 def vector_params(name: str, key: str = "vectors") -> list[Any]:
     """One ``pytest.param`` per case in the list ``key`` of vector file ``name``."""
     cases = load_vectors(name)[key]
-    return [pytest.param(case, id=_case_id(i, case)) for i, case in enumerate(cases)]
+    return [pytest.param(case, id=case_id(i, case)) for i, case in enumerate(cases)]
+
+
+def checker_cases(name: str, engines: str | None = None) -> list[Any]:
+    """``pytest.param(engine, check)`` for every case the kit checks in file ``name``, on every
+    engine here (``engines``: only ``python`` or ``native``); run as
+    ``with engine.active(): check()``."""
+    checker = checker_for(name)
+    params = []
+    chosen = blindmatch_engines(engines)
+    for engine in chosen if checker.per_engine else chosen[:1]:
+        if not checker.requires <= engine.ops:
+            continue
+        for case, check in checker.run(load_vectors(name), engine, _VECTORS):
+            params.append(pytest.param(engine, check, id=f"{engine.name}-{case}"))
+    return params

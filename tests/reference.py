@@ -7,7 +7,9 @@ definitions in protocol_spec.md ("What each party learns"), not from the session
 - counts[p][q]: our accounts in population p that share a key with at least one partner
   account in population q;
 - matches: our records whose own keys meet a partner account in a records-level population,
-  with the partner populations (records-level only), key types and revealed fields.
+  with the partner populations (records-level only), key types and revealed fields;
+- refuse_conflicts (section 5.8): when both accounts carry a key of the same identifying
+  type (domain, duns), a name key they share does not count as meeting.
 """
 
 from __future__ import annotations
@@ -60,10 +62,30 @@ def _accounts(records: Sequence[Record], key_types: set[str], shared: set[str]) 
     return [sorted(g) for g in groups]
 
 
+IDENTIFYING = {"domain", "duns"}
+GUARDED = {"name"}
+
+
+def shared_keys(
+    ours: set[tuple[str, str]],
+    theirs: set[tuple[str, str]],
+    key_types: set[str],
+    refuse_conflicts: bool,
+) -> set[tuple[str, str]]:
+    """The keys through which two accounts (their key sets) meet, under the rule of 5.8."""
+    common = ours & theirs
+    if refuse_conflicts and key_types & GUARDED:
+        both = {k[0] for k in ours} & {k[0] for k in theirs} & IDENTIFYING & key_types
+        if both:
+            common = {k for k in common if k[0] not in GUARDED}
+    return common
+
+
 def expected_view(
     ours: tuple[Terms, Sequence[Record]],
     theirs: tuple[Terms, Sequence[Record]],
     key_types: set[str],
+    refuse_conflicts: bool = False,
 ) -> Expected:
     our_terms, our_records = ours
     their_terms, their_records = theirs
@@ -91,19 +113,24 @@ def expected_view(
     for acc in their_accounts:
         for q in pops_of(their_records, acc, their_shared):
             partner_sizes[q] += 1
+
+    def meet(acc: Sequence[int], other: Sequence[int]) -> set[tuple[str, str]]:
+        return shared_keys(
+            keys_of(our_records, acc), keys_of(their_records, other), key_types, refuse_conflicts
+        )
+
     for acc in our_accounts:
-        keys = keys_of(our_records, acc)
         matched: set[str] = set()
         for other in their_accounts:
-            if keys & keys_of(their_records, other):
+            if meet(acc, other):
                 matched |= pops_of(their_records, other, their_shared)
         for p in pops_of(our_records, acc, our_shared):
             for q in matched:
                 counts[p][q] += 1
 
     matches = {}
-    in_account = {i for acc in our_accounts for i in acc}
-    for i in sorted(in_account):
+    account_of = {i: acc for acc in our_accounts for i in acc}
+    for i in sorted(account_of):
         record = our_records[i]
         own_keys = {k for k in record.keys if k[0] in key_types}
         pops: set[str] = set()
@@ -113,7 +140,7 @@ def expected_view(
             level_pops = pops_of(their_records, other, their_records_level)
             if not level_pops:
                 continue
-            common = own_keys & keys_of(their_records, other)
+            common = own_keys & meet(account_of[i], other)
             if not common:
                 continue
             pops |= level_pops

@@ -13,6 +13,8 @@ from typing import Any
 
 from cryptography.hazmat.primitives.ciphers.aead import ChaCha20Poly1305
 
+from blindmatch.conformance import VECTORS_DIR
+
 ROOT = Path(__file__).resolve().parents[1]
 
 
@@ -29,9 +31,7 @@ def _tool() -> ModuleType:
 
 
 def _stored() -> dict[str, Any]:
-    data: dict[str, Any] = json.loads(
-        (ROOT / "tests" / "vectors" / "channel_v2.json").read_text(encoding="utf-8")
-    )
+    data: dict[str, Any] = json.loads((VECTORS_DIR / "channel_v2.json").read_text(encoding="utf-8"))
     return data
 
 

@@ -104,9 +104,23 @@ def test_no_module_keeps_its_own_list_of_key_types() -> None:
     for path in SRC.rglob("*.py"):
         if path.name == "keytypes.py":
             continue
+        if path.relative_to(SRC).as_posix() == "protocol/conflicts.py":
+            # The wire rule of protocol_spec.md §5.8 names its key types normatively, as the
+            # spec does (the core must not import the normalizer); checked against the
+            # registry's strengths below.
+            continue
         for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
             if isinstance(node, (ast.Tuple, ast.List, ast.Set)):
                 strings = {e.value for e in node.elts if isinstance(e, ast.Constant)} & names
                 if len(strings) >= 2:
                     offenders.append(f"{path.relative_to(SRC)}:{node.lineno}")
     assert not offenders, offenders
+
+
+def test_the_conflict_rule_agrees_with_the_registry() -> None:
+    """Identifying types (§5.8) are strong ones whose inequality means another company;
+    guarded ones are weak: the rule only ever refuses a weak match."""
+    from blindmatch.protocol.conflicts import GUARDED_KEY_TYPES, IDENTIFYING_KEY_TYPES
+
+    assert all(strength(t) == "strong" for t in IDENTIFYING_KEY_TYPES)
+    assert all(strength(t) == "weak" for t in GUARDED_KEY_TYPES)

@@ -15,12 +15,12 @@ import os
 import random
 import subprocess
 import sys
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
-from _vectors import load_vectors, vector_params
+from _vectors import checker_cases
 from cryptography.hazmat.primitives.asymmetric.x25519 import X25519PrivateKey, X25519PublicKey
 
 from blindmatch import _native  # type: ignore[attr-defined]
@@ -33,7 +33,6 @@ from blindmatch.errors import CryptoError, UsageError
 PATHS = list(_native.cpu_paths())
 P = 2**255 - 19
 DST = b"blindmatch/1 h2c " + bytes(range(32))
-RFC_DST = load_vectors("h2c_curve25519_XMD_SHA-512_ELL2_RO.json")["dst"].encode()
 PREFIX = b"blindmatch/1 digest " + bytes(32)
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -104,26 +103,17 @@ def test_x25519_small_order_points_give_zero(path: str) -> None:
         assert _x25519(scalar, point) == bytes(32)
 
 
-@pytest.mark.parametrize("case", vector_params("x25519_rfc7748.json"))
-def test_x25519_rfc7748_vectors(path: str, case: dict[str, Any]) -> None:
-    out = _x25519(bytes.fromhex(case["scalar"]), bytes.fromhex(case["u"]))
-    assert out.hex() == case["output"]
-
-
-def test_x25519_rfc7748_iterated(path: str) -> None:
-    """RFC 7748 §5.2: k, u = X25519(k, u), k after 1 and 1000 iterations."""
-    data = load_vectors("x25519_rfc7748.json")["iterated"]
-    k = u = bytes.fromhex(data["start"])
-    for i in range(1, 1001):
-        k, u = _x25519(k, u, threads=1), k
-        if str(i) in data["after"]:
-            assert k.hex() == data["after"][str(i)]
-
-
-@pytest.mark.parametrize("case", vector_params("x25519_wycheproof.json"))
-def test_x25519_wycheproof(path: str, case: dict[str, Any]) -> None:
-    out = _x25519(bytes.fromhex(case["private"]), bytes.fromhex(case["public"]))
-    assert out.hex() == case["shared"]
+@pytest.mark.parametrize(
+    ("engine", "check"),
+    checker_cases("x25519_rfc7748.json", "native")
+    + checker_cases("x25519_wycheproof.json", "native")
+    + checker_cases("h2c_curve25519_XMD_SHA-512_ELL2_RO.json", "native"),
+)
+def test_published_vectors_on_every_cpu_path(engine: Any, check: Callable[[], None]) -> None:
+    """The conformance kit's checks on each CPU path (engine ``native-<path>``): RFC 7748 §5.2
+    with 1 and 1,000 iterations, Wycheproof, RFC 9380 J.4.1 (u0, u1, both maps' x, P)."""
+    with engine.active():
+        check()
 
 
 # -- hash to curve ---------------------------------------------------------------------------
@@ -134,17 +124,6 @@ def _messages(rng: random.Random, n: int) -> list[bytes]:
     return [
         rng.randbytes(rng.choice(lengths) if i % 3 == 0 else rng.randrange(40)) for i in range(n)
     ]
-
-
-@pytest.mark.parametrize("case", vector_params("h2c_curve25519_XMD_SHA-512_ELL2_RO.json"))
-def test_h2c_rfc9380_vectors(path: str, case: dict[str, Any]) -> None:
-    msg = case["msg"].encode()
-    u0, u1 = _native.hash_to_field(msg, _dst_prime(RFC_DST))
-    assert [int.from_bytes(u0, "little"), int.from_bytes(u1, "little")] == [
-        int(h, 16) for h in case["u"]
-    ]
-    point = _native.hash_to_curve([msg], _dst_prime(RFC_DST), 1)
-    assert point == int(case["P"]["x"], 16).to_bytes(32, "little")
 
 
 @pytest.mark.parametrize("dst", [DST, b"x", b"D" * 255, b"L" * 256, b"L" * 1000])

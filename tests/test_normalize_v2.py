@@ -14,6 +14,7 @@ from pathlib import Path
 
 import pytest
 
+from blindmatch.accounts.normalize import record_keys
 from blindmatch.accounts.policy import Policy
 from blindmatch.accounts.prepare import PreparedParty, prepare_party
 from blindmatch.driver import run_pair
@@ -56,6 +57,21 @@ def test_regional_sites_need_the_conflict_rule_and_the_brand_key() -> None:
     _, tp1, _, _ = corpus.measure(regional, "bm-norm/1", True)["regional_domains"]
     _, tp2, fp2, fn2 = corpus.measure(regional, "bm-norm/2", True)["regional_domains"]
     assert fp2 == 0 and tp2 > tp1 and tp2 / (tp2 + fn2) >= 0.95
+
+
+def test_conflicting_names_are_refused_except_look_alike_regional_sites() -> None:
+    """With the conflict rule, same-name companies on different domains do not match, also under
+    generic country codes (apollo.io / apollo.com); only two one-word look-alikes of a regional
+    site remain (Mercury .com / .co.nz, Discovery .com / .co.za), named in the corpus README."""
+    conflicts = {CONFLICTS: CLASSES[CONFLICTS]}
+    _, tp, fp, fn = corpus.measure(conflicts, "bm-norm/2", True)[CONFLICTS]
+    assert fn == 0 and fp <= 2
+    apollo = [("name", "apollo"), ("domain", "apollo.io")]
+    assert ("domain", "brand:apollo") not in record_keys(apollo, "bm-norm/2")
+    assert ("domain", "brand:apollo") in record_keys(
+        [("name", "apollo"), ("domain", "apollo.de")], "bm-norm/2"
+    )
+    assert not corpus.matches(apollo, [("name", "apollo"), ("domain", "apollo.com")], True)
 
 
 HEADER = ["Account ID", "Account Name", "Website", "Type"]

@@ -13,6 +13,8 @@ from typing import Any
 
 import pytest
 
+from blindmatch.conformance import VECTORS_DIR
+
 ROOT = Path(__file__).resolve().parents[1]
 
 
@@ -32,7 +34,7 @@ CASES = _tool().CASES
 
 
 def _stored(case: Any) -> dict[str, Any]:
-    return json.loads((ROOT / "tests" / "vectors" / case.file).read_text(encoding="utf-8"))
+    return json.loads((VECTORS_DIR / case.file).read_text(encoding="utf-8"))
 
 
 @pytest.mark.parametrize("case", CASES, ids=lambda c: c.name)

@@ -32,6 +32,7 @@ from test_transport_support import (
     sender,
 )
 
+from blindmatch.conformance import VECTORS_DIR
 from blindmatch.errors import (
     AgreementError,
     AuthenticationError,
@@ -97,7 +98,7 @@ def _tool() -> Any:
 
 
 def _stored() -> dict[str, Any]:
-    path = ROOT / "tests" / "vectors" / "tls_binding_v1.json"
+    path = VECTORS_DIR / "tls_binding_v1.json"
     return dict(json.loads(path.read_text(encoding="utf-8")))
 
 
@@ -117,7 +118,7 @@ def test_the_binding_vector_follows_the_spec_construction() -> None:
     )
     assert binding.hex() == v["binding"] and tls_binding(server, client) == binding
     assert len(binding) == 93
-    session = json.loads((ROOT / "tests" / "vectors" / "session_v1.json").read_text())
+    session = json.loads((VECTORS_DIR / "session_v1.json").read_text())
     s, r = (bytes.fromhex(m["hex"]) for m in session["messages"] if m["type"] == "hello")
     by_hand = hashlib.sha256(b"blindmatch/1 agreement")
     for blob in (s, r, binding):

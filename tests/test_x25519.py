@@ -9,7 +9,7 @@ from typing import Any
 
 import gmpy2  # type: ignore[import-untyped]
 import pytest
-from _vectors import load_vectors, vector_params
+from _vectors import checker_cases, load_vectors
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -76,43 +76,18 @@ def test_exports_are_sorted_and_resolve() -> None:
 # --- published vectors ------------------------------------------------------------------------
 
 
-@pytest.mark.parametrize("case", vector_params(RFC7748_FILE))
-def test_x25519_rfc7748_section_5_2(case: dict[str, Any]) -> None:
-    scalar = Scalar.from_bytes(bytes.fromhex(case["scalar"]))
-    out = blind_many(scalar, [bytes.fromhex(case["u"])], message="vector")
-    assert out == [bytes.fromhex(case["output"])]
+@pytest.mark.parametrize(("engine", "check"), checker_cases(RFC7748_FILE, "python"))
+def test_x25519_rfc7748_section_5_2(engine: Any, check: Callable[[], None]) -> None:
+    """The conformance kit's check: the two vectors, and 1 and 1,000 iterations."""
+    check()
 
 
-def test_x25519_rfc7748_iterated() -> None:
-    iterated = load_vectors(RFC7748_FILE)["iterated"]
-    k = u = bytes.fromhex(iterated["start"])
-    for i in range(1, 1001):
-        k, u = blind_many(Scalar.from_bytes(k), [u], message="iteration")[0], k
-        if str(i) in iterated["after"]:
-            assert k.hex() == iterated["after"][str(i)]
-
-
-@pytest.mark.parametrize("case", vector_params(WYCHEPROOF_FILE))
-def test_x25519_wycheproof(case: dict[str, Any]) -> None:
-    scalar = Scalar.from_bytes(bytes.fromhex(case["private"]))
-    public = bytes.fromhex(case["public"])
-    if "ZeroSharedSecret" in case["flags"]:
-        with pytest.raises(CryptoError, match=r"^peer points: element 0 is a small-order"):
-            blind_many(scalar, [public], message="peer points")
-    else:
-        assert blind_many(scalar, [public], message="peer points") == [
-            bytes.fromhex(case["shared"])
-        ]
-    # Wycheproof flags values >= 2^255 - 19 as non-canonical except p itself (its tcId 83
-    # calls it "public key == 0"); we refuse every encoding whose integer is not below p.
-    canonical = int.from_bytes(public, "little") < FIELD_PRIME
-    if "NonCanonicalPublic" in case["flags"]:
-        assert not canonical
-    if canonical:
-        validate_point(public, message="peer points", index=0)
-    else:
-        with pytest.raises(CryptoError, match="not a canonical"):
-            validate_point(public, message="peer points", index=0)
+@pytest.mark.parametrize(("engine", "check"), checker_cases(WYCHEPROOF_FILE, "python"))
+def test_x25519_wycheproof(engine: Any, check: Callable[[], None]) -> None:
+    """The kit's check: the output; blinding refuses the small-order points; and, since
+    Wycheproof flags values >= 2^255 - 19 as non-canonical except p itself (its tcId 83 calls
+    it "public key == 0"), that we refuse every encoding whose integer is not below p."""
+    check()
 
 
 def test_small_order_list_matches_wycheproof_low_order_cases() -> None:

@@ -1,4 +1,4 @@
-"""Write tests/vectors/normalization_bm-norm-<n>.json: raw CRM cells -> key or reason.
+"""Write the kit's vectors/normalization_bm-norm-<n>.json: raw CRM cells -> key or reason.
 
 Why: another implementation of the profile (protocol_spec.md section 15) needs cases to check
 itself against, covering every rule and the messy forms CRM exports hold. The inputs below
@@ -28,7 +28,8 @@ from blindmatch.accounts.normalize import (
     record_keys,
 )
 
-VECTORS = Path(__file__).resolve().parents[1] / "tests" / "vectors"
+# the conformance kit's folder in the source tree
+VECTORS = Path(__file__).resolve().parents[1] / "src" / "blindmatch" / "conformance" / "vectors"
 
 DOMAINS = [
     "acme.com",
@@ -680,6 +681,13 @@ V2_RECORDS = [
     [["domain", "gmail.com"]],
     [["name", "proton"], ["domain", "proton.me"], ["domain", "gmx.net"]],
     [["name", "amazon"], ["domain", "amazon.de"], ["domain", "brand:amazon"]],
+    [["name", "apollo"], ["domain", "apollo.io"]],
+    [["name", "ally"], ["domain", "ally.com"]],
+    [["name", "notion"], ["domain", "notion.so"]],
+    [["name", "nordwind"], ["domain", "nordwind.tv"]],
+    [["name", "nordwind"], ["domain", "nordwind.info"]],
+    [["name", "nordwind"], ["domain", "nordwind.org"]],
+    [["name", "nordwind"], ["domain", "nordwind.com.au"]],
 ]
 
 

@@ -1,13 +1,15 @@
 """Generate the full-session test vectors of protocol_spec.md §14.
 
 Runs sessions between small fixed parties with seeded randomness, and writes every message (as
-sent), the agreement id and both results of each case to ``tests/vectors/<file>``, and the same
+sent), the agreement id and both results of each case to the conformance kit's
+``src/blindmatch/conformance/vectors/<file>``, and the same
 JSON into ``protocol_spec.md`` between that case's markers. The test
 ``tests/test_session_vector.py`` re-runs the sessions and checks both, byte for byte, so the
 spec cannot drift from the code. Case ``basic`` is the small readable one; case ``wide`` covers
 what it does not (both parties sealing, several payload maps, two-byte masks, a fixed
 ``keys_per_account`` dropping a key, dummies on both sides, a custom key type, non-ASCII
-values, a two-byte ``payload_bytes`` and stated normalization tables).
+values, a two-byte ``payload_bytes`` and stated normalization tables). Case ``conflicts``
+runs the conflicting-strong-keys rule (§5.8): flavoured names, an expanding receiver.
 
     python tools/make_session_vector.py          # rewrite both files
     python tools/make_session_vector.py --check  # exit 1 if either is stale
@@ -22,21 +24,13 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from blindmatch.driver import run_pair
-from blindmatch.protocol import (
-    Disclosure,
-    OverlapResult,
-    PopulationTerms,
-    Record,
-    Role,
-    Terms,
-    seeded_rng,
-)
-from blindmatch.protocol.agreement import agreement_id
-from blindmatch.protocol.messages import decode_message
+from blindmatch.conformance.builders import session_transcript
+from blindmatch.protocol import Disclosure, PopulationTerms, Record, Terms
 
 ROOT = Path(__file__).resolve().parents[1]
 SPEC = ROOT / "protocol_spec.md"
+VECTORS_DIR = ROOT / "src" / "blindmatch" / "conformance" / "vectors"  # the source tree's copy
+RELATIVE = VECTORS_DIR.relative_to(ROOT).as_posix()  # where the spec says the files are
 
 SENDER_SEED = b"blindmatch/1 vector sender"
 RECEIVER_SEED = b"blindmatch/1 vector receiver"
@@ -182,6 +176,45 @@ WIDE_RECEIVER_RECORDS = (
 )
 
 
+#: §5.8: the sender (counts only) sends names exact, the receiver (records) expands them.
+CONFLICT_SENDER_TERMS = Terms(
+    label="Northwind",
+    key_types=("domain", "duns", "name"),
+    populations=(PopulationTerms(name="Customers", disclosure=Disclosure.COUNTS),),
+    payload_bytes=64,
+    refuse_conflicts=True,
+)
+CONFLICT_SENDER_RECORDS = tuple(
+    Record(record_id=rid, keys=keys, populations=frozenset({"Customers"}))
+    for rid, keys in (
+        ("N1", (("domain", "delta.com"), ("name", "delta"))),  # flavour 10
+        ("N2", (("name", "acme"),)),  # 00
+        ("N3", (("domain", "globex.com"), ("name", "globex"))),  # 10
+        ("N4", (("duns", "123456789"), ("name", "initech"))),  # 01
+        ("N5", (("domain", "umbrella.com"), ("duns", "222222222"), ("name", "umbrella"))),  # 11
+    )
+)
+CONFLICT_RECEIVER_TERMS = Terms(
+    label="Globex",
+    key_types=("domain", "duns", "name"),
+    populations=(
+        PopulationTerms(name="Customers", disclosure=Disclosure.RECORDS, fields=("Owner",)),
+    ),
+    payload_bytes=64,
+    refuse_conflicts=True,
+)
+CONFLICT_RECEIVER_RECORDS = tuple(
+    Record(record_id=rid, keys=keys, populations=frozenset({"Customers"}), fields={"Owner": who})
+    for rid, keys, who in (
+        ("G1", (("domain", "deltadental.com"), ("name", "delta")), "Dee"),  # refused: domains
+        ("G2", (("domain", "acme.com"), ("name", "acme")), "Abe"),  # N2 has no domain: match
+        ("G3", (("duns", "987654321"), ("name", "globex")), "Gil"),  # duns vs domain: match
+        ("G4", (("duns", "111111111"), ("name", "initech")), "Ivo"),  # refused: DUNS differ
+        ("G5", (("name", "umbrella"),), "Uma"),  # bare, four flavours: match
+    )
+)
+
+
 @dataclass(frozen=True)
 class Case:
     name: str
@@ -193,7 +226,7 @@ class Case:
 
     @property
     def path(self) -> Path:
-        return ROOT / "tests" / "vectors" / self.file
+        return VECTORS_DIR / self.file
 
     @property
     def markers(self) -> tuple[str, str]:
@@ -213,71 +246,27 @@ CASES = (
         WIDE_RECEIVER_TERMS,
         WIDE_RECEIVER_RECORDS,
     ),
+    Case(
+        "conflicts",
+        "session_v1_conflicts.json",
+        CONFLICT_SENDER_TERMS,
+        CONFLICT_SENDER_RECORDS,
+        CONFLICT_RECEIVER_TERMS,
+        CONFLICT_RECEIVER_RECORDS,
+    ),
 )
 
 
-def _records(records: tuple[Record, ...]) -> list[dict[str, Any]]:
-    return [
-        {
-            "record_id": r.record_id,
-            "keys": [list(k) for k in r.keys],
-            "populations": sorted(r.populations),
-            "fields": dict(r.fields),
-        }
-        for r in records
-    ]
-
-
-def _result(result: OverlapResult) -> dict[str, Any]:
-    return {
-        "counts": {p: dict(c) for p, c in result.counts.items()},
-        "our_sizes": dict(result.our_sizes),
-        "partner_sizes": dict(result.partner_sizes),
-        "matches": [
-            {
-                "record_id": m.record_id,
-                "our_populations": list(m.our_populations),
-                "partner_populations": list(m.partner_populations),
-                "key_types": list(m.key_types),
-                "partner_fields": [dict(f) for f in m.partner_fields],
-            }
-            for m in result.matches
-        ],
-    }
-
-
 def build(case: Case = CASES[0]) -> dict[str, Any]:
-    run = run_pair(
+    """The case's vector, computed by the code the conformance kit checks it with."""
+    return session_transcript(
         sender_terms=case.sender_terms,
         sender_records=case.sender_records,
+        sender_seed=SENDER_SEED,
         receiver_terms=case.receiver_terms,
         receiver_records=case.receiver_records,
-        sender_rng=seeded_rng(SENDER_SEED),
-        receiver_rng=seeded_rng(RECEIVER_SEED),
-        record_messages=True,
+        receiver_seed=RECEIVER_SEED,
     )
-    hellos = {role: body for role, body in run.messages if decode_message(body).t == "hello"}
-    return {
-        "description": "blindmatch/2 full session; randomness per protocol_spec.md §12 from "
-        "SHAKE-256('blindmatch/1 test rng' || seed); messages are frame bodies in the order sent "
-        "by the reference pump (each side's own order is normative, the interleaving is not)",
-        "sender": {
-            "seed": SENDER_SEED.decode(),
-            "terms": case.sender_terms.model_dump(mode="json"),
-            "records": _records(case.sender_records),
-        },
-        "receiver": {
-            "seed": RECEIVER_SEED.decode(),
-            "terms": case.receiver_terms.model_dump(mode="json"),
-            "records": _records(case.receiver_records),
-        },
-        "agreement_id": agreement_id(hellos[Role.SENDER], hellos[Role.RECEIVER]).hex(),
-        "messages": [
-            {"from": role.value, "type": decode_message(body).t, "hex": body.hex()}
-            for role, body in run.messages
-        ],
-        "results": {"sender": _result(run.sender), "receiver": _result(run.receiver)},
-    }
 
 
 def render(vector: dict[str, Any]) -> str:
@@ -292,7 +281,7 @@ def spec_with(text: str, case: Case, vector_json: str) -> str:
     _, _, tail = rest.partition(end)
     block = (
         f"{begin}\nGenerated by `tools/make_session_vector.py`; identical to "
-        f"`tests/vectors/{case.file}`.\n\n```json\n{vector_json}```\n{end}"
+        f"`{RELATIVE}/{case.file}`.\n\n```json\n{vector_json}```\n{end}"
     )
     return head + block + tail
 

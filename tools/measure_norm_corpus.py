@@ -10,9 +10,9 @@ key, as psi-run reads e-mail columns), every name of a cell (bm-norm/2 aliases),
 websites). Two matching rules are reported:
 
 - ``any key``: the pair matches when the records share any key (what the engine does today);
-- ``+conflict``: a pair that shares only name keys is refused when both records carry keys of
-  a strong type (domain, duns) and share none of them: the rule issue 21 item 6 asks for,
-  modelled here so the regional-site brand key can be judged with it.
+- ``+conflict``: the conflicting-strong-keys rule (protocol_spec.md §5.8) applied through the
+  same flavoured keys a session sends: a pair sharing only a name is refused when both records
+  carry a domain, or both a DUNS.
 
 Run ``python tools/measure_norm_corpus.py [--markdown]``.
 """
@@ -23,8 +23,9 @@ import json
 import sys
 from pathlib import Path
 
-from blindmatch.accounts.keytypes import normalize_key, strength
+from blindmatch.accounts.keytypes import normalize_key
 from blindmatch.accounts.normalize import PROFILES, email_domain, record_keys
+from blindmatch.protocol.conflicts import IDENTIFYING_KEY_TYPES, ConflictRule
 
 CORPUS = Path(__file__).resolve().parents[1] / "tests" / "data" / "norm_corpus" / "pairs.json"
 
@@ -49,14 +50,12 @@ def keys(record: dict[str, str], profile: str) -> list[Key]:
 
 
 def matches(a: list[Key], b: list[Key], conflict_rule: bool) -> bool:
-    shared = set(a) & set(b)
-    if not shared:
-        return False
-    if not conflict_rule or any(strength(kt) == "strong" for kt, _ in shared):
-        return True
-    strong_a = {kt for kt, _ in a if strength(kt) == "strong"}
-    strong_b = {kt for kt, _ in b if strength(kt) == "strong"}
-    return not (strong_a & strong_b)  # both carry a strong key type, and none agreed
+    """Whether a session would match the two records: a as the exact side, b expanding."""
+    if not conflict_rule:
+        return bool(set(a) & set(b))
+    rule = ConflictRule(identifying=IDENTIFYING_KEY_TYPES, sender_expands=False)
+    exact = set(rule.wire_keys(sorted(a), expanding=False))
+    return bool(exact & set(rule.wire_keys(sorted(b), expanding=True)))
 
 
 def measure(

@@ -30,6 +30,7 @@ __all__ = [
     "AgreementError",
     "AuthenticationError",
     "BlindmatchError",
+    "ConformanceError",
     "CryptoError",
     "InputError",
     "LocalProtocolError",
@@ -126,3 +127,9 @@ class PeerGoneError(TransportError):
 
 class TransportTimeoutError(TransportError, TimeoutError):
     """A network wait exceeded its deadline."""
+
+
+class ConformanceError(BlindmatchError):
+    """A conformance check could not run or did not hold: a vector file that is missing or
+    malformed, a value that differs from the vector, an implementation under test that broke
+    the kit's line protocol. Names the file, the case and the field."""

@@ -373,6 +373,8 @@ class _Tables:
     aliases: re.Pattern[str] | None
     junk_duns: frozenset[str]
     junk_phones: re.Pattern[str] | None
+    regional_global: frozenset[str] = frozenset()  # bm-norm/2
+    regional_generic: frozenset[str] = frozenset()  # bm-norm/2
 
     def digest_items(self) -> tuple[object, ...]:
         """The list contents :func:`profile_data` digests as "tables"."""
@@ -445,9 +447,12 @@ def _tables(profile: str) -> _Tables:
     anywhere = _alternatives(alias.get("any", ()))
     after = _alternatives(alias.get("after", ()))
     aliases = re.compile(rf"(?<![\w/])(?:{anywhere})(?![\w/])|[(,;]\s*(?:{after})(?![\w/])")
+    regional = _tagged(files["regional-suffixes"])
     return _Tables(
         profile=profile,
         v2=True,
+        regional_global=frozenset(regional.get("global", ())),
+        regional_generic=frozenset(regional.get("generic", ())),
         junk_words=junk_words,
         junk_domains=frozenset(domains.get("domain", ())),
         junk_labels=frozenset(domains.get("label", ())),
@@ -628,6 +633,16 @@ def brand_label(domain_key: str) -> str | None:
     return "".join(_words(_fold_name_text(label))) or None
 
 
+def _regional(domain_key: str, t: _Tables) -> bool:
+    """Whether a domain can be one of a company's regional or global sites: its top-level
+    domain is a global one (``com``) or a country code not sold as a generic name (``de``, not
+    ``io``), per regional_suffixes_2.txt."""
+    tld = domain_key.rpartition(".")[2]
+    if tld in t.regional_global:
+        return True
+    return len(tld) == 2 and tld.isascii() and tld.isalpha() and tld not in t.regional_generic
+
+
 #: Prefix of a brand key; ":" never occurs in a registrable domain, so none collides.
 BRAND_PREFIX: Final = "brand:"
 
@@ -637,7 +652,8 @@ def record_keys(keys: Sequence[tuple[str, str]], profile: str = PROFILE) -> list
 
     bm-norm/1: ``keys`` as they are. bm-norm/2 looks at a record's keys together:
 
-    - Regional sites (``acme.de``, ``acme.co.uk``, ``acme.com``): a record whose domain agrees
+    - Regional sites (``acme.de``, ``acme.co.uk``, ``acme.com``): a record whose domain, under a
+      global or country top-level domain (not ``.io``, see :func:`_regional`), agrees
       with one of its names (written without spaces, the name is the domain's brand, see
       :func:`brand_label`, or the whole domain without dots) gets the ``domain`` key
       ``"brand:<brand>"``. Two records share it only when both agree on the brand *and* on
@@ -668,7 +684,7 @@ def record_keys(keys: Sequence[tuple[str, str]], profile: str = PROFILE) -> list
         if key not in out:
             out.append(key)
         brand = ("domain", BRAND_PREFIX + str(label))
-        if agrees and brand not in brands:
+        if agrees and _regional(value, t) and brand not in brands:
             brands.append(brand)
     return out + [b for b in brands if b not in out]
 

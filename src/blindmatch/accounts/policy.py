@@ -14,6 +14,10 @@ Format (every table is optional except ``label``)::
     default_region = "US"                  # phones without a country code
     gmail_rules = false
     keys_per_account = 3                   # key slots per account on the wire
+    refuse_conflicts = "auto"              # no name-only match across conflicting
+                                           # domains/DUNS: "auto" (the default) runs it from
+                                           # bm-norm/2 unless both sides disclose records;
+                                           # true also then (an agreed disclosure, §5.8)
 
     [columns]                              # explicit mapping; overrides header recognition
     id = "Account ID"
@@ -48,7 +52,7 @@ import re
 import sys
 from collections.abc import Mapping, Sequence
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 from pydantic import (
     BaseModel,
@@ -59,6 +63,7 @@ from pydantic import (
     StrictInt,
     StrictStr,
     ValidationError,
+    field_validator,
     model_validator,
 )
 from pydantic_core import PydanticCustomError
@@ -93,6 +98,7 @@ __all__ = [
     "PopulationSpec",
     "default_policy",
     "load_policy",
+    "refuse_conflicts_default",
     "standard_populations",
 ]
 
@@ -126,6 +132,27 @@ class KeysSpec(_Section):
     default_region: StrictStr | None = None
     gmail_rules: StrictBool = False
     keys_per_account: StrictInt | None = None
+    #: Refuse a name-only match between accounts that each carry a domain (or each a DUNS)
+    #: and do not share it (protocol_spec.md §5.8). ``None`` or ``"auto"``: the profile's
+    #: default (:func:`refuse_conflicts_default`), off for a session where both sides share
+    #: records-level populations. ``True`` runs it there too, accepting that the expanding
+    #: side learns the identifying key types of our accounts matched by name alone; both
+    #: parties must then say true.
+    refuse_conflicts: bool | Literal["auto"] | None = None
+
+    @field_validator("refuse_conflicts", mode="plain")
+    @classmethod
+    def _check_refuse_conflicts(cls, value: object) -> bool | Literal["auto"] | None:
+        """Three values; a plain validator so the error names them all at once."""
+        if value is None or isinstance(value, bool):
+            return value
+        if value == "auto":
+            return "auto"
+        raise PydanticCustomError(
+            "refuse_conflicts_type",
+            'expected true, false or "auto", got {got}',
+            {"got": _toml_type(value)},
+        )
 
 
 class PopulationSpec(_Section):
@@ -261,6 +288,14 @@ class Policy(_Section):
     def column_overrides(self) -> dict[str, tuple[str, ...]]:
         return dict(self.columns)
 
+    @property
+    def refuse_conflicts(self) -> bool:
+        """Whether we propose the conflicting-strong-keys rule (given, or the profile's)."""
+        given = self.keys.refuse_conflicts
+        if given is None or given == "auto":
+            return refuse_conflicts_default(self.normalization)
+        return given
+
     def terms(self, *, key_types: Sequence[str] | None = None) -> Terms:
         """Our proposal for a session: hidden populations are left out entirely.
 
@@ -280,6 +315,10 @@ class Policy(_Section):
             populations=pops,
             keys_per_account=self.keys.keys_per_account,
             payload_bytes=self.payload_bytes,
+            refuse_conflicts=self.refuse_conflicts,
+            # Only an explicit true accepts the disclosure the rule makes with records-level
+            # populations on both sides (protocol_spec.md §5.8).
+            reveal_flavours=self.keys.refuse_conflicts is True,
         )
 
     def _population_fields(self) -> list[tuple[str, tuple[str, ...]]]:
@@ -369,6 +408,10 @@ class Policy(_Section):
         keys.append(f"gmail_rules = {'true' if self.keys.gmail_rules else 'false'}")
         if self.keys.keys_per_account is not None:
             keys.append(f"keys_per_account = {self.keys.keys_per_account}")
+        given = self.keys.refuse_conflicts
+        if given is not None:
+            shown = _toml_str(given) if isinstance(given, str) else str(given).lower()
+            keys.append(f"refuse_conflicts = {shown}")
         out += keys
         if self.columns:
             out += ["", "[columns]"]
@@ -459,6 +502,16 @@ def standard_populations(column_map: ColumnMap | None) -> dict[str, PopulationSp
         ),
         "Prospects": PopulationSpec(where={column: ("Prospect*",)}, disclosure=counts),
     }
+
+
+#: Profiles whose partners, by default, do not refuse name matches between conflicting
+#: strong keys: bm-norm/1 predates the rule, and its sessions keep their exact bytes.
+_PROFILES_WITHOUT_CONFLICT_RULE = frozenset({"bm-norm/1"})
+
+
+def refuse_conflicts_default(profile: str) -> bool:
+    """The ``keys.refuse_conflicts`` a policy gets when it does not say: on from bm-norm/2."""
+    return profile not in _PROFILES_WITHOUT_CONFLICT_RULE
 
 
 def default_policy(label: str, column_map: ColumnMap | None = None) -> Policy:

@@ -9,6 +9,7 @@ from __future__ import annotations
 from ..errors import (
     AgreementError,
     AuthenticationError,
+    ConformanceError,
     CryptoError,
     InputError,
     PeerAbortedError,
@@ -32,6 +33,7 @@ EXIT_CODES = {
     "protocol": 7,
     "followup": 8,
     "partners": 9,
+    "nonconformant": 10,
     "interrupted": 130,
 }
 
@@ -47,6 +49,8 @@ _ERROR_TABLE: tuple[tuple[type[BaseException], str, str], ...] = (
     (TransportError, "partner unreachable", "peer_gone"),
     (ProtocolError, "protocol violation", "protocol"),
     (CryptoError, "protocol violation", "protocol"),
+    # `conformance` could not start checking (a program under test that fails its hello)
+    (ConformanceError, "conformance kit", "usage"),
 )
 
 

@@ -353,6 +353,15 @@ def build_parser() -> argparse.ArgumentParser:
 
     report = sub.add_parser("report", help="rebuild report.html (or a map's index.html) in DIR")
     report.add_argument("dir", type=Path, metavar="DIR", help="an output directory of a run")
+
+    from ..conformance.command import DESCRIPTION, add_arguments
+
+    conformance = sub.add_parser(
+        "conformance",
+        help="check blindmatch (or another implementation) against the protocol's vectors",
+        description=DESCRIPTION,
+    )
+    add_arguments(conformance)
     return parser
 
 
@@ -449,6 +458,10 @@ def _run(args: argparse.Namespace) -> int:
             from .map import run_map
 
             return run_map(args)
+        if args.command == "conformance":
+            from ..conformance.command import run as run_conformance
+
+            return run_conformance(args)
         from .party import run_offline, run_online
 
         return run_online(args) if args.command == "run" else run_offline(args)

@@ -24,6 +24,7 @@ from ..driver import Decide, Rejection
 from ..errors import BlindmatchError, UsageError
 from ..io.atomic import write_private
 from ..protocol import (
+    Agreement,
     CryptoEngine,
     Disclosure,
     Event,
@@ -132,12 +133,43 @@ def make_engine(records: int, workers: int | None) -> CryptoEngine:
     return PoolEngine(workers=workers)
 
 
+def describe_conflict_rule(agreement: Agreement) -> list[str]:
+    """The conflicting-names rule as the user accepts it (protocol_spec.md §5.8): in force or
+    not, and, with records on both sides, who learns what about whose name-matched accounts.
+    Sides are named by label and role, so the text reads the same on both ends."""
+    rule = agreement.conflicts
+    sender = f"{agreement.sender.label!r} (the sender)"
+    receiver = f"{agreement.receiver.label!r} (the receiver)"
+    if agreement.conflicts_waived:
+        return [
+            "  names: conflicting-names rule off: both sides disclose records; set "
+            f"refuse_conflicts = true on both sides to run it, which tells {sender} whether "
+            f"the name-matched accounts of {receiver} carry a domain/DUNS (protocol_spec.md "
+            "§5.8)"
+        ]
+    if rule is None:
+        return []
+    lines = [
+        "  names: a shared name alone does not match where both accounts carry a domain, "
+        "or both a DUNS, that differ (refuse_conflicts, protocol_spec.md §5.8)"
+    ]
+    if rule.reveals_flavours:
+        lines.append(
+            "  disclosed by the names rule (both set refuse_conflicts = true, both disclose "
+            f"records): {sender} learns, for each of its accounts matched by a name alone, "
+            f"which of {', '.join(rule.identifying)} the matched account of {receiver} "
+            "carries (never the values)"
+        )
+    return lines
+
+
 def describe_terms(event: PartnerTerms) -> str:
     terms = event.terms
     lines = [f"The partner {terms.label!r} proposes:"]
     lines.append(
         f"  keys: {', '.join(event.agreement.key_types)} (normalization {terms.normalization})"
     )
+    lines.extend(describe_conflict_rule(event.agreement))
     for pop in terms.populations:
         extra = f", revealing {', '.join(pop.fields)}" if pop.fields else ""
         size = f", at most {pop.size:,} accounts" if pop.size is not None else ""

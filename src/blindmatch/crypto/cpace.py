@@ -4,7 +4,7 @@ The protocol side (hellos, who sends what, parsing and the order of checks) is
 :class:`blindmatch.transport.pake.CPace`; this module holds the cipher suite's functions and
 the keys derived from ISK, so that a native engine or another curve replaces them in one
 place. It reproduces the draft's own X25519 test vectors byte for byte
-(``tests/vectors/cpace_x25519_sha512.json``, draft-irtf-cfrg-cpace-21 Appendix B.1).
+(the conformance kit's ``cpace_x25519_sha512.json``, draft-irtf-cfrg-cpace-21 Appendix B.1).
 
 Functions of the draft (section numbers of draft-irtf-cfrg-cpace-21)::
 

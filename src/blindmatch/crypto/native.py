@@ -18,6 +18,7 @@ reads ``BLINDMATCH_ENGINE`` (``python`` or ``native``; unset means native when a
 
 from __future__ import annotations
 
+import contextlib
 import os
 from collections.abc import Iterable, Iterator, Sequence
 from types import ModuleType
@@ -32,8 +33,10 @@ __all__ = [
     "NativeEngine",
     "available",
     "cpu_path",
+    "cpu_paths",
     "engine_preference",
     "native_module",
+    "use_cpu_path",
 ]
 
 #: The environment variable that forces an engine: ``python`` or ``native``.
@@ -71,6 +74,27 @@ def native_module() -> ModuleType:
 def cpu_path() -> str | None:
     """``"avx2"`` or ``"portable"``: the field arithmetic the extension runs; None without it."""
     return None if _MODULE is None else str(_MODULE.cpu_path())
+
+
+def cpu_paths() -> tuple[str, ...]:
+    """Every field-arithmetic path this machine can run (``portable`` first); none without
+    the extension. The conformance kit checks each of them."""
+    return () if _MODULE is None else tuple(str(p) for p in _MODULE.cpu_paths())
+
+
+@contextlib.contextmanager
+def use_cpu_path(path: str) -> Iterator[None]:
+    """Run the extension on ``path`` inside the block, then go back to the one it chose. The
+    setting is process-wide: for checking each path, not for use while sessions run."""
+    module = native_module()
+    if path not in cpu_paths():
+        raise UsageError(f"CPU path {path!r} is not available here (only {cpu_paths()})")
+    chosen = module.cpu_path()
+    module.set_cpu_path(path)
+    try:
+        yield
+    finally:
+        module.set_cpu_path(chosen)
 
 
 def engine_preference() -> str:
@@ -188,6 +212,25 @@ class NativeEngine:
         if len(u) != POINT_BYTES:
             raise UsageError(f"elligator2_map takes exactly 32 bytes, not {len(u)}")
         return bytes(self._native.elligator2_map(bytes(u)))
+
+    def hash_to_curve(self, messages: Sequence[bytes], dst: bytes) -> list[bytes]:
+        """RFC 9380 ``hash_to_curve`` of every message in C, 32-byte u-coordinates (the
+        identity as zeros): what :meth:`hash_blind` blinds, exposed for the vectors."""
+        blob = self._native.hash_to_curve([bytes(m) for m in messages], _dst_prime(dst), 1)
+        return [blob[i : i + POINT_BYTES] for i in range(0, len(blob), POINT_BYTES)]
+
+    def hash_to_field(self, message: bytes, dst: bytes) -> tuple[int, int]:
+        """RFC 9380 ``hash_to_field`` (count 2) in C: the field elements u0, u1."""
+        u0, u1 = self._native.hash_to_field(bytes(message), _dst_prime(dst))
+        return int.from_bytes(u0, "little"), int.from_bytes(u1, "little")
+
+    def x25519(self, scalar: bytes, point: bytes) -> bytes:
+        """RFC 7748 ``X25519(scalar, point)`` in C, all zeros for a small-order point (the
+        function itself; :meth:`blind` refuses such points)."""
+        if len(scalar) != POINT_BYTES or len(point) != POINT_BYTES:
+            raise UsageError("x25519 takes a 32-byte scalar and a 32-byte point")
+        (out,), _ = self._native.blind(bytes(point), [bytes(scalar)], 1)
+        return bytes(out)
 
     def digests(self, points: bytes, prefix: bytes) -> bytes:
         """Concatenated ``SHA-256(prefix || point)[:16]`` of every 32-byte point."""

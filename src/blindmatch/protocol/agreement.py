@@ -20,6 +20,7 @@ from typing import Final
 from ..crypto import SUITE as CRYPTO_SUITE
 from ..crypto import digest_points
 from ..errors import AgreementError
+from .conflicts import ConflictRule, agree_conflict_rule, conflict_rule_waived
 from .model import Disclosure, Terms
 
 __all__ = [
@@ -62,6 +63,11 @@ class Agreement:
     normalization: str
     sender: Terms
     receiver: Terms
+    #: the conflicting-strong-keys rule in force (protocol_spec.md §5.8), or None
+    conflicts: ConflictRule | None = None
+    #: the rule was proposed by default but is off: both sides share records-level populations
+    #: and not both set it explicitly (protocol_spec.md §5.8); the terms shown say so
+    conflicts_waived: bool = False
 
     def terms_of(self, role: Role) -> Terms:
         return self.sender if role is Role.SENDER else self.receiver
@@ -130,10 +136,13 @@ def combine(
     for terms, role in ((sender, Role.SENDER), (receiver, Role.RECEIVER)):
         if not any(p.disclosure is not Disclosure.HIDDEN for p in terms.populations):
             raise AgreementError(f"the {role.value} shares no population")
+    conflicts = agree_conflict_rule(sender, receiver, key_types)
     return Agreement(
         agreement_id=agreement_id(hellos[Role.SENDER], hellos[Role.RECEIVER], binding),
         key_types=key_types,
         normalization=sender.normalization,
         sender=sender,
         receiver=receiver,
+        conflicts=conflicts,
+        conflicts_waived=conflict_rule_waived(sender, receiver, key_types, conflicts),
     )

@@ -141,11 +141,14 @@ class Exchange:
 
     def _build(self, rng: Rng) -> None:
         fixed = self.terms.keys_per_account
+        rule = self.agreement.conflicts
         accounts, self.dropped_keys = build_accounts(
             self.records,
             self.agreement.key_types,
             {p.name for p in self.terms.populations},
             fixed or MAX_KEYS_PER_ACCOUNT,
+            conflicts=rule,
+            expanding=rule is not None and rule.expands(self.role is Role.SENDER),
         )
         self.slots = fixed or max(map(len, accounts.keys), default=1)
         self.lanes: list[OwnLane] = build_lanes(

@@ -29,6 +29,7 @@ import msgpack  # type: ignore[import-untyped]
 
 from ..crypto import open_sealed_payload
 from ..errors import InputError, RemoteProtocolError
+from .conflicts import ConflictRule
 from .messages import LaneKind
 from .model import Disclosure, Record, Terms
 from .randomness import Rng, shuffle
@@ -82,7 +83,8 @@ class Accounts(Sequence[Account]):
     def __init__(self) -> None:
         #: index of each account's first (smallest) record
         self.first: list[int] = []
-        #: each account's keys, by key-type priority then value, at most ``slots``
+        #: each account's keys, by key-type priority then value, at most ``slots``; under a
+        #: conflict rule, its wire keys (flavoured names, protocol_spec.md §5.8)
         self.keys: list[tuple[tuple[str, str], ...]] = []
         #: each account's shared populations (equal sets are one object)
         self.populations: list[frozenset[str]] = []
@@ -112,7 +114,13 @@ class Accounts(Sequence[Account]):
 
 
 def build_accounts(
-    records: Sequence[Record], key_types: Sequence[str], shared: Set[str], max_slots: int
+    records: Sequence[Record],
+    key_types: Sequence[str],
+    shared: Set[str],
+    max_slots: int,
+    *,
+    conflicts: ConflictRule | None = None,
+    expanding: bool = False,
 ) -> tuple[Accounts, int]:
     """Merge records sharing a key; returns the accounts and how many keys did not fit.
 
@@ -120,6 +128,10 @@ def build_accounts(
     population must not lend its keys to an account through a key it has in common. An
     account keeps at most ``max_slots`` keys, by key-type priority then value. Accounts come
     in the order of their first record.
+
+    With a conflict rule (protocol_spec.md §5.8) records still merge on their plain keys, and
+    then each account's guarded keys are flavoured (several times when ``expanding``): the
+    keys kept are the wire keys, and :func:`~.conflicts.raw_key` maps them back.
     """
     priority = {k: i for i, k in enumerate(key_types)}
     #: union-find over record indices, sparse: only records that share a key get an entry
@@ -198,6 +210,8 @@ def build_accounts(
         populations = interned.get(pops)
         if populations is None:
             populations = interned[pops] = frozenset(p for p in pops if p in shared)
+        if conflicts is not None:
+            keys = conflicts.wire_keys(keys, expanding)
         if len(keys) > max_slots:
             dropped += len(keys) - max_slots
             keys = keys[:max_slots]

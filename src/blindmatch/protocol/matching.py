@@ -25,6 +25,7 @@ from types import MappingProxyType
 from ..crypto import unwrap_content_key
 from ..errors import RemoteProtocolError
 from .agreement import DIGEST_BYTES
+from .conflicts import raw_key
 from .exchange import Exchange, PartnerLane, Returns
 from .lanes import open_payload, reveals_fields
 from .messages import POINT_BYTES, TAG_BYTES, WRAP_BYTES, LaneKind, mask_width
@@ -176,10 +177,11 @@ def _collect_records(
             at = j * their_width
             matched_theirs |= their_names[their_masks[at : at + their_width]]
         for s, j, t in hits:
-            key = own.slot_keys[i][s]
-            if key is None:  # a dummy is a random point: the partner moved a matching value
+            wire = own.slot_keys[i][s]
+            if wire is None:  # a dummy is a random point: the partner moved a matching value
                 defects.append(_dummy_hit(own_kind, lane.info.lane, i, j))
                 continue
+            key = raw_key(wire)  # a flavoured name (§5.8) is reported as the name it is
             pops = their_names[their_masks[j * their_width : (j + 1) * their_width]]
             if j not in payloads:
                 try:

@@ -69,7 +69,9 @@ class _Wire(BaseModel):
         out: dict[str, Any] = {}
         for name in type(self).model_fields:
             value = getattr(self, name)
-            if isinstance(value, BaseModel):
+            if isinstance(value, Terms):
+                value = value.wire_map()
+            elif isinstance(value, BaseModel):
                 value = value.model_dump(mode="json")
             elif isinstance(value, tuple) and value and isinstance(value[0], BaseModel):
                 value = [item.model_dump(mode="json") for item in value]
@@ -210,6 +212,9 @@ class _WireTerms(BaseModel):
     populations: tuple[_WirePopulation, ...]
     keys_per_account: int | None
     payload_bytes: int
+    #: present only when true (absent: false), so older hellos keep their bytes
+    refuse_conflicts: bool = False
+    reveal_flavours: bool = False
 
 
 Message: TypeAlias = Hello | Accept | Abort | Lanes | Blinded | Returned | Tally | Confirm

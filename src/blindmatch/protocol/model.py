@@ -14,6 +14,7 @@ from collections import Counter
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from types import MappingProxyType
+from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
@@ -123,6 +124,15 @@ class Terms(BaseModel):
     keys_per_account: int | None = Field(default=None, ge=1, le=MAX_KEYS_PER_ACCOUNT)
     #: Fixed plaintext size of a revealed-fields payload, so ciphertexts do not leak lengths.
     payload_bytes: int = Field(default=512, ge=64, le=MAX_PAYLOAD_BYTES)
+    #: Refuse name-only matches between accounts whose domains or DUNS numbers conflict
+    #: (protocol_spec.md §5.8); both parties must propose the same. On the wire only when
+    #: true, so hellos without it keep their exact bytes.
+    refuse_conflicts: bool = False
+    #: The policy said ``refuse_conflicts = true`` explicitly: with records-level populations
+    #: on both sides, we accept that the rule runs although the expanding side then learns
+    #: which identifying key types our accounts matched by name alone carry (§5.8). Only with
+    #: ``refuse_conflicts``; on the wire only when true (older hellos keep their bytes).
+    reveal_flavours: bool = False
 
     @field_validator("key_types")
     @classmethod
@@ -141,6 +151,22 @@ class Terms(BaseModel):
         if len(set(names)) != len(names):
             raise ValueError("a population is listed twice")
         return tuple(p for p in value if p.disclosure is not Disclosure.HIDDEN)
+
+    @model_validator(mode="after")
+    def _check_reveal_flavours(self) -> Terms:
+        if self.reveal_flavours and not self.refuse_conflicts:
+            raise ValueError("reveal_flavours is only meaningful with refuse_conflicts")
+        return self
+
+    def wire_map(self) -> dict[str, Any]:
+        """The terms as the hello carries them (protocol_spec.md §3.1): every key, except
+        ``refuse_conflicts`` and ``reveal_flavours`` when false, so terms without them keep
+        their older bytes."""
+        out: dict[str, Any] = self.model_dump(mode="json")
+        for optional in ("refuse_conflicts", "reveal_flavours"):
+            if not out[optional]:
+                del out[optional]
+        return out
 
     def population(self, name: str) -> PopulationTerms:
         for pop in self.populations:
