@@ -18,6 +18,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from ..accounts.normalize import clear_caches
 from ..accounts.policy import Policy, load_policy
 from ..accounts.prepare import PreparedParty, prepare_party
 from ..driver import Decide, Rejection
@@ -93,6 +94,8 @@ def prepare(
     )
     if bars is not None:
         bars.rows(prepared.diagnostics.rows)  # progress comes every 16,384 rows: the rest
+    # The keys are made: the normalizer's caches would only sit in memory through the session.
+    clear_caches()
     return prepared, text
 
 
