@@ -9,6 +9,7 @@ from pathlib import Path
 
 import msgpack  # type: ignore[import-untyped]
 import pytest
+from _vectors import load_vectors
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from reference import expected_view, observed, shared_keys
@@ -868,10 +869,7 @@ def test_psi_run_stops_at_the_agreement_when_the_sides_disagree(tmp_path: Path) 
 def test_the_conflicts_vector_covers_what_the_spec_says() -> None:
     """protocol_spec.md §14's third vector: both hellos carry the term, the sender sends names
     exact and the receiver expands (slots 3 and 4), two name matches are refused."""
-    import json
-
-    path = Path(__file__).parent / "vectors" / "session_v1_conflicts.json"
-    vector = json.loads(path.read_text(encoding="utf-8"))
+    vector = load_vectors("session_v1_conflicts.json")
     messages = [(m["from"], decode_message(bytes.fromhex(m["hex"]))) for m in vector["messages"]]
     hellos = [m for _, m in messages if isinstance(m, Hello)]
     assert [h.terms.refuse_conflicts for h in hellos] == [True, True]

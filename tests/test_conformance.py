@@ -220,6 +220,12 @@ CORRUPTIONS: list[tuple[str, Callable[[Doc], None], Callable[[Doc], str], str]] 
         lambda d: "result-receiver",
         "results.receiver.matches[0].record_id",
     ),
+    (
+        "session_v1_conflicts.json",
+        _set(("results", "sender", "matches", 0, "record_id"), lambda r: r + "?"),
+        lambda d: "result-sender",
+        "results.sender.matches[0].record_id",
+    ),
     ("tls_binding_v1.json", _set(("binding",), _flip), lambda d: "binding", "binding"),
     (
         "tls_binding_v1.json",

@@ -13,18 +13,14 @@ import csv
 import json
 import os
 import pickle
-import socket
-import sqlite3
-import subprocess
-import sys
 import time
 from collections.abc import Iterator
-from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
 from test_cli_end_to_end import CODE, Party, _receiver, _sender, _write_inputs
 from test_transport_support import expected, in_thread, receiver, sender
+from wormhole_support import Servers, relayed_bytes, wormhole_servers
 
 from blindmatch.crypto import Scalar
 from blindmatch.errors import TransportTimeoutError
@@ -42,62 +38,10 @@ pytestmark = pytest.mark.slow
 JOIN = 60.0
 
 
-@dataclass(frozen=True)
-class Servers:
-    mailbox: str
-    transit: str
-    usage_db: Path
-
-
-def _free_port() -> int:
-    with socket.create_server(("127.0.0.1", 0)) as s:
-        return int(s.getsockname()[1])
-
-
-def _wait_listening(port: int, proc: subprocess.Popen[bytes], what: str) -> None:
-    give_up = time.monotonic() + 30
-    while time.monotonic() < give_up:
-        assert proc.poll() is None, f"the {what} exited with {proc.returncode}"
-        try:
-            socket.create_connection(("127.0.0.1", port), timeout=1).close()
-            return
-        except OSError:
-            time.sleep(0.1)
-    raise AssertionError(f"the {what} did not start listening on {port}")
-
-
 @pytest.fixture(scope="module")
 def servers(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Servers]:
-    folder = tmp_path_factory.mktemp("wormhole-servers")
-    # twistd from this interpreter, wherever pip put its scripts
-    twistd = [sys.executable, "-c", "from twisted.scripts.twistd import run; run()"]
-    mailbox_port, transit_port = _free_port(), _free_port()
-    usage = folder / "transit-usage.sqlite"
-    procs = [
-        subprocess.Popen(
-            [*twistd, "--nodaemon", "--pidfile=", "wormhole-mailbox",
-             f"--port=tcp:{mailbox_port}:interface=127.0.0.1",
-             f"--channel-db={folder / 'mailbox.sqlite'}"],
-            cwd=folder, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-        ),
-        subprocess.Popen(
-            [*twistd, "--nodaemon", "--pidfile=", "transitrelay",
-             f"--port=tcp:{transit_port}:interface=127.0.0.1", f"--usage-db={usage}"],
-            cwd=folder, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-        ),
-    ]  # fmt: skip
-    try:
-        _wait_listening(mailbox_port, procs[0], "mailbox server")
-        _wait_listening(transit_port, procs[1], "transit relay")
-        yield Servers(
-            mailbox=f"ws://127.0.0.1:{mailbox_port}/v1",
-            transit=f"tcp:127.0.0.1:{transit_port}",
-            usage_db=usage,
-        )
-    finally:
-        for proc in procs:
-            proc.terminate()
-            proc.wait(10)
+    with wormhole_servers(tmp_path_factory.mktemp("wormhole-servers")) as running:
+        yield running
 
 
 def _matches(out: Path) -> list[dict[str, str]]:
@@ -106,12 +50,6 @@ def _matches(out: Path) -> list[dict[str, str]]:
         rows = list(csv.DictReader(f))
     assert rows
     return [{k: v for k, v in row.items() if k != "run_id"} for row in rows]
-
-
-def _relayed_bytes(db: Path) -> int:
-    with sqlite3.connect(db) as conn:
-        (total,) = conn.execute("SELECT COALESCE(SUM(total_bytes), 0) FROM usage").fetchone()
-    return int(total)
 
 
 def test_the_wormhole_code_is_derived_one_way_from_the_pairing_code() -> None:
@@ -138,7 +76,7 @@ def test_a_session_through_the_wormhole_gives_the_in_memory_result(
     servers: Servers, direct: bool
 ) -> None:
     code = PairingCode.generate()
-    before = _relayed_bytes(servers.usage_db)
+    before = relayed_bytes(servers.usage_db)
     options = {"code": code, "timeout": 20.0, "mailbox": servers.mailbox,
                "transit": servers.transit, "direct": direct}  # fmt: skip
     events: list[object] = []
@@ -153,9 +91,9 @@ def test_a_session_through_the_wormhole_gives_the_in_memory_result(
         assert events[0].route == "relay"
         # the relay carried the whole session (it logs each finished connection's bytes)
         give_up = time.monotonic() + 10
-        while _relayed_bytes(servers.usage_db) <= before and time.monotonic() < give_up:
+        while relayed_bytes(servers.usage_db) <= before and time.monotonic() < give_up:
             time.sleep(0.1)
-        assert _relayed_bytes(servers.usage_db) > before + 2000
+        assert relayed_bytes(servers.usage_db) > before + 2000
 
 
 def test_different_codes_never_meet_and_both_sides_time_out(servers: Servers) -> None:
@@ -182,7 +120,7 @@ def test_two_processes_through_the_wormhole_match_a_tcp_run(
     wormhole = ["--wormhole", "--wormhole-server", servers.mailbox, "--wormhole-transit",
                 servers.transit, "--wormhole-relay-only", "--json"]  # fmt: skip
     env = {"BLINDMATCH_PAIRING_CODE": CODE}
-    before = _relayed_bytes(servers.usage_db)
+    before = relayed_bytes(servers.usage_db)
     common = ["--yes", "--quiet", "--timeout", "30", *wormhole]
     s = Party(
         ["--role", "sender", "--input", str(files["nw"]), "--policy", str(files["nw_policy"]),
@@ -195,9 +133,9 @@ def test_two_processes_through_the_wormhole_match_a_tcp_run(
     (rc_r, wh_gx, err_r), (rc_s, wh_nw, err_s) = r.finish(JOIN), s.finish(JOIN)
     assert (rc_s, rc_r) == (0, 0), err_s + err_r
     give_up = time.monotonic() + 10  # the relay logs a connection's bytes when it ends
-    while _relayed_bytes(servers.usage_db) <= before and time.monotonic() < give_up:
+    while relayed_bytes(servers.usage_db) <= before and time.monotonic() < give_up:
         time.sleep(0.1)
-    assert _relayed_bytes(servers.usage_db) > before
+    assert relayed_bytes(servers.usage_db) > before
     assert CODE not in err_s + err_r + wh_nw + wh_gx
     for tcp, wh in ((tcp_nw, wh_nw), (tcp_gx, wh_gx)):
         a, b = json.loads(tcp), json.loads(wh)

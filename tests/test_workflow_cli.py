@@ -332,10 +332,13 @@ def test_map_checks_everything_before_any_session(files: Path) -> None:
     )
     assert rc == 2, err
     assert "2 problems before any session started" in err
+    # each problem names the file, the line, the partner (number and name) and the field
+    assert "a-for-gamma.toml" in err
+    assert f"(the policy of {partners}, line 12 (partner #2 'gamma', field 'policy'))" in err
     assert (
-        "a-for-gamma.toml" in err and f"(the policy of {partners}, line 7 (partner 'gamma'))" in err
+        f"{partners}, line 11 (partner #2 'gamma', field 'code_env'): the environment variable "
+        "CODE_C is not set" in err
     )
-    assert f"{partners}, line 7 (partner 'gamma'): the environment variable CODE_C" in err
     assert not (tmp / "map").exists()
     assert time.monotonic() - started < 20  # nobody was waited for
 

@@ -367,7 +367,11 @@ def build_parser() -> argparse.ArgumentParser:
 
 def _map_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
-        "--partners", type=Path, required=True, help="TOML file: a [[partners]] table each"
+        "--partners",
+        type=Path,
+        required=True,
+        help="TOML file: a [[partners]] table each, reached by listen, connect (optionally "
+        "with TLS), wormhole or mailbox (see the README)",
     )
     parser.add_argument(
         "--input", "-i", action="append", type=Path, required=True,
@@ -394,7 +398,8 @@ def _map_arguments(parser: argparse.ArgumentParser) -> None:
     )  # fmt: skip
     parser.add_argument(
         "--timeout", type=float, default=120.0,
-        help="seconds to wait for a partner at any step (default 120)",
+        help="seconds to wait for a partner at any step (default 120; a partner's `timeout` "
+        "in the partners file replaces it)",
     )  # fmt: skip
     parser.add_argument(
         "--connect-retry", type=float, default=10.0,

@@ -14,7 +14,7 @@ import hashlib
 import json
 import os
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -61,6 +61,7 @@ if TYPE_CHECKING:
 __all__ = [
     "complete",
     "describe_terms",
+    "inputs_fingerprint",
     "make_decider",
     "make_engine",
     "prepare",
@@ -424,10 +425,12 @@ def run_online(args: argparse.Namespace) -> int:
     return _finish(args, prepared, info, result, followups)
 
 
-def _fingerprint(args: argparse.Namespace, policy_text: str) -> bytes:
+def inputs_fingerprint(inputs: Sequence[Path], policy_text: str) -> bytes:
+    """What an offline run's later steps must be run with: the policy and every input byte
+    (a step with other inputs is refused rather than replayed into a different stream)."""
     h = hashlib.sha256(b"blindmatch offline inputs")
     h.update(policy_text.encode("utf-8"))
-    for path in args.input:
+    for path in inputs:
         with path.open("rb") as fh:  # streamed: an export can be larger than memory
             while chunk := fh.read(1 << 20):
                 h.update(chunk)
@@ -516,7 +519,7 @@ def run_offline(args: argparse.Namespace) -> int:
         args.state,
         make_session=make_session,
         code=code,
-        fingerprint=_fingerprint(args, policy_text),
+        fingerprint=inputs_fingerprint(args.input, policy_text),
         out_dir=outbox,
         decide=make_decider(prepared.policy, assume_yes=args.yes, quiet=args.quiet),
         on_event=on_event,

@@ -261,6 +261,7 @@ def write_index(out_dir: Path, data: Mapping[str, Any]) -> Path:
             matched_records=int(r.get("matched_records", 0) or 0),
             new_pairs=r.get("new_pairs"),
             gone_pairs=r.get("gone_pairs"),
+            transport=str(r.get("transport", "")),
         )  # fmt: skip
         for r in data.get("partners", [])
         if isinstance(r, Mapping)

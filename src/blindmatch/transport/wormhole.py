@@ -63,6 +63,7 @@ __all__ = [
     "WormholeConnected",
     "WormholeTransport",
     "run_wormhole",
+    "start_reactor",
     "wormhole_code",
 ]
 
@@ -109,22 +110,24 @@ def _reactor() -> Any:
     # Importing Twisted registers its own picklers for methods, functions and modules in
     # copyreg (twisted.persisted.styles), for the whole process: afterwards a classmethod
     # reducer, such as our Scalar's, no longer unpickles. Nothing here pickles through them, so
-    # the process's table is put back as it was once everything we use is imported.
-    saved = dict(copyreg.dispatch_table)
-    try:
-        import twisted.persisted.styles  # noqa: F401 - imported here, under the guard
-        import wormhole  # type: ignore[import-untyped]  # noqa: F401
-        import wormhole.transit  # type: ignore[import-untyped]  # noqa: F401
-        from twisted.internet import reactor as installed
-    except ImportError as exc:  # pragma: no cover - the extra is installed in tests
-        raise UsageError(
-            "--wormhole needs magic-wormhole: pip install 'blindmatch[wormhole]'"
-        ) from exc
-    finally:
-        copyreg.dispatch_table.clear()
-        copyreg.dispatch_table.update(saved)
-    reactor: Any = installed
+    # the process's table is put back as it was once everything we use is imported. Under the
+    # lock: a second thread (``psi-run map`` meets several partners at once) must not save the
+    # table while the first one's import has changed it.
     with _reactor_lock:
+        saved = dict(copyreg.dispatch_table)
+        try:
+            import twisted.persisted.styles  # noqa: F401 - imported here, under the guard
+            import wormhole  # type: ignore[import-untyped]  # noqa: F401
+            import wormhole.transit  # type: ignore[import-untyped]  # noqa: F401
+            from twisted.internet import reactor as installed
+        except ImportError as exc:  # pragma: no cover - the extra is installed in tests
+            raise UsageError(
+                "--wormhole needs magic-wormhole: pip install 'blindmatch[wormhole]'"
+            ) from exc
+        finally:
+            copyreg.dispatch_table.clear()
+            copyreg.dispatch_table.update(saved)
+        reactor: Any = installed
         if _reactor_thread is None:
             if reactor.running:
                 raise UsageError(
@@ -139,6 +142,15 @@ def _reactor() -> Any:
             )
             _reactor_thread.start()
     return reactor
+
+
+def start_reactor() -> None:
+    """Check that magic-wormhole is installed and start the reactor thread now.
+
+    For callers that run several wormhole sessions from threads (``psi-run map``): a missing
+    extra is then a usage error before any session starts, and Twisted's import happens before
+    other threads may pickle (see :func:`_reactor`)."""
+    _reactor()
 
 
 def _call(reactor: Any, fn: Callable[..., Any], *args: Any, timeout: float) -> Any:

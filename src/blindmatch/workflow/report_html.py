@@ -251,6 +251,8 @@ class IndexEntry:
     matched_records: int = 0
     new_pairs: int | None = None
     gone_pairs: int | None = None
+    #: how the partner was reached (listen, connect, listen+tls, wormhole, mailbox, ...)
+    transport: str = ""
 
 
 def render_index(title: str, entries: Sequence[IndexEntry]) -> str:
@@ -258,8 +260,9 @@ def render_index(title: str, entries: Sequence[IndexEntry]) -> str:
     done = sum(1 for e in entries if e.ok)
     body = [f"<h1>{_e(title)}</h1>",
             f'<p class="meta">{done} of {len(entries)} partners completed</p>',
-            '<table><tr><th class="row">partner</th><th class="row">status</th>'
-            "<th>overlaps</th><th>matched records</th><th>new</th><th>gone</th></tr>"]  # fmt: skip
+            '<table><tr><th class="row">partner</th><th class="row">via</th>'
+            '<th class="row">status</th><th>overlaps</th><th>matched records</th><th>new</th>'
+            "<th>gone</th></tr>"]  # fmt: skip
     for e in entries:
         if e.ok:
             name = f'<a href="{_e(e.name)}/report.html">{_e(e.name)}</a>'
@@ -267,13 +270,15 @@ def render_index(title: str, entries: Sequence[IndexEntry]) -> str:
             new = "&ndash;" if e.new_pairs is None else str(e.new_pairs)
             gone = "&ndash;" if e.gone_pairs is None else str(e.gone_pairs)
             body.append(
-                f'<tr><td class="row">{name}{label}</td><td class="row">{_tag("ok")}</td>'
+                f'<tr><td class="row">{name}{label}</td><td class="row">{_e(e.transport)}</td>'
+                f'<td class="row">{_tag("ok")}</td>'
                 f"<td>{e.overlaps}</td><td>{e.matched_records}</td><td>{new}</td>"
                 f"<td>{gone}</td></tr>"
             )
         else:
             body.append(
-                f'<tr><td class="row">{_e(e.name)}</td><td class="row">{_tag("failed")} '
+                f'<tr><td class="row">{_e(e.name)}</td><td class="row">{_e(e.transport)}</td>'
+                f'<td class="row">{_tag("failed")} '
                 f'{_e(e.error or "")}</td><td colspan="4"></td></tr>'
             )
     body.append("</table>")
