@@ -48,7 +48,7 @@ idempotent: normalizing a key returns the same key.
 
 Lists that are data ship as files in ``blindmatch/accounts/data``, each named with its SHA-256
 in ``data/MANIFEST.json``, which also says which file plays which role in each profile; they
-are never fetched: the Public Suffix List (a pinned copy, parsed with ``publicsuffixlist``),
+are never fetched: the Public Suffix List (a pinned copy, looked up by :mod:`.suffixes`),
 free-mail domains, shared-hosting suffixes, profile sites, placeholders, legal forms, listing
 markers, alias markers and letter folds. Phone metadata comes from ``phonenumbers``, Unicode
 tables from Python and ``idna``. Those change between releases; :func:`profile_fingerprint`
@@ -74,9 +74,9 @@ from typing import Final, Literal
 
 import idna
 import phonenumbers
-from publicsuffixlist import PublicSuffixList
 
 from ..errors import UsageError
+from .suffixes import SuffixList
 
 __all__ = [
     "MAX_INPUT_CHARS",
@@ -89,6 +89,7 @@ __all__ = [
     "Reason",
     "brand_label",
     "check_profile",
+    "clear_caches",
     "data_file",
     "record_keys",
     "email_domain",
@@ -476,20 +477,24 @@ _PSL_FILE: Final = "public_suffix_list.dat"
 
 
 @functools.cache
-def _psl() -> PublicSuffixList:
+def _psl() -> SuffixList:
     # The list shipped in data/ (never fetched), so both sides and other implementations read
-    # the same bytes whatever publicsuffixlist release is installed.
-    return PublicSuffixList(source=data_file(_PSL_FILE), accept_unknown=False)
+    # the same bytes.
+    return SuffixList(data_file(_PSL_FILE))
 
 
-@functools.lru_cache(maxsize=_CACHE_SIZE)
 def _to_ascii_host(host: str) -> str | None:
     """IDNA (UTS 46, non-transitional, STD3) A-label form of a host, or None if invalid."""
     if host.isascii():
         lowered = host.lower()
         # "--" anywhere sends the host to the codec: it owns the xn-- and 3rd/4th hyphen rules.
         if len(lowered) <= 253 and "--" not in lowered and _LDH_HOST.fullmatch(lowered):
-            return lowered
+            return lowered  # cheaper than a cache miss, so only the codec's answers are cached
+    return _idna_host(host)
+
+
+@functools.lru_cache(maxsize=_CACHE_SIZE)
+def _idna_host(host: str) -> str | None:
     try:
         encoded = idna.encode(host, uts46=True, std3_rules=True, transitional=False)
     except (UnicodeError, ValueError):
@@ -590,8 +595,8 @@ def _is_ip(text: str) -> bool:
 
 
 @functools.cache
-def _icann_psl() -> PublicSuffixList:
-    return PublicSuffixList(source=data_file(_PSL_FILE), accept_unknown=False, only_icann=True)
+def _icann_psl() -> SuffixList:
+    return SuffixList(data_file(_PSL_FILE), only_icann=True)
 
 
 @functools.lru_cache(maxsize=_CACHE_SIZE)
@@ -1025,6 +1030,23 @@ def _normalize_custom(raw: str, profile: str) -> Normalized:
 
 # ---------------------------------------------------------------------------------------------
 # Profile identity
+
+
+def clear_caches() -> None:
+    """Forget every memoized value: the caches hold up to 65,536 results each (about 35 MiB
+    when full), worth freeing once a large input has been prepared."""
+    for cached in (
+        _idna_host,
+        _registrable,
+        _normalize_domain,
+        brand_label,
+        _normalize_email,
+        _normalize_name,
+        _normalize_phone,
+        _normalize_duns,
+        _normalize_custom,
+    ):
+        cached.cache_clear()
 
 
 def _lines_digest(lines: Iterable[str]) -> str:

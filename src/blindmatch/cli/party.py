@@ -20,6 +20,7 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from ..accounts.normalize import clear_caches
 from ..accounts.policy import Policy, load_policy
 from ..accounts.prepare import PreparedParty, prepare_party
 from ..driver import Decide, Rejection
@@ -100,6 +101,8 @@ def prepare(
         bars.rows(prepared.diagnostics.rows)  # progress comes every 16,384 rows: the rest
     for warning in prepared.diagnostics.warnings:  # shown even with --quiet: they explain
         print(f"psi-run: warning: {for_terminal(warning)}", file=sys.stderr)  # a surprise
+    # The keys are made: the normalizer's caches would only sit in memory through the session.
+    clear_caches()
     return prepared, text
 
 

@@ -244,6 +244,10 @@ class Exchange:
                 done += stop - start
                 self._emit(Progress(phase="blind", done=done, total=total))
                 yield frame
+        # Hashed and sent: the encoded keys (tens of bytes per slot) are not needed again,
+        # and at a million accounts they are tens of MiB through the rest of the session.
+        for lane in self.lanes:
+            lane.messages = ()
 
     # -- the partner's lanes --------------------------------------------------------------------
 
