@@ -37,15 +37,14 @@ from typing import Any
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
 from run import (  # noqa: E402 - the shared data and harness of run.py
-    HOST,
     POPULATION,
-    TIMEOUT,
     PhaseClock,
     _run_together,
     _wait_go,
     make_records,
     make_terms,
     make_values,
+    tcp_session,
 )
 
 
@@ -62,9 +61,7 @@ def _party(
 ) -> None:
     from blindmatch.cluster import DaskEngine
     from blindmatch.crypto.engine import default_engine
-    from blindmatch.protocol import Role, Session
     from blindmatch.transport import PairingCode
-    from blindmatch.transport.tcp import run_connector, run_listener
 
     code = PairingCode.parse(code_text)
     records = make_records(make_values("a" if role == "sender" else "b", n, overlap))
@@ -76,22 +73,7 @@ def _party(
     cpu0 = time.process_time()
     start = time.monotonic()
     try:
-        if role == "sender":
-            session = Session(
-                role=Role.SENDER, terms=terms, records=records, engine=engine, auto_accept=True
-            )
-            result = run_listener(
-                session, host=HOST, port=0, code=code, timeout=TIMEOUT,
-                on_event=clock.on_event, bound=ports.put,
-            )  # fmt: skip
-        else:
-            session = Session(
-                role=Role.RECEIVER, terms=terms, records=records, engine=engine, auto_accept=True
-            )
-            result = run_connector(
-                session, host=HOST, port=ports.get(timeout=120), code=code, timeout=TIMEOUT,
-                on_event=clock.on_event,
-            )  # fmt: skip
+        result = tcp_session(role, terms, records, engine, code, clock, ports)
     finally:
         if scheduler:
             engine.close()

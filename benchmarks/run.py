@@ -354,6 +354,28 @@ def _inprocess_party(
 # -- (c) two processes over loopback TCP --------------------------------------------------------
 
 
+def tcp_session(
+    role: str, terms: Any, records: Any, engine: Any, code: Any, clock: PhaseClock, ports: Any
+) -> Any:
+    """One party's session over loopback TCP: the sender listens on a free port and tells the
+    receiver through ``ports``; the result (shared by this script and dask_scale.py)."""
+    from blindmatch.protocol import Role, Session
+    from blindmatch.transport.tcp import run_connector, run_listener
+
+    session = Session(
+        role=Role(role), terms=terms, records=records, engine=engine, auto_accept=True
+    )
+    if role == "sender":
+        return run_listener(
+            session, host=HOST, port=0, code=code, timeout=TIMEOUT,
+            on_event=clock.on_event, bound=ports.put,
+        )  # fmt: skip
+    return run_connector(
+        session, host=HOST, port=ports.get(timeout=120), code=code, timeout=TIMEOUT,
+        on_event=clock.on_event,
+    )  # fmt: skip
+
+
 def _tcp_party(
     role: str,
     n: int,
@@ -367,9 +389,7 @@ def _tcp_party(
 ) -> None:
     import psutil
 
-    from blindmatch.protocol import Role, Session
     from blindmatch.transport import PairingCode
-    from blindmatch.transport.tcp import run_connector, run_listener
 
     counts = _counting_sockets()
     code = PairingCode.parse(code_text)
@@ -400,24 +420,7 @@ def _tcp_party(
         engine = _engine(workers)
         clock.marks["engine"] = time.monotonic()
         try:
-            if role == "sender":
-                session = Session(
-                    role=Role.SENDER, terms=terms, records=records, engine=engine, auto_accept=True
-                )
-                result = run_listener(
-                    session, host=HOST, port=0, code=code, timeout=TIMEOUT,
-                    on_event=clock.on_event, bound=ports.put,
-                )  # fmt: skip
-            else:
-                session = Session(
-                    role=Role.RECEIVER, terms=terms, records=records, engine=engine,
-                    auto_accept=True,
-                )  # fmt: skip
-                port = ports.get(timeout=60)
-                result = run_connector(
-                    session, host=HOST, port=port, code=code, timeout=TIMEOUT,
-                    on_event=clock.on_event,
-                )  # fmt: skip
+            result = tcp_session(role, terms, records, engine, code, clock, ports)
             workers_cpu = rss.children_cpu()
             threads = sorted(
                 (round(t.user_time + t.system_time, 2) for t in psutil.Process().threads()),
