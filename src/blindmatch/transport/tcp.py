@@ -84,8 +84,8 @@ __all__ = [
     "SocketTransport",
     "TlsContexts",
     "make_tls_contexts",
-    "run_connector",
     "open_listener",
+    "run_connector",
     "run_listener",
 ]
 
