@@ -52,8 +52,10 @@ class OptionalBuildExt(build_ext):
 
     def build_extension(self, ext: Extension) -> None:
         if "csrc/bm_ifma.c" in ext.sources and not self._compiles(IFMA_PROBE):
-            print("NOTE: this compiler cannot build the AVX-512 IFMA path; building without it.",
-                  file=sys.stderr)
+            print(
+                "NOTE: this compiler cannot build the AVX-512 IFMA path; building without it.",
+                file=sys.stderr,
+            )
             ext.sources.remove("csrc/bm_ifma.c")
             ext.define_macros = [m for m in ext.define_macros if m[0] != "BM_HAVE_IFMA_PATH"]
         try:
