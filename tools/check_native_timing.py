@@ -77,6 +77,13 @@ def run(path: str, per_class: int) -> None:
             lambda: [os.urandom(24) for _ in range(LANES)],
             per_class,
         ),
+        # Both classes random: the noise floor of this machine, to read the rows above by.
+        "control: hash_to_curve (random vs random)": measure(
+            lambda m: _native.hash_to_curve(m, DST_PRIME, 1),
+            lambda: [os.urandom(24) for _ in range(LANES)],
+            lambda: [os.urandom(24) for _ in range(LANES)],
+            per_class,
+        ),
     }
     for name, t in results.items():
         verdict = "difference detected" if abs(t) > 4.5 else "no difference detected"
