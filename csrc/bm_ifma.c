@@ -23,7 +23,8 @@
  *  - fe8_add: two tight values sum below 2^52.1, carried: below 2^51 + 19*2 < T.
  *  - fe8_sub: f + 2p - g, with 2p's limbs (2^52 - 38, 2^52 - 2, ...) above any tight g, so no
  *    lane goes negative; the sum is below 2^53.1, carried: below 2^51 + 19*4 < T.
- *  - fe8_mul_small (k < 2^20): lo and hi of f_i k, hi < 2^20, so columns < 2^53, carried.
+ *  - fe8_mul_small_add (k < 2^20): lo and hi of f_i k, hi < 2^20, plus a tight g: columns
+ *    below 2^52 + 2^21 + T < 2^53.1, carried.
  *  - inputs: fe_frombytes gives limbs below 2^51, the portable fe_carry below 2^51 + 19*8.
  * Constant time: no branch or memory index depends on a lane's value; the scalar's bits only
  * make masks (as in ladder4 of bm_avx2.c). */
@@ -135,18 +136,25 @@ static inline void fe8_sub(fe8 *h, const fe8 *f, const fe8 *g) {
     fe8_carry_cols(h, r);
 }
 
-/* f * k for a constant k < 2^20. */
-static inline void fe8_mul_small(fe8 *h, const fe8 *f, uint64_t k) {
-    const __m512i kk = _mm512_set1_epi64((long long)k), z = _mm512_setzero_si512();
+/* f * k + g for a constant k < 2^20 (g tight; columns below 2^52 + 2^21 + T < 2^53.1). */
+static inline void fe8_mul_small_add(fe8 *h, const fe8 *f, uint64_t k, const fe8 *g) {
+    const __m512i kk = _mm512_set1_epi64((long long)k);
     __m512i lo[5], hi[5], r[5];
     for (int i = 0; i < 5; i++) {
-        lo[i] = MLO(z, f->v[i], kk);
+        lo[i] = MLO(g->v[i], f->v[i], kk);
         hi[i] = MHI(z, f->v[i], kk);
         hi[i] = ADD(hi[i], hi[i]); /* weight 2^(51i+52) = 2 * 2^(51(i+1)) */
     }
     r[0] = ADD(lo[0], mul19(hi[4]));
     for (int i = 1; i < 5; i++) r[i] = ADD(lo[i], hi[i - 1]);
     fe8_carry_cols(h, r);
+}
+
+/* f * k for a constant k < 2^20. */
+static inline void fe8_mul_small(fe8 *h, const fe8 *f, uint64_t k) {
+    fe8 zero;
+    for (int i = 0; i < 5; i++) zero.v[i] = _mm512_setzero_si512();
+    fe8_mul_small_add(h, f, k, &zero);
 }
 
 /* Swap f and g in every lane where mask is all ones. */
@@ -280,8 +288,7 @@ static void ladder8(fe8 *x2_out, fe8 *z2_out, const uint8_t k[32], const fe8 *u)
         fe8_sq(&t0, &t0);
         fe8_mul(&z3, &x1, &t0);
         fe8_mul(&x2, &aa, &bb);
-        fe8_mul_small(&t0, &e, 121665);
-        fe8_add(&t0, &t0, &aa);
+        fe8_mul_small_add(&t0, &e, 121665, &aa);
         fe8_mul(&z2, &e, &t0);
     }
     __m512i mask = _mm512_set1_epi64(-(long long)swap);
@@ -397,8 +404,7 @@ static inline void fe8_x_double(fe8 *x, fe8 *z) {
     fe8_sq(&bb, &b);
     fe8_mul(x, &aa, &bb);
     fe8_sub(&e, &aa, &bb);
-    fe8_mul_small(&t, &e, 121665);
-    fe8_add(&t, &t, &aa);
+    fe8_mul_small_add(&t, &e, 121665, &aa);
     fe8_mul(z, &e, &t);
 }
 
@@ -419,8 +425,7 @@ static void h2c_projective8(fe8 *X, fe8 *Z, const fe8 *u0, const fe8 *u1) {
     fe8_mul(&e3, &e3, &e);
     fe8_sq(&t, &n);
     fe8_mul(&x, &t, &e3);
-    fe8_mul_small(&t, &e, 486662);
-    fe8_add(&t, &t, &s);
+    fe8_mul_small_add(&t, &e, 486662, &s);
     fe8_mul(&t, &t, &d2);
     fe8_sub(&x, &x, &t);
     fe8_mul(&z, &d2, &e);
