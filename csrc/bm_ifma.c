@@ -3,7 +3,9 @@
  * transpose). Limb products come from vpmadd52luq / vpmadd52huq, which multiply the low 52
  * bits of two lanes and add the low or high 52 bits of the 104-bit product to an accumulator.
  * Eight points run through one Montgomery ladder (one scalar, so the swap bits are the same in
- * every lane) and eight messages through one Elligator 2 map.
+ * every lane) and eight messages through one Elligator 2 map, their expand_message_xmd
+ * SHA-512s eight at a time too (AVX-512F rotates and ternary logic; a lane whose message has
+ * fewer blocks keeps its state by a mask made from the public lengths).
  *
  * The whole file is compiled for AVX-512F + IFMA (the pragma below) and only called after the
  * module found both on the CPU and the OS saving ZMM state; the rest of the extension stays
@@ -33,6 +35,7 @@
 #include <immintrin.h>
 #include <string.h>
 
+#include "bm_consts.h"
 #include "bm_internal.h"
 
 _Static_assert(BM_BLOCK % 8 == 0, "the IFMA path fills blocks with groups of 8 points");
@@ -142,7 +145,7 @@ static inline void fe8_mul_small_add(fe8 *h, const fe8 *f, uint64_t k, const fe8
     __m512i lo[5], hi[5], r[5];
     for (int i = 0; i < 5; i++) {
         lo[i] = MLO(g->v[i], f->v[i], kk);
-        hi[i] = MHI(z, f->v[i], kk);
+        hi[i] = MHI(_mm512_setzero_si512(), f->v[i], kk);
         hi[i] = ADD(hi[i], hi[i]); /* weight 2^(51i+52) = 2 * 2^(51(i+1)) */
     }
     r[0] = ADD(lo[0], mul19(hi[4]));
@@ -335,6 +338,142 @@ void bm_x25519_batch_ifma(const uint8_t scalar[32], const uint8_t *points, uint8
     memset(k, 0, sizeof k);
 }
 
+/* --- expand_message_xmd (RFC 9380 §5.3.1), eight messages per SHA-512 ------------------- */
+
+/* One SHA-512 block (FIPS 180-4 §6.4.2) in each lane; lanes outside `active` keep their
+ * state (a message with fewer blocks than the others: lengths are public). */
+static void sha512x8_block(__m512i h[8], const __m512i block[16], __mmask8 active) {
+#define ROR(x, n) _mm512_ror_epi64((x), (n))
+#define XOR3(x, y, z) _mm512_ternarylogic_epi64((x), (y), (z), 0x96)
+    __m512i w[16];
+    for (int t = 0; t < 16; t++) w[t] = block[t];
+    __m512i a = h[0], b = h[1], c = h[2], d = h[3], e = h[4], f = h[5], g = h[6], k = h[7];
+    for (int t = 0; t < 80; t++) {
+        if (t >= 16) {
+            __m512i w15 = w[(t + 1) & 15], w2 = w[(t + 14) & 15];
+            __m512i s0 = XOR3(ROR(w15, 1), ROR(w15, 8), _mm512_srli_epi64(w15, 7));
+            __m512i s1 = XOR3(ROR(w2, 19), ROR(w2, 61), _mm512_srli_epi64(w2, 6));
+            w[t & 15] = ADD(ADD(w[t & 15], s0), ADD(w[(t + 9) & 15], s1));
+        }
+        __m512i S1 = XOR3(ROR(e, 14), ROR(e, 18), ROR(e, 41));
+        __m512i ch = _mm512_ternarylogic_epi64(e, f, g, 0xca);  /* e ? f : g */
+        __m512i t1 = ADD(ADD(k, S1), ADD(ch, ADD(_mm512_set1_epi64((long long)BM_SHA512_K[t]),
+                                                  w[t & 15])));
+        __m512i S0 = XOR3(ROR(a, 28), ROR(a, 34), ROR(a, 39));
+        __m512i maj = _mm512_ternarylogic_epi64(a, b, c, 0xe8);
+        k = g; g = f; f = e; e = ADD(d, t1); d = c; c = b; b = a; a = ADD(t1, ADD(S0, maj));
+    }
+    __m512i s[8] = {a, b, c, d, e, f, g, k};
+    for (int i = 0; i < 8; i++) h[i] = _mm512_mask_add_epi64(h[i], active, h[i], s[i]);
+#undef ROR
+#undef XOR3
+}
+
+/* Big-endian words t of block j of eight byte strings, as lanes (0 past a lane's end). */
+static inline void load_words8(__m512i out[16], uint8_t *const bufs[8], const size_t nblocks[8],
+                               size_t j) {
+    uint64_t w[16][8];
+    for (int l = 0; l < 8; l++)
+        for (int t = 0; t < 16; t++) {
+            uint64_t v = 0;
+            if (j < nblocks[l]) {  /* lengths are public */
+                memcpy(&v, bufs[l] + 128 * j + 8 * t, 8);
+                v = __builtin_bswap64(v);
+            }
+            w[t][l] = v;
+        }
+    for (int t = 0; t < 16; t++) out[t] = _mm512_loadu_si512((const void *)w[t]);
+}
+
+/* Bytes absorbed per lane in b_0 after Z_pad: msg || I2OSP(96, 2) || 0 || DST_prime. */
+#define XMD_CAP 1024
+
+/* SHA-512 padding of a string of len bytes (after `prior` bytes already hashed) written at
+ * buf + len; returns the padded length (a multiple of 128). */
+static size_t sha512_pad(uint8_t *buf, size_t len, size_t prior) {
+    size_t padded = (len + 17 + 127) / 128 * 128;
+    memset(buf + len, 0, padded - len);
+    buf[len] = 0x80;
+    uint64_t bits = __builtin_bswap64((uint64_t)(len + prior) * 8);
+    memcpy(buf + padded - 8, &bits, 8);
+    return padded;
+}
+
+/* b_1 or b_2 for eight lanes: SHA-512(words || idx || DST_prime), words being 64 bytes per
+ * lane given as eight big-endian word vectors. The tail is the same in every lane. */
+static void xmd_block8(__m512i out[8], const __m512i first[8], uint8_t idx,
+                       const bm_h2c_job *job) {
+    uint8_t tail[64 + 1 + 256 + 17 + 128];
+    size_t n = 64 + 1 + job->dst_prime_len;
+    memset(tail, 0, 64);
+    tail[64] = idx;
+    memcpy(tail + 65, job->dst_prime, job->dst_prime_len);
+    size_t padded = sha512_pad(tail, n, 0);
+    for (int i = 0; i < 8; i++) out[i] = _mm512_set1_epi64((long long)BM_SHA512_IV[i]);
+    for (size_t j = 0; j < padded / 128; j++) {
+        __m512i blk[16];
+        for (int t = 0; t < 16; t++) {
+            uint64_t v;
+            memcpy(&v, tail + 128 * j + 8 * t, 8);
+            blk[t] = _mm512_set1_epi64((long long)__builtin_bswap64(v));
+        }
+        if (j == 0)
+            for (int t = 0; t < 8; t++) blk[t] = first[t];
+        sha512x8_block(out, blk, 0xff);
+    }
+}
+
+/* u0, u1 of messages first .. first + count - 1 (count <= 8) into lanes 0 .. count - 1: the
+ * three SHA-512 computations of expand_message_xmd (len_in_bytes 96) eight at a time. Returns
+ * 0 (nothing written) when a message is too long for the lane buffers; the caller then uses
+ * the one-message code. */
+static int field_pairs8(const bm_h2c_job *job, const bm_sha512 *zpad, size_t first,
+                        size_t count, fe u0[8], fe u1[8]) {
+    static const uint8_t tail0[3] = {0x00, 0x60, 0x00};  /* I2OSP(96, 2) || I2OSP(0, 1) */
+    uint8_t store[8][XMD_CAP];
+    uint8_t *bufs[8];
+    size_t nblocks[8], most = 0;
+    for (size_t l = 0; l < 8; l++) {
+        bufs[l] = store[l];
+        size_t src = first + (l < count ? l : 0);
+        size_t len = job->lens[src] + 3 + job->dst_prime_len;
+        if (len + 17 > XMD_CAP) return 0;
+        memcpy(store[l], job->msgs[src], job->lens[src]);
+        memcpy(store[l] + job->lens[src], tail0, 3);
+        memcpy(store[l] + job->lens[src] + 3, job->dst_prime, job->dst_prime_len);
+        nblocks[l] = sha512_pad(store[l], len, 128) / 128;
+        if (nblocks[l] > most) most = nblocks[l];
+    }
+    __m512i b0[8], b1[8], mix[8], b2[8];
+    for (int i = 0; i < 8; i++) b0[i] = _mm512_set1_epi64((long long)zpad->h[i]);
+    for (size_t j = 0; j < most; j++) {
+        __m512i blk[16];
+        __mmask8 active = 0;
+        for (int l = 0; l < 8; l++) active |= (__mmask8)((j < nblocks[l]) << l);
+        load_words8(blk, bufs, nblocks, j);
+        sha512x8_block(b0, blk, active);
+    }
+    xmd_block8(b1, b0, 1, job);
+    for (int i = 0; i < 8; i++) mix[i] = _mm512_xor_si512(b0[i], b1[i]);
+    xmd_block8(b2, mix, 2, job);
+    uint64_t w1[8][8], w2[8][8];
+    for (int i = 0; i < 8; i++) {
+        _mm512_storeu_si512((void *)w1[i], b1[i]);
+        _mm512_storeu_si512((void *)w2[i], b2[i]);
+    }
+    for (size_t l = 0; l < count; l++) {
+        uint8_t uniform[128];
+        for (int i = 0; i < 8; i++) {
+            uint64_t v1 = __builtin_bswap64(w1[i][l]), v2 = __builtin_bswap64(w2[i][l]);
+            memcpy(uniform + 8 * i, &v1, 8);
+            memcpy(uniform + 64 + 8 * i, &v2, 8);
+        }
+        bm_fe_from_be48(&u0[l], uniform);
+        bm_fe_from_be48(&u1[l], uniform + 48);
+    }
+    return 1;
+}
+
 /* --- hash to curve, eight messages per Elligator 2 map ----------------------------------- */
 
 static fe8 C_SQRT_M1, C_C2, C_NEG_A, C_ONE;
@@ -447,13 +586,13 @@ void bm_h2c_batch_ifma(const bm_h2c_job *job, size_t start, size_t stop, uint8_t
         size_t m = stop - base < BM_BLOCK ? stop - base : BM_BLOCK;
         for (size_t i = 0; i < m; i += 8) {
             fe u0[8], u1[8];
-            for (size_t l = 0; l < 8; l++) {
-                if (i + l < m) {
+            size_t count = m - i < 8 ? m - i : 8;
+            if (!field_pairs8(job, &zpad, base + i, count, u0, u1))
+                for (size_t l = 0; l < count; l++)  /* a message too long for field_pairs8 */
                     bm_field_pair(job, &zpad, base + i + l, &u0[l], &u1[l]);
-                } else {  /* spare lanes of a short last group: any valid input */
-                    u0[l] = u0[0];
-                    u1[l] = u1[0];
-                }
+            for (size_t l = count; l < 8; l++) {  /* spare lanes of a short group: any input */
+                u0[l] = u0[0];
+                u1[l] = u1[0];
             }
             fe8 U0, U1, X, Z;
             fe8_pack(&U0, u0);

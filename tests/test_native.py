@@ -393,6 +393,17 @@ def test_h2c_every_batch_size_matches_python(path: str, n: int) -> None:
         assert _native.hash_to_curve(msgs, _dst_prime(DST), threads) == want
 
 
+def test_h2c_long_messages_and_the_longest_dst(path: str) -> None:
+    """Lanes of one group hashing different numbers of SHA-512 blocks, the 255-byte DST, and
+    messages past the IFMA path's 1024-byte lane buffer (it falls back to one at a time)."""
+    rng = random.Random(14)
+    lengths = [0, 1, 700, 765, 766, 767, 1000, 1003, 1004, 1005, 1100, 5000, 3, 128, 2000, 9]
+    msgs = [rng.randbytes(n) for n in lengths] + [rng.randbytes(1004)] * 3
+    for dst in (b"D" * 255, DST):
+        want = b"".join(hash_to_curve_many(msgs, dst))
+        assert _native.hash_to_curve(msgs, _dst_prime(dst), 1) == want
+
+
 def test_h2c_vector_paths_agree_with_portable_on_many_messages(path: str) -> None:
     msgs = _messages(random.Random(13), 8000)
     got = _native.hash_to_curve(msgs, _dst_prime(DST), 2)
