@@ -813,3 +813,41 @@ def test_a_tls_pin_without_tls_is_a_usage_error(tmp_path: Path) -> None:
 def _mkdir(path: Path) -> Path:
     path.mkdir()
     return path
+
+
+def test_the_sender_listens_before_reading_and_an_early_partner_waits(tmp_path: Path) -> None:
+    """The port is bound before the accounts are read: a taken port shows at once, and a
+    partner connecting while the sender still reads is paired once it is ready."""
+    files = _write_inputs(tmp_path, "counts", "counts")
+    free = socket.create_server(("127.0.0.1", 0))
+    port = free.getsockname()[1]
+    free.close()
+    sender = subprocess.Popen(
+        [sys.executable, "-m", "blindmatch.cli.main", "--role", "sender", "--input", "-",
+         "--policy", str(files["nw_policy"]), "--out-dir", str(tmp_path / "nw-out"),
+         "--listen", f"127.0.0.1:{port}", "--code", CODE, "--yes", "--quiet", "--timeout", "20"],
+        stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+    )  # fmt: skip
+    try:
+        # The sender waits for its input on stdin, and yet its port already takes a connection.
+        deadline = time.monotonic() + 30
+        while True:
+            try:
+                socket.create_connection(("127.0.0.1", port), timeout=5).close()
+                break
+            except ConnectionRefusedError:
+                assert time.monotonic() < deadline, "the sender never listened"
+                time.sleep(0.05)
+        assert sender.poll() is None
+        receiver = _receiver(files, tmp_path / "gx-out", port, "--connect-retry", "0")
+        time.sleep(0.3)  # the receiver is connected and waiting for the sender to be ready
+        assert receiver.proc.poll() is None, "".join(receiver.err_lines)
+        _, err = sender.communicate(files["nw"].read_bytes(), timeout=60)
+        assert sender.returncode == 0, err.decode()
+        rc, _, rerr = receiver.finish()
+        assert rc == 0, rerr
+        assert (tmp_path / "gx-out" / "summary.json").exists()
+    finally:
+        if sender.poll() is None:
+            sender.kill()
+            sender.wait()

@@ -733,3 +733,55 @@ def test_hostile_values(kind: str) -> None:
         "http://" + "a." * 900 + "com",
     ):
         check(kind, raw)
+
+
+# -- the plain-URL shortcut of the domain normalizer ------------------------------------------
+
+_URL_PIECES = st.sampled_from(
+    ["http://", "https://", "HTTPS://", "hTtP://", "ftp://", "//", "http:", "https:///", "x+y://",
+     "http", "HTTPS", "ftps", "https//", "http:/",
+     "www.", "acme", "ACME", "co", "uk", "com", "github", "io", "xn--mnchen-3ya", "-", "--", ".",
+     "..", "*.", "@", "user:pw@", ":", ":8080", ":", "/", "//", "?", "#", "\\", ",", ";", "|",
+     " ", "\t", "\u200b", "(", ")", "'", '"', "<", ">", "[", "]", "{", "}", "`", "\u201c",
+     "ü", "é", "\x00", "\x1f", "\x7f", "%20", "1", "0", "255", "example", "localhost", "n/a",
+     "none", "test", "about-us", "en", "home", "=", "&", "~", "!", "$", "+", "linkedin.com",
+     "angel.co", "apollo.io", "github.io", "/company/acme", "myshopify.com", "gmail.com"]
+)  # fmt: skip
+
+
+@settings(max_examples=3000, deadline=None)
+@given(pieces=st.lists(_URL_PIECES, min_size=1, max_size=9), profile=st.sampled_from(nz.PROFILES))
+def test_the_plain_url_shortcut_agrees_with_the_general_parse(
+    pieces: list[str], profile: str
+) -> None:
+    """Website cells the shortcut takes must normalize exactly as the general parse does."""
+    raw = "".join(pieces)
+    assert nz._normalize_domain.__wrapped__(raw, profile) == nz._parse_domain(raw, profile)
+
+
+def test_the_plain_url_shortcut_takes_the_usual_website_cells() -> None:
+    """The shortcut is what makes CRM websites fast; these shapes must go through it."""
+    usual = [
+        "acme.com",
+        "www.acme.co.uk",
+        "https://www.acme.com/en/home",
+        "HTTP://ACME.COM:8080/",
+        "acme.com/contact?ref=crm#x",
+        "sub.acme-group.de",
+    ]
+    for cell in usual:
+        assert nz._PLAIN_URL.fullmatch(cell), cell
+    others = [
+        " acme.com",
+        "acme.com, beta.com",
+        "(acme.com)",
+        "ftp://acme.com",
+        "a\\b.com",
+        "münchen.de",
+        "user@acme.com",
+        "acme.com/x)",
+        "https//acme.com",
+        "http:80/x",
+    ]
+    for cell in others:
+        assert not nz._PLAIN_URL.fullmatch(cell), cell

@@ -433,3 +433,25 @@ def test_progress_reports_rows_as_they_are_read(tmp_path: Path) -> None:
     prepared = prepare_party([path], Policy.from_dict({"label": "Acme"}), progress=seen.append)
     assert seen == [16_384, 32_768]
     assert prepared.diagnostics.rows == 40_000
+
+
+def test_a_wide_export_prepares_exactly_as_its_narrow_columns(tmp_path: Path) -> None:
+    """The pass reads only the cells it needs; forty more columns change nothing."""
+    import csv
+
+    source = DATA / "salesforce_accounts.csv"
+    with source.open(newline="", encoding="utf-8") as fh:
+        rows = list(csv.reader(fh))
+    wide = tmp_path / "wide.csv"
+    with wide.open("w", newline="", encoding="utf-8") as fh:
+        writer = csv.writer(fh)
+        for i, row in enumerate(rows):
+            extra = (
+                [f"Extra {k}" for k in range(40)] if i == 0 else [f"v{i}.{k}" for k in range(40)]
+            )
+            writer.writerow(extra[:20] + row + extra[20:])
+    policy = load_policy(DATA / "policy_northwind.toml")
+    narrow_party = prepare_party([source], policy)
+    wide_party = prepare_party([wide], policy)
+    assert wide_party.records == narrow_party.records
+    assert wide_party.terms == narrow_party.terms

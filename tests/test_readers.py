@@ -564,3 +564,26 @@ def test_csv_round_trip(
     # is written as delimiters, so it is kept
     assert got == want
     assert json.dumps([r.values for r in table])  # JSON-able values
+
+
+def test_picked_columns_hold_only_those_cells_and_rows_are_still_checked_whole(
+    tmp_path: Path,
+) -> None:
+    path = tmp_path / "wide.csv"
+    path.write_text("id,name,site,note\n1,Acme,acme.com, \n2,,  ,x\n", encoding="utf-8")
+    table = read_csv(path)
+    assert [r.values for r in table.rows(["site", "id"])] == [
+        {"id": "1", "site": "acme.com"},
+        {"id": "2", "site": None},
+    ]
+    assert [r.values for r in table.rows()][0] == {
+        "id": "1", "name": "Acme", "site": "acme.com", "note": None,
+    }  # fmt: skip
+    # A cell too many, or too few, in a column nobody reads is still the file's error.
+    for body, words in [("1,Acme,acme.com,x,extra\n", "5 cells"), ("1,Acme\n", "2 cells")]:
+        path.write_text("id,name,site,note\n" + body, encoding="utf-8")
+        with pytest.raises(InputError, match=words):
+            list(read_csv(path).rows(["id"]))
+    path.write_text("id,name,site,note\n1,Acme\n", encoding="utf-8")
+    padded = read_csv(path, allow_short_rows=True).rows(["id", "site"])
+    assert [r.values for r in padded] == [{"id": "1", "site": None}]

@@ -6,13 +6,23 @@ Everything runs against real engines: DuckDB files, a PostgreSQL server started 
 
 from __future__ import annotations
 
+import subprocess
+import sys
 from datetime import datetime, timezone
+from pathlib import Path
 from types import MappingProxyType
 
 import pyarrow as pa
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
-from blindmatch.accounts.warehouse import WAREHOUSE_SCHEMA, field_column, warehouse_tables
+from blindmatch.accounts.warehouse import (
+    WAREHOUSE_SCHEMA,
+    arrow_column,
+    field_column,
+    warehouse_tables,
+)
 from blindmatch.driver import run_pair
 from blindmatch.protocol import Disclosure, PopulationTerms, Record, Terms, seeded_rng
 
@@ -138,3 +148,49 @@ def test_ids_that_do_not_read_back_as_the_source_type_stay_text() -> None:
 )
 def test_field_columns_are_warehouse_identifiers(name: str, column: str) -> None:
     assert field_column(name) == column
+
+
+_TEXT = st.one_of(st.none(), st.text(max_size=12))
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    texts=st.lists(_TEXT, max_size=40),
+    lists=st.lists(st.lists(st.text(max_size=6), max_size=4), max_size=20),
+    ints=st.lists(st.integers(-(2**63), 2**63 - 1), max_size=20),
+    stamps=st.lists(
+        st.datetimes(
+            min_value=datetime(1900, 1, 1),
+            max_value=datetime(2200, 1, 1),
+            timezones=st.just(timezone.utc),
+        ),
+        max_size=10,
+    ),
+)
+def test_columns_built_from_buffers_equal_arrows_own_conversion(
+    texts: list[str | None], lists: list[list[str]], ints: list[int], stamps: list[datetime]
+) -> None:
+    """arrow_column skips pa.array (which imports pandas); what it builds must not differ."""
+    text_list = pa.list_(pa.string())
+    assert arrow_column(pa, pa.string(), texts).equals(pa.array(texts, type=pa.string()))
+    assert arrow_column(pa, text_list, lists).equals(pa.array(lists, type=text_list))
+    assert arrow_column(pa, pa.int64(), ints).equals(pa.array(ints, type=pa.int64()))
+    for unit in ("s", "ms", "us"):
+        ts = pa.timestamp(unit, tz="UTC")
+        assert arrow_column(pa, ts, stamps).equals(pa.array(stamps, type=ts)), unit
+
+
+def test_building_the_tables_does_not_import_pandas() -> None:
+    """pandas is installed here (the test extra); a run's outputs must not pay its import."""
+    code = (
+        "import sys, tests.test_warehouse as t\n"
+        "t.warehouse_tables(t._result(), run_id='r', role='sender', transport='tcp',"
+        " started=t.NOW, finished=t.NOW, policy_sha256='0' * 64)\n"
+        "import pyarrow.parquet\n"
+        "print('pandas' in sys.modules)\n"
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, check=True,
+        cwd=Path(__file__).resolve().parents[1],
+    )  # fmt: skip
+    assert out.stdout.strip() == "False", out.stderr

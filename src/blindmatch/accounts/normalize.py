@@ -558,8 +558,42 @@ def normalize_domain(raw: str | None, *, profile: str = PROFILE) -> Normalized:
     return checked if isinstance(checked, Normalized) else _normalize_domain(checked, profile)
 
 
+# The shape of most website cells ("https://www.acme.com/about", "acme.co.uk:8080"): an
+# optional http(s):// (and no other start _SCHEME strips, such as "https//"), a host of ASCII
+# letters, digits, dots and hyphens, an optional port, then an optional path, query or
+# fragment of printable ASCII without spaces, the separators of _first_value, the quotes of
+# _trim or a backslash. On such a cell trimming, splitting values, the scheme rule and the
+# authority rules of _parse_domain change nothing but what this match already separates, so
+# it skips them (a third of the normalizer's time); the tests hold both parses to the same
+# answers.
+_PLAIN_URL: Final = re.compile(
+    r"(?:(?i:https?)://|(?!(?i:https?|ftps?)(?::|//)))([A-Za-z0-9.\-]+)(?::[0-9]+)?"
+    r"([/?#][^\x00-\x20\x7f-\U0010ffff,;|\\\"'`<>()\[\]{}]*)?"
+)
+
+
 @functools.lru_cache(maxsize=_CACHE_SIZE)
 def _normalize_domain(raw: str, profile: str) -> Normalized:
+    plain = _PLAIN_URL.fullmatch(raw)
+    if plain is None:
+        return _parse_domain(raw, profile)
+    junk_words = _tables(profile).junk_words
+    if raw.casefold() in junk_words:
+        return _JUNK
+    host = plain[1].strip(".")
+    if not host:
+        return _INVALID
+    if host.casefold() in junk_words:
+        return _JUNK
+    ascii_host = _to_ascii_host(host)
+    if ascii_host is None:
+        return _INVALID
+    rest = plain[2]
+    return _registrable(ascii_host, rest is not None and rest.strip("/") != "", profile, False)
+
+
+def _parse_domain(raw: str, profile: str) -> Normalized:
+    """The general parse of a website cell (any text :data:`_PLAIN_URL` does not match)."""
     junk_words = _tables(profile).junk_words
     text = _trim(raw, _INVISIBLE + _QUOTES)
     if not text:

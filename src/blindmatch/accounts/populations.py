@@ -210,6 +210,11 @@ class CompiledPopulations:
         self._columns = tuple(columns)
         self._signature = itemgetter(*self._columns) if self._columns else None
 
+    @property
+    def columns(self) -> tuple[str, ...]:
+        """The columns the filters read."""
+        return self._columns
+
     def membership(self, values: Mapping[str, str | None]) -> frozenset[str]:
         """Names of the populations this row belongs to (possibly several, possibly none)."""
         signature = self._signature(values) if self._signature is not None else None

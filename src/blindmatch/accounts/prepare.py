@@ -644,7 +644,11 @@ class _Pass:
         derive = profile != PROFILE_1 and "domain" in self.priority
 
         progress = self.progress
-        for number, values in table:
+        # Only the cells the pass reads: a wide export need not become a wide dict per row.
+        needed = {column for _, _, column, _ in key_sources}
+        needed.update(plan.compiled.columns, plan.fields.values())
+        needed.update(c for c in (id_col, region_col) if c is not None)
+        for number, values in table.rows(needed):
             n_rows += 1
             if progress is not None and not n_rows & 0x3FFF:
                 progress(self.rows + n_rows)

@@ -24,9 +24,10 @@ from __future__ import annotations
 
 import importlib
 import re
+from array import array
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta, timezone
 from typing import Any
 
 from ..errors import UsageError
@@ -42,6 +43,13 @@ __all__ = [
 
 #: The layout of the overlaps, counts and runs tables; a change of columns changes it.
 WAREHOUSE_SCHEMA = "blindmatch-warehouse/1"
+
+_EPOCH = datetime(1970, 1, 1, tzinfo=timezone.utc)
+_TICKS = {
+    "s": timedelta(seconds=1),
+    "ms": timedelta(milliseconds=1),
+    "us": timedelta(microseconds=1),
+}
 
 
 def pyarrow() -> Any:
@@ -75,13 +83,65 @@ class WarehouseTables:
 def _typed_ids(pa: Any, ids: Sequence[str], id_type: Any) -> Any:
     """Our record ids in their source type; text when the source had no typed id column or
     some id does not read back as that type (ids made up as ``file:row``)."""
-    text = pa.array(ids, type=pa.string())
+    text = arrow_column(pa, pa.string(), ids)
     if id_type is None or pa.types.is_string(id_type) or pa.types.is_large_string(id_type):
         return text
     try:
         return text.cast(id_type)
     except (pa.ArrowInvalid, pa.ArrowNotImplementedError):
         return text
+
+
+def arrow_column(pa: Any, type_: Any, values: Sequence[Any]) -> Any:
+    """An Arrow array of ``values`` built from buffers for the types these tables use (text,
+    lists of text, int64, timestamps from aware datetimes).
+
+    Why not ``pa.array``: every Python-to-Arrow conversion first asks whether its input is a
+    pandas object, and that question imports pandas, a third of a second of every run on a
+    machine that has pandas installed.
+    """
+    n = len(values)
+    if pa.types.is_string(type_):
+        offsets = array("i", [0])
+        data = bytearray()
+        valid = bytearray((n + 7) // 8)
+        for i, value in enumerate(values):
+            if value is not None:
+                data += value.encode("utf-8")
+                valid[i >> 3] |= 1 << (i & 7)
+            offsets.append(len(data))
+        if len(data) >= 2**31:
+            return pa.array(values, type=type_)  # past 32-bit offsets: let Arrow chunk it
+        nulls = None if all(v is not None for v in values) else pa.py_buffer(bytes(valid))
+        return pa.StringArray.from_buffers(
+            n, pa.py_buffer(offsets.tobytes()), pa.py_buffer(bytes(data)), nulls
+        )
+    if pa.types.is_list(type_) and pa.types.is_string(type_.value_type):
+        starts = array("i", [0])
+        flat: list[str] = []
+        for items in values:
+            flat.extend(items)
+            starts.append(len(flat))
+        offsets_array = pa.Array.from_buffers(pa.int32(), n + 1, [None, pa.py_buffer(starts)])
+        return pa.ListArray.from_arrays(offsets_array, arrow_column(pa, pa.string(), flat))
+    tick = _TICKS.get(type_.unit) if pa.types.is_timestamp(type_) else None
+    if tick is not None:
+        values = [
+            None
+            if v is None
+            else ((v if v.tzinfo else v.replace(tzinfo=timezone.utc)) - _EPOCH) // tick
+            for v in values
+        ]
+    if (tick is not None or pa.types.is_int64(type_)) and None not in values:
+        return pa.Array.from_buffers(type_, n, [None, pa.py_buffer(array("q", values))])
+    return pa.array(values, type=type_)
+
+
+def _table(pa: Any, schema: Any, rows: Sequence[dict[str, Any]]) -> Any:
+    """``rows`` (dicts keyed by the schema's names) as a table of ``schema``."""
+    return pa.Table.from_arrays(
+        [arrow_column(pa, f.type, [row[f.name] for row in rows]) for f in schema], schema=schema
+    )
 
 
 def warehouse_tables(
@@ -136,15 +196,15 @@ def warehouse_tables(
                 for name, column in columns.items():
                     revealed[column].append(fields.get(name))
     text_list = pa.list_(pa.string())
-    overlaps = pa.table(
+    overlaps = pa.Table.from_pydict(
         {
-            "run_id": pa.array([run_id] * len(ids), type=pa.string()),
-            "partner": pa.array([partner] * len(ids), type=pa.string()),
+            "run_id": arrow_column(pa, pa.string(), [run_id] * len(ids)),
+            "partner": arrow_column(pa, pa.string(), [partner] * len(ids)),
             "our_record_id": _typed_ids(pa, ids, id_type),
-            "our_populations": pa.array(ours, type=text_list),
-            "partner_populations": pa.array(theirs, type=text_list),
-            "matched_key_types": pa.array(kinds, type=text_list),
-            **{c: pa.array(v, type=pa.string()) for c, v in revealed.items()},
+            "our_populations": arrow_column(pa, text_list, ours),
+            "partner_populations": arrow_column(pa, text_list, theirs),
+            "matched_key_types": arrow_column(pa, text_list, kinds),
+            **{c: arrow_column(pa, pa.string(), v) for c, v in revealed.items()},
         }
     )
 
@@ -176,9 +236,11 @@ def warehouse_tables(
                     "partner_disclosure": their_level.value if their_level else None,
                 }
             )
-    counts = pa.Table.from_pylist(rows, schema=_COUNTS_SCHEMA(pa))
+    counts = _table(pa, _COUNTS_SCHEMA(pa), rows)
 
-    runs = pa.Table.from_pylist(
+    runs = _table(
+        pa,
+        _RUNS_SCHEMA(pa),
         [
             {
                 "run_id": run_id,
@@ -193,7 +255,6 @@ def warehouse_tables(
                 "matched_pairs": len(ids),
             }
         ],
-        schema=_RUNS_SCHEMA(pa),
     )
     return WarehouseTables(overlaps=overlaps, counts=counts, runs=runs)
 

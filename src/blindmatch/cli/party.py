@@ -354,7 +354,13 @@ def network_events(bars: ProgressBars) -> Callable[[Event], None]:
 
 
 def run_online(args: argparse.Namespace) -> int:
-    from ..transport import PairingCode, make_tls_contexts, run_connector, run_listener
+    from ..transport import (
+        PairingCode,
+        make_tls_contexts,
+        open_listener,
+        run_connector,
+        run_listener,
+    )
     from ..transport.tls_identity import parse_pins
 
     if args.mailbox:
@@ -413,8 +419,18 @@ def run_online(args: argparse.Namespace) -> int:
                 )
         else:
             code = ask_code()
-    bars = ProgressBars(quiet=args.quiet)
-    prepared, policy_text = prepare(args, bars)
+    listening = None
+    if role is Role.SENDER and not args.wormhole:
+        # Bound before reading: a taken port shows now, and a partner who connects while we
+        # read waits in the backlog (pairing starts once we are ready) instead of retrying.
+        listening = open_listener(*args.listen)
+    try:
+        bars = ProgressBars(quiet=args.quiet)
+        prepared, policy_text = prepare(args, bars)
+    except BaseException:
+        if listening is not None:
+            listening.close()
+        raise
     info = RunInfo(
         role=role.value,
         policy_text=policy_text,
@@ -474,7 +490,7 @@ def run_online(args: argparse.Namespace) -> int:
 
             result = run_listener(
                 session, host=host, port=port, ssl_context=tls.server if tls else None,
-                bound=bound, **common,
+                bound=bound, server=listening, **common,
             )  # fmt: skip
         else:
             host, port = args.connect
@@ -483,6 +499,8 @@ def run_online(args: argparse.Namespace) -> int:
                 connect_retry=args.connect_retry, **common,
             )  # fmt: skip
     finally:
+        if listening is not None:
+            listening.close()  # run_listener closed it, unless we failed before it ran
         bars.close()
         close = getattr(engine, "close", None)
         if close is not None:

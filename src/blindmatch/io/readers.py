@@ -22,7 +22,7 @@ import json
 import math
 import os
 import re
-from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Collection, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from decimal import Decimal
 from pathlib import Path
@@ -161,13 +161,25 @@ class Table:
     #: record ids can go back out in their own type. Empty for text sources.
     types: Mapping[str, Any] = field(default_factory=dict)
     _rows: Callable[[], Iterator[Row]] = field(repr=False)
+    #: Rows holding only some columns' cells, for sources that can skip the others (CSV).
+    _picked_rows: Callable[[tuple[str, ...]], Iterator[Row]] | None = field(
+        default=None, repr=False
+    )
 
     def __iter__(self) -> Iterator[Row]:
         return self._rows()
 
-    def rows(self) -> Iterator[Row]:
-        """Stream the rows from the start (re-reads the source each time)."""
-        return self._rows()
+    def rows(self, columns: Collection[str] | None = None) -> Iterator[Row]:
+        """Stream the rows from the start (re-reads the source each time).
+
+        ``columns``: the caller reads only these cells, and a source may leave the others out
+        of ``Row.values`` (a CSV does: a wide CRM export is read several times faster). Every
+        row is still checked whole (its cell count, its cell sizes).
+        """
+        if columns is None or self._picked_rows is None:
+            return self._rows()
+        wanted = set(columns)
+        return self._picked_rows(tuple(h for h in self.header if h in wanted))
 
     @property
     def short_name(self) -> str:
@@ -455,9 +467,9 @@ def read_csv(
     _reject_data_like_header(header, display, header_row)
     width = len(header)
 
-    def rows() -> Iterator[Row]:
+    def rows(picked: tuple[str, ...] | None = None) -> Iterator[Row]:
         return _iter_csv(
-            p, display, encoding, delimiter, header, header_row, width, allow_short_rows
+            p, display, encoding, delimiter, header, header_row, width, allow_short_rows, picked
         )
 
     return Table(
@@ -468,6 +480,7 @@ def read_csv(
         delimiter=delimiter,
         notes=notes,
         _rows=rows,
+        _picked_rows=rows,
     )
 
 
@@ -610,9 +623,11 @@ def _iter_csv(
     header_row: int,
     width: int,
     allow_short_rows: bool,
+    picked: tuple[str, ...] | None = None,
 ) -> Iterator[Row]:
     number = 0
     record_start = 1
+    picks = None if picked is None else [(h, header.index(h)) for h in picked]
     try:
         with _open_text(path, encoding, newline="") as fh:
             reader = _reader(fh, delimiter)
@@ -641,6 +656,13 @@ def _iter_csv(
                     )
                 if sum(map(len, cells)) > _SURELY_SMALL_CHARS:
                     _check_cell_sizes(header, cells, display, number)
+                if picks is not None:
+                    values = {}
+                    for h, i in picks:
+                        c = cells[i] if i < n else ""
+                        values[h] = c if c and not c.isspace() else None
+                    yield Row(number, values)
+                    continue
                 if "" in cells or any(map(str.isspace, cells)):
                     values = {
                         h: (c if c and not c.isspace() else None)

@@ -247,10 +247,17 @@ def declare_sizes(terms: Terms, records: Sequence[Record]) -> Terms:
     offered type, rounded up by :func:`declared_size` (accounts merge records, so a lane can
     only hold fewer). A size the caller declared is kept if the records fit under it."""
     offered = set(terms.key_types)
+    # Count population sets first (a handful of distinct ones), then spread them: one
+    # Counter.update per record cost 2 us a record, a tenth of a 100k party's protocol time.
+    per_set: Counter[frozenset[str]] = Counter(
+        frozenset(record.populations)
+        for record in records
+        if any(k[0] in offered for k in record.keys)
+    )
     counts: Counter[str] = Counter()
-    for record in records:
-        if any(k[0] in offered for k in record.keys):
-            counts.update(record.populations)
+    for pops, n in per_set.items():
+        for name in pops:
+            counts[name] += n
     populations = []
     for pop in terms.populations:
         if pop.size is not None and counts[pop.name] > pop.size:

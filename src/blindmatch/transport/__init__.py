@@ -45,6 +45,7 @@ if TYPE_CHECKING:
     from .tcp import OnEvent as OnEvent
     from .tcp import TlsContexts as TlsContexts
     from .tcp import make_tls_contexts as make_tls_contexts
+    from .tcp import open_listener as open_listener
     from .tcp import run_connector as run_connector
     from .tcp import run_listener as run_listener
     from .tls_identity import Pin as Pin
@@ -83,6 +84,7 @@ __getattr__, __dir__ = lazy_exports(
         "TlsContexts": ".tcp",
         "make_tls_contexts": ".tcp",
         "run_connector": ".tcp",
+        "open_listener": ".tcp",
         "run_listener": ".tcp",
         "Pin": ".tls_identity",
         "TlsContext": ".tls_identity",
@@ -123,6 +125,7 @@ __all__ = [
     "make_tls_contexts",
     "read_message",
     "run_connector",
+    "open_listener",
     "run_listener",
     "run_mailbox",
     "run_wormhole",

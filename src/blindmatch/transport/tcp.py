@@ -85,6 +85,7 @@ __all__ = [
     "TlsContexts",
     "make_tls_contexts",
     "run_connector",
+    "open_listener",
     "run_listener",
 ]
 
@@ -462,6 +463,21 @@ def _start(
     )
 
 
+def open_listener(host: str, port: int) -> socket.socket:
+    """A listening socket on ``host:port``; ``UsageError`` if the port is taken or the
+    address is not ours.
+
+    Why separately: a party binds before it reads its accounts, so a port problem shows at
+    once, and a partner who connects while we read waits in the backlog instead of retrying.
+    """
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    try:
+        return socket.create_server((host, port), family=family, backlog=MAX_UNAUTHENTICATED)
+    except OSError as exc:
+        # Our own machine's problem (port taken, address not ours), not the partner's.
+        raise UsageError(f"cannot listen on {_hostport(host, port)}: {_reason(exc)}") from exc
+
+
 def run_listener(
     session: Session,
     *,
@@ -475,6 +491,7 @@ def run_listener(
     decide: Decide | None = None,
     bound: Callable[[int], None] | None = None,
     pairing_timeout: float | None = None,
+    server: socket.socket | None = None,
 ) -> OverlapResult:
     """Listen on ``host:port``, pair with the first connection that proves the code, and run
     ``session`` with it to its result.
@@ -491,17 +508,15 @@ def run_listener(
     :param bound: told the port actually bound (useful with ``port=0``) before we wait.
     :param pairing_timeout: the most one connection may take to prove the code (default:
         ``timeout``).
+    :param server: a socket :func:`open_listener` bound on ``host:port`` earlier (taken over
+        and closed); None binds one now.
     """
     _check_args(session, code, ssl_context, timeout)
     pairing = Timeouts(idle=timeout, handshake=pairing_timeout or timeout)
     started = time.monotonic()
     where = _hostport(host, port)
-    family = socket.AF_INET6 if ":" in host else socket.AF_INET
-    try:
-        server = socket.create_server((host, port), family=family, backlog=MAX_UNAUTHENTICATED)
-    except OSError as exc:
-        # Our own machine's problem (port taken, address not ours), not the partner's.
-        raise UsageError(f"cannot listen on {where}: {_reason(exc)}") from exc
+    if server is None:
+        server = open_listener(host, port)
     try:
         actual = server.getsockname()[1]
         where = _hostport(host, actual)
