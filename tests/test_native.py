@@ -1,10 +1,10 @@
 """The C engine (blindmatch._native) computes exactly what the Python suite computes.
 
 Every CPU path this machine can run (portable, and AVX2 and AVX-512 IFMA where the CPU has
-them) is checked
-against ``cryptography``'s X25519 and the pure-Python RFC 9380 code on random inputs, against
-the RFC 7748, RFC 9380 and Wycheproof vectors, and on the inputs that need care: small-order
-points, non-canonical encodings, bit 255 set, identities. NativeEngine must give the same
+them) is checked against ``cryptography``'s X25519 and the pure-Python RFC 9380 code on random
+inputs, against the RFC 7748, RFC 9380 and Wycheproof vectors, and on the inputs that need
+care: small-order points, non-canonical encodings, bit 255 set, identities, limbs at the
+vector paths' bounds, every batch size around their lane groups and the inversion block. NativeEngine must give the same
 bytes and the same errors (with the same element indices) as InlineEngine, for any number of
 threads; installation must succeed without a C compiler.
 """
