@@ -124,7 +124,7 @@ void bm_x25519_batch_portable(const uint8_t scalar[32], const uint8_t *points, u
 /* --- hash_to_field (RFC 9380 §5.2, §5.3.1) ---------------------------------------------- */
 
 /* OS2IP of 48 big-endian bytes, reduced mod p: value = lo + 2^255 hi = lo + 19 hi. */
-static void fe_from_be48(fe *h, const uint8_t be[48]) {
+void bm_fe_from_be48(fe *h, const uint8_t be[48]) {
     uint8_t le[48];
     for (int i = 0; i < 48; i++) le[i] = be[47 - i];
     fe_frombytes(h, le);
@@ -173,8 +173,8 @@ static void expand_96(const bm_h2c_job *job, const bm_sha512 *zpad, size_t i, ui
 void bm_field_pair(const bm_h2c_job *job, const bm_sha512 *zpad, size_t i, fe *u0, fe *u1) {
     uint8_t uniform[96];
     expand_96(job, zpad, i, uniform);
-    fe_from_be48(u0, uniform);
-    fe_from_be48(u1, uniform + 48);
+    bm_fe_from_be48(u0, uniform);
+    bm_fe_from_be48(u1, uniform + 48);
 }
 
 void bm_hash_to_field(const bm_h2c_job *job, size_t i, uint8_t u0[32], uint8_t u1[32]) {

@@ -42,3 +42,11 @@ void bm_avx2_init(void);
 void bm_x25519_batch_avx2(const uint8_t scalar[32], const uint8_t *points, uint8_t *out,
                           size_t n);
 void bm_h2c_batch_avx2(const bm_h2c_job *job, size_t start, size_t stop, uint8_t *out);
+
+/* The AVX-512 IFMA path (bm_ifma.c, x86-64 with a compiler that has the intrinsics): eight
+ * points per ladder / per Elligator map. Only call these when the module's check found
+ * avx512f + avx512ifma on the CPU and ZMM state enabled by the OS. */
+void bm_ifma_init(void);
+void bm_x25519_batch_ifma(const uint8_t scalar[32], const uint8_t *points, uint8_t *out,
+                          size_t n);
+void bm_h2c_batch_ifma(const bm_h2c_job *job, size_t start, size_t stop, uint8_t *out);

@@ -18,4 +18,6 @@ extern bm_consts_t bm_K;
 void bm_batch_invert(fe *z, fe *scratch, size_t n);
 void bm_clamp(uint8_t k[32], const uint8_t scalar[32]);
 void bm_zpad_state(bm_sha512 *c);
+/* A 48-byte big-endian value (hash_to_field's OS2IP) reduced to a carried field element. */
+void bm_fe_from_be48(fe *h, const uint8_t be[48]);
 void bm_field_pair(const bm_h2c_job *job, const bm_sha512 *zpad, size_t i, fe *u0, fe *u1);

@@ -7,6 +7,10 @@
 #include <stdatomic.h>
 #include <string.h>
 
+#if defined(BM_HAVE_IFMA_PATH)
+#include <cpuid.h>
+#endif
+
 #include "bm_curve.h"
 #include "bm_sha2.h"
 
@@ -434,7 +438,8 @@ static PyObject *py_elligator2_map(PyObject *self, PyObject *arg) {
     return PyBytes_FromStringAndSize((const char *)out, 32);
 }
 
-PyDoc_STRVAR(cpu_path_doc, "cpu_path() -> str\n\nThe field arithmetic in use: 'avx2' or 'portable'.");
+PyDoc_STRVAR(cpu_path_doc,
+"cpu_path() -> str\n\nThe field arithmetic in use: 'avx512ifma', 'avx2' or 'portable'.");
 
 static PyObject *py_cpu_path(PyObject *self, PyObject *noargs) {
     return PyUnicode_FromString(path_name);
@@ -444,6 +449,32 @@ static int have_avx2(void) {
 #if defined(BM_HAVE_AVX2_PATH)
     __builtin_cpu_init();
     return __builtin_cpu_supports("avx2");
+#else
+    return 0;
+#endif
+}
+
+#if defined(BM_HAVE_IFMA_PATH)
+/* XCR0, read with the raw xgetbv opcode so this file needs no -mxsave. */
+static uint64_t read_xcr0(void) {
+    uint32_t lo, hi;
+    __asm__ volatile(".byte 0x0f, 0x01, 0xd0" : "=a"(lo), "=d"(hi) : "c"(0));
+    return ((uint64_t)hi << 32) | lo;
+}
+#endif
+
+/* AVX-512F and IFMA on the CPU (cpuid leaf 7, and the compiler's view of it) and the OS
+ * saving the state they use: XCR0 bits 1-2 (SSE, AVX) and 5-7 (opmask, upper halves of
+ * zmm0-15, zmm16-31). Without the OS part an AVX-512 instruction would fault. */
+static int have_ifma(void) {
+#if defined(BM_HAVE_IFMA_PATH)
+    unsigned int a, b, c, d;
+    if (!__get_cpuid(1, &a, &b, &c, &d) || !(c & (1u << 27))) return 0; /* OSXSAVE */
+    if ((read_xcr0() & 0xe6) != 0xe6) return 0;
+    if (!__get_cpuid_count(7, 0, &a, &b, &c, &d)) return 0;
+    if (!(b & (1u << 16)) || !(b & (1u << 21))) return 0; /* avx512f, avx512ifma */
+    __builtin_cpu_init();
+    return __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512ifma");
 #else
     return 0;
 #endif
@@ -464,12 +495,20 @@ static int select_path(const char *name) {
         return 0;
     }
 #endif
+#if defined(BM_HAVE_IFMA_PATH)
+    if (strcmp(name, "avx512ifma") == 0 && have_ifma()) {
+        x25519_impl = bm_x25519_batch_ifma;
+        h2c_impl = bm_h2c_batch_ifma;
+        path_name = "avx512ifma";
+        return 0;
+    }
+#endif
     return -1;
 }
 
 PyDoc_STRVAR(set_cpu_path_doc,
-"set_cpu_path(name)\n\nUse 'portable' or 'avx2' (if this CPU has it) from now on; for tests\n"
-"and benchmarks, which compare the two. Not to be called while a batch runs.");
+"set_cpu_path(name)\n\nUse 'portable', 'avx2' or 'avx512ifma' (if this CPU has it) from now on;\n"
+"for tests and benchmarks, which compare them. Not to be called while a batch runs.");
 
 static PyObject *py_set_cpu_path(PyObject *self, PyObject *arg) {
     const char *name = PyUnicode_AsUTF8(arg);
@@ -481,11 +520,26 @@ static PyObject *py_set_cpu_path(PyObject *self, PyObject *arg) {
     Py_RETURN_NONE;
 }
 
-PyDoc_STRVAR(cpu_paths_doc, "cpu_paths() -> list[str]\n\nThe paths this CPU can run.");
+PyDoc_STRVAR(cpu_paths_doc,
+"cpu_paths() -> list[str]\n\nThe paths this CPU can run, slowest first: the last is the default.");
 
 static PyObject *py_cpu_paths(PyObject *self, PyObject *noargs) {
-    if (have_avx2()) return Py_BuildValue("[ss]", "portable", "avx2");
-    return Py_BuildValue("[s]", "portable");
+    PyObject *paths = Py_BuildValue("[s]", "portable");
+    if (!paths) return NULL;
+    const char *more[2];
+    int n = 0;
+    if (have_avx2()) more[n++] = "avx2";
+    if (have_ifma()) more[n++] = "avx512ifma";
+    for (int i = 0; i < n; i++) {
+        PyObject *name = PyUnicode_FromString(more[i]);
+        if (!name || PyList_Append(paths, name) < 0) {
+            Py_XDECREF(name);
+            Py_DECREF(paths);
+            return NULL;
+        }
+        Py_DECREF(name);
+    }
+    return paths;
 }
 
 static PyMethodDef methods[] = {
@@ -511,6 +565,10 @@ PyMODINIT_FUNC PyInit__native(void) {
 #if defined(BM_HAVE_AVX2_PATH)
     bm_avx2_init();
     if (have_avx2()) select_path("avx2");
+#endif
+#if defined(BM_HAVE_IFMA_PATH)
+    bm_ifma_init();
+    if (have_ifma()) select_path("avx512ifma");
 #endif
     return PyModule_Create(&module);
 }

@@ -1,9 +1,10 @@
 """The C engine (blindmatch._native) computes exactly what the Python suite computes.
 
-Every CPU path this machine can run (portable, and AVX2 where the CPU has it) is checked
-against ``cryptography``'s X25519 and the pure-Python RFC 9380 code on random inputs, against
-the RFC 7748, RFC 9380 and Wycheproof vectors, and on the inputs that need care: small-order
-points, non-canonical encodings, bit 255 set, identities. NativeEngine must give the same
+Every CPU path this machine can run (portable, and AVX2 and AVX-512 IFMA where the CPU has
+them) is checked against ``cryptography``'s X25519 and the pure-Python RFC 9380 code on random
+inputs, against the RFC 7748, RFC 9380 and Wycheproof vectors, and on the inputs that need
+care: small-order points, non-canonical encodings, bit 255 set, identities, limbs at the
+vector paths' bounds, every batch size around their lane groups and the inversion block. NativeEngine must give the same
 bytes and the same errors (with the same element indices) as InlineEngine, for any number of
 threads; installation must succeed without a C compiler.
 """
@@ -331,3 +332,138 @@ def test_the_build_succeeds_without_a_compiler(tmp_path: Path) -> None:
     assert proc.returncode == 0, proc.stderr
     assert "the pure-Python engine will be used" in proc.stderr
     assert not list((tmp_path / "lib").rglob("_native*"))
+
+
+# -- the vector paths: lane groups, limb bounds, path selection ------------------------------
+
+# Batch sizes around the lane widths (4 for avx2, 8 for avx512ifma: a short last group fills
+# its spare lanes with a repeat) and the inversion block (BM_BLOCK = 64).
+SIZES = [*range(1, 18), 23, 31, 33, 63, 64, 65, 71, 72, 73, 127, 128, 129]
+
+
+def _edge_u_values() -> list[int]:
+    """u-coordinates whose radix-2^51 limbs sit at the bounds the IFMA path must respect
+    (every multiplicand below 2^52): 0, 1, p - 1 and its neighbours, non-canonical values in
+    [p, 2^255), all-ones limbs, single full limbs, and a few alternating patterns."""
+    m51 = 2**51 - 1
+    values = [0, 1, 2, 9, P - 1, P - 2, P - 3, (P - 1) // 2, (P + 1) // 2, P, P + 1, P + 18]
+    values += [2**255 - 1, 2**255 - 2, 2**254, 2**254 - 1, 2**51, 2**52 - 1, 2**204 - 1]
+    values += [m51 << (51 * k) for k in range(5)]
+    values += [sum((m51 if (k + j) % 2 else 0) << (51 * k) for k in range(5)) for j in (0, 1)]
+    values += [sum((2**50 + 1) << (51 * k) for k in range(5)) % 2**255]
+    return values
+
+
+@pytest.mark.parametrize("n", SIZES)
+def test_x25519_every_batch_size_matches_cryptography(path: str, n: int) -> None:
+    rng = random.Random(1000 + n)
+    scalar, points = rng.randbytes(32), rng.randbytes(32 * n)
+    for threads in (1, 3):
+        assert _x25519(scalar, points, threads) == _reference(scalar, points)
+
+
+def test_x25519_limbs_at_the_bounds(path: str) -> None:
+    """Edge u-values (also as the odd one out of a lane group) under extreme and random
+    scalars, against cryptography."""
+    points = b"".join(v.to_bytes(32, "little") for v in _edge_u_values())
+    points += bytes(32) + os.urandom(32 * 7) + (P - 1).to_bytes(32, "little")
+    points += b"".join(small_order_points())
+    rng = random.Random(11)
+    scalars = [bytes(32), b"\xff" * 32, bytes([0xF8] + [0] * 30 + [0x40])]
+    scalars += [rng.randbytes(32) for _ in range(4)]
+    for scalar in scalars:
+        assert _x25519(scalar, points) == _reference(scalar, points)
+
+
+def test_x25519_vector_paths_agree_with_portable_on_many_points(path: str) -> None:
+    """20,000 random points (bit 255 set on some) per path, against the portable path, which
+    the tests above tie to cryptography; cheaper than cryptography at this size."""
+    rng = random.Random(12)
+    points = rng.randbytes(32 * 20_000)
+    scalar = rng.randbytes(32)
+    got = _x25519(scalar, points)
+    _native.set_cpu_path("portable")
+    assert got == _x25519(scalar, points)
+
+
+@pytest.mark.parametrize("n", SIZES)
+def test_h2c_every_batch_size_matches_python(path: str, n: int) -> None:
+    msgs = _messages(random.Random(2000 + n), n)
+    want = b"".join(hash_to_curve_many(msgs, DST))
+    for threads in (1, 3):
+        assert _native.hash_to_curve(msgs, _dst_prime(DST), threads) == want
+
+
+def test_h2c_long_messages_and_the_longest_dst(path: str) -> None:
+    """Lanes of one group hashing different numbers of SHA-512 blocks, the 255-byte DST, and
+    messages past the IFMA path's 1024-byte lane buffer (it falls back to one at a time)."""
+    rng = random.Random(14)
+    lengths = [0, 1, 700, 765, 766, 767, 1000, 1003, 1004, 1005, 1100, 5000, 3, 128, 2000, 9]
+    msgs = [rng.randbytes(n) for n in lengths] + [rng.randbytes(1004)] * 3
+    for dst in (b"D" * 255, DST):
+        want = b"".join(hash_to_curve_many(msgs, dst))
+        assert _native.hash_to_curve(msgs, _dst_prime(dst), 1) == want
+
+
+def test_h2c_vector_paths_agree_with_portable_on_many_messages(path: str) -> None:
+    msgs = _messages(random.Random(13), 8000)
+    got = _native.hash_to_curve(msgs, _dst_prime(DST), 2)
+    _native.set_cpu_path("portable")
+    assert got == _native.hash_to_curve(msgs, _dst_prime(DST), 2)
+
+
+def test_the_default_path_is_the_fastest_this_cpu_runs() -> None:
+    """cpu_paths() lists slowest first; a fresh import picks the last (avx512ifma > avx2 >
+    portable), and offers a vector path only where /proc/cpuinfo shows its features."""
+    out = subprocess.run(
+        [sys.executable, "-c", "from blindmatch import _native as N; "
+         "print(N.cpu_path()); print(' '.join(N.cpu_paths()))"],
+        capture_output=True, text=True, timeout=60, cwd=ROOT, check=True,
+    ).stdout.split("\n")  # fmt: skip
+    paths = out[1].split()
+    assert out[0] == paths[-1]
+    assert paths[0] == "portable"
+    assert paths == [p for p in ("portable", "avx2", "avx512ifma") if p in paths]
+    cpuinfo = Path("/proc/cpuinfo")
+    if cpuinfo.exists():
+        flags = set(cpuinfo.read_text().split())
+        assert ("avx2" in paths) <= ("avx2" in flags)
+        assert ("avx512ifma" in paths) <= ({"avx512f", "avx512ifma"} <= flags)
+
+
+def test_an_unknown_or_absent_path_is_refused() -> None:
+    with pytest.raises(ValueError, match="not available"):
+        _native.set_cpu_path("avx512")
+    assert _native.cpu_path() in PATHS
+
+
+@pytest.mark.slow
+def test_the_build_succeeds_without_ifma_support_in_the_compiler(tmp_path: Path) -> None:
+    """A compiler that cannot build the IFMA file (an old gcc) gives an extension without
+    that path, not a failed install: the setup.py probe drops bm_ifma.c."""
+    old_cc = tmp_path / "old-cc"
+    old_cc.write_text(
+        '#!/bin/sh\nfor a in "$@"; do case "$a" in *probe.c|*bm_ifma.c) exit 1;; esac; done\n'
+        'exec "${REAL_CC:-cc}" "$@"\n'
+    )
+    old_cc.chmod(0o755)
+    env = dict(os.environ, CC=str(old_cc), BLINDMATCH_BUILD_NATIVE="1")
+    lib = tmp_path / "lib"
+    proc = subprocess.run(
+        [sys.executable, "setup.py", "-q", "build_ext", "--build-lib", str(lib),
+         "--build-temp", str(tmp_path / "tmp")],
+        capture_output=True, text=True, env=env, cwd=ROOT, timeout=600,
+    )  # fmt: skip
+    assert proc.returncode == 0, proc.stderr
+    assert "cannot build the AVX-512 IFMA path" in proc.stderr
+    (built,) = lib.rglob("_native*")
+    code = (
+        "import importlib.util, sys; "
+        f"s = importlib.util.spec_from_file_location('blindmatch._native', {str(built)!r}); "
+        "m = importlib.util.module_from_spec(s); s.loader.exec_module(m); "
+        "print(' '.join(m.cpu_paths()), m.cpu_path())"
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, timeout=60, check=True
+    ).stdout.split()
+    assert "avx512ifma" not in out and out[-1] == out[-2]
