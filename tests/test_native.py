@@ -4,9 +4,9 @@ Every CPU path this machine can run (portable, and AVX2 and AVX-512 IFMA where t
 them) is checked against ``cryptography``'s X25519 and the pure-Python RFC 9380 code on random
 inputs, against the RFC 7748, RFC 9380 and Wycheproof vectors, and on the inputs that need
 care: small-order points, non-canonical encodings, bit 255 set, identities, limbs at the
-vector paths' bounds, every batch size around their lane groups and the inversion block. NativeEngine must give the same
-bytes and the same errors (with the same element indices) as InlineEngine, for any number of
-threads; installation must succeed without a C compiler.
+vector paths' bounds, every batch size around their lane groups and the inversion block.
+NativeEngine must give the same bytes and the same errors (with the same element indices) as
+InlineEngine, for any number of threads; installation must succeed without a C compiler.
 """
 
 from __future__ import annotations
@@ -467,3 +467,37 @@ def test_the_build_succeeds_without_ifma_support_in_the_compiler(tmp_path: Path)
         [sys.executable, "-c", code], capture_output=True, text=True, timeout=60, check=True
     ).stdout.split()
     assert "avx512ifma" not in out and out[-1] == out[-2]
+
+
+def test_the_cpu_path_variable_pins_the_field_arithmetic() -> None:
+    """BLINDMATCH_CPU_PATH runs a party as on a CPU with fewer features (or says it can't)."""
+    base = {
+        k: v for k, v in os.environ.items() if k not in (ENGINE_VARIABLE, "BLINDMATCH_CPU_PATH")
+    }
+    code = (
+        "from blindmatch.crypto import native\n"
+        "from blindmatch.errors import UsageError\n"
+        "try:\n"
+        "    print(native.engine_preference(), native.cpu_path())\n"
+        "except UsageError as exc:\n"
+        "    print('error:', exc)\n"
+    )
+    for path in _native.cpu_paths():
+        env = dict(base, BLINDMATCH_CPU_PATH=path.upper())
+        run = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                             env=env, timeout=60, cwd=ROOT, check=True)  # fmt: skip
+        assert run.stdout.split() == ["native", path]
+        version = subprocess.run(
+            [sys.executable, "-m", "blindmatch.cli.main", "--version"], capture_output=True,
+            text=True, env=env, timeout=60, cwd=ROOT,
+        ).stdout  # fmt: skip
+        assert f"engine: native (C, {path} field arithmetic)" in version
+    env = dict(base, BLINDMATCH_CPU_PATH="avx1024")
+    run = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                         env=env, timeout=60, cwd=ROOT, check=True)  # fmt: skip
+    assert run.stdout.startswith("error: BLINDMATCH_CPU_PATH='avx1024' is not a path")
+    assert "portable" in run.stdout
+    env[ENGINE_VARIABLE] = "python"  # the pure-Python engine has no CPU paths to pin
+    run = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                         env=env, timeout=60, cwd=ROOT, check=True)  # fmt: skip
+    assert run.stdout.split()[0] == "python"

@@ -14,7 +14,8 @@ over native threads (one per core by default), so no process pool has to start.
 :class:`NativeEngine` is a :class:`~.engine.CryptoEngine` returning the same
 bytes as ``InlineEngine``, and raising the same errors with the same element indices. The
 extension is optional: :func:`available` says whether it loaded, :func:`engine_preference`
-reads ``BLINDMATCH_ENGINE`` (``python`` or ``native``; unset means native when available).
+reads ``BLINDMATCH_ENGINE`` (``python`` or ``native``; unset means native when available);
+``BLINDMATCH_CPU_PATH`` pins the field arithmetic (default: the fastest this CPU runs).
 """
 
 from __future__ import annotations
@@ -30,6 +31,7 @@ from .h2c import _effective_dst
 from .x25519 import POINT_BYTES, Scalar
 
 __all__ = [
+    "CPU_PATH_VARIABLE",
     "ENGINE_VARIABLE",
     "NativeEngine",
     "available",
@@ -55,6 +57,29 @@ def _load() -> tuple[ModuleType | None, str]:
 
 
 _MODULE, _WHY_NOT = _load()
+
+#: The environment variable that pins the field arithmetic (``portable``, ``avx2``,
+#: ``avx512ifma``), e.g. to measure what a machine without AVX-512 gets.
+CPU_PATH_VARIABLE: Final = "BLINDMATCH_CPU_PATH"
+
+
+def _pinned_cpu_path() -> str | None:
+    """The path ``BLINDMATCH_CPU_PATH`` names, or None if unset; UsageError if it names one
+    this machine cannot run."""
+    wanted = os.environ.get(CPU_PATH_VARIABLE, "").strip().lower()
+    if not wanted or _MODULE is None:
+        return None
+    paths = tuple(str(p) for p in _MODULE.cpu_paths())
+    if wanted not in paths:
+        raise UsageError(
+            f"{CPU_PATH_VARIABLE}={wanted!r} is not a path this machine runs ({', '.join(paths)})"
+        )
+    return wanted
+
+
+with contextlib.suppress(UsageError):  # reported by engine_preference, where it can be
+    if (_pin := _pinned_cpu_path()) is not None and _MODULE is not None:
+        _MODULE.set_cpu_path(_pin)
 
 
 def available() -> bool:
@@ -107,9 +132,9 @@ def engine_preference() -> str:
         raise UsageError(f"{ENGINE_VARIABLE} must be python or native, not {wanted!r}")
     if wanted == "native":
         native_module()
-        return "native"
-    if wanted == "python" or _MODULE is None:
+    elif wanted == "python" or _MODULE is None:
         return "python"
+    _pinned_cpu_path()  # a pin this machine cannot run is an error, not silently ignored
     return "native"
 
 
