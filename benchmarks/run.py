@@ -40,6 +40,7 @@ import threading
 import time
 from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
+from queue import Empty
 from typing import Any
 
 HERE = Path(__file__).resolve().parent
@@ -676,6 +677,24 @@ def _psi_party(
 # -- orchestration --------------------------------------------------------------------------------
 
 
+def _get_while_alive(queue: Any, procs: list[Any], timeout: float) -> Any:
+    """The next item of ``queue``; a process that died before putting its item (an import
+    error, a crash) stops the benchmark with its exit code instead of a two-hour wait."""
+    give_up = time.monotonic() + timeout
+    while True:
+        try:
+            return queue.get(timeout=1.0)
+        except Empty:
+            dead = [p for p in procs if p.exitcode not in (None, 0)]
+            if dead:
+                raise RuntimeError(
+                    f"benchmark process {dead[0].name} died with exit code {dead[0].exitcode} "
+                    "before reporting (its traceback is on stderr above)"
+                ) from None
+            if time.monotonic() > give_up:
+                raise
+
+
 def _run_together(
     targets: list[tuple[Any, tuple[Any, ...]]], timeout: float = 7200
 ) -> tuple[float, list[dict[str, Any]]]:
@@ -687,12 +706,12 @@ def _run_together(
     for p in procs:
         p.start()
     for _ in procs:
-        ready.get(timeout=timeout)
+        _get_while_alive(ready, procs, timeout)
     time.sleep(0.2)  # let the ready processes settle into their wait
     busy0 = system_busy()
     t0 = time.monotonic()
     go.set()
-    reports = [out.get(timeout=timeout) for _ in procs]
+    reports = [_get_while_alive(out, procs, timeout) for _ in procs]
     busy = system_busy() - busy0
     for p in procs:
         p.join(timeout=60)
