@@ -1002,7 +1002,8 @@ def render_markdown(doc: dict[str, Any]) -> str:
             ps = c["parties"]
             peer = row.get("peer")
             lines.append(
-                f"| {row['n']:,} | {doc['environment'].get('engine', '?')} | {c['wall']:.2f} | "
+                f"| {row['n']:,} | {row.get('engine', doc['environment'].get('engine', '?'))} | "
+                f"{c['wall']:.2f} | "
                 f"{row['floor']['wall']:.2f} | {c['ratio_floor']:.2f}x | "
                 + (f"{peer['wall']:.2f} | {c['speedup_vs_peer']:.2f}x | " if peer else "- | - | ")
                 + f"{ps['sender']['cpu']:.2f} / {ps['receiver']['cpu']:.2f} | "
@@ -1041,21 +1042,22 @@ def check_targets(rows: list[dict[str, Any]]) -> list[str]:
         if cli and n in CLI_TARGETS:
             peer_min, floor_max = CLI_TARGETS[n]
             ok = cli["ratio_floor"] <= floor_max
+            on = f" ({row['engine']})" if "engine" in row else ""
             out.append(
-                f"{n:,} psi-run pair: floor ratio {cli['ratio_floor']:.2f}x (target <= "
+                f"{n:,} psi-run pair{on}: floor ratio {cli['ratio_floor']:.2f}x (target <= "
                 f"{floor_max}x): {'met' if ok else 'NOT met'}"
             )
             if peer_min and "speedup_vs_peer" in cli:
                 ok = cli["speedup_vs_peer"] >= peer_min
                 out.append(
-                    f"{n:,} psi-run pair: {cli['speedup_vs_peer']:.2f}x faster than "
+                    f"{n:,} psi-run pair{on}: {cli['speedup_vs_peer']:.2f}x faster than "
                     f"openmined-psi (target >= {peer_min}x): {'met' if ok else 'NOT met'}"
                 )
             if n >= 1_000_000:
                 peak = max(p["peak_rss"] for p in cli["parties"].values())
                 out.append(
-                    f"{n:,} psi-run pair: peak RSS {peak / 2**20:.0f} MiB per party (target <= "
-                    f"600 MiB): {'met' if peak <= 600 * 2**20 else 'NOT met'}"
+                    f"{n:,} psi-run pair{on}: peak RSS {peak / 2**20:.0f} MiB per party "
+                    f"(target <= 600 MiB): {'met' if peak <= 600 * 2**20 else 'NOT met'}"
                 )
     for row in rows:
         n = row["n"]
@@ -1132,12 +1134,19 @@ def main(argv: list[str] | None = None) -> int:
     rows = [bench_size(n, args) for n in args.sizes]
     for row in rows:
         row["run_date"] = env["date"]
+        row["engine"] = env.get("engine", "?")
     args.out.mkdir(parents=True, exist_ok=True)
     latest = args.out / "latest.json"
     if args.merge and latest.exists():
         old = json.loads(latest.read_text())
-        keep = [r for r in old.get("rows", []) if r["n"] not in {x["n"] for x in rows}]
-        rows = sorted(keep + rows, key=lambda r: r["n"])
+        # A row is one size on one engine (BLINDMATCH_CPU_PATH=avx2 adds rows beside the
+        # default path's instead of replacing them).
+        engine = old.get("environment", {}).get("engine", "?")
+        ran = {(x["n"], x["engine"]) for x in rows}
+        keep = [r for r in old.get("rows", []) if (r["n"], r.get("engine", engine)) not in ran]
+        for r in keep:
+            r.setdefault("engine", engine)
+        rows = sorted(keep + rows, key=lambda r: (r["n"], r["engine"]))
     doc: dict[str, Any] = {"environment": env, "rows": rows, "targets": check_targets(rows)}
     if micro_doc:
         doc["micro"] = micro_doc
