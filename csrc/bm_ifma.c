@@ -30,9 +30,14 @@
  *  - inputs: fe_frombytes gives limbs below 2^51, the portable fe_carry below 2^51 + 19*8.
  * Constant time: no branch or memory index depends on a lane's value; the scalar's bits only
  * make masks (as in ladder4 of bm_avx2.c). */
+#if defined(BM_IFMA_EMULATE)
+/* tools/ct_check.sh: portable stand-ins for the intrinsics, so memcheck can run this file */
+#include "ifma_emul.h"
+#else
 #pragma GCC target("avx512f,avx512ifma")
 
 #include <immintrin.h>
+#endif
 #include <string.h>
 
 #include "bm_consts.h"
