@@ -299,12 +299,7 @@ void bm_x25519_batch_avx2(const uint8_t scalar[32], const uint8_t *points, uint8
                 fe_carry(&zs[i + l]);
             }
         }
-        bm_batch_invert(zs, scratch, m);
-        for (size_t i = 0; i < m; i++) {
-            fe r;
-            fe_mul(&r, &xs[i], &zs[i]);
-            fe_tobytes(out + 32 * (base + i), &r);
-        }
+        bm_affine_bytes(xs, zs, scratch, m, out + 32 * base);
     }
     memset(k, 0, sizeof k);
 }
@@ -449,11 +444,6 @@ void bm_h2c_batch_avx2(const bm_h2c_job *job, size_t start, size_t stop, uint8_t
                 fe_carry(&zs[i + l]);
             }
         }
-        bm_batch_invert(zs, scratch, m);
-        for (size_t i = 0; i < m; i++) {
-            fe r;
-            fe_mul(&r, &xs[i], &zs[i]);
-            fe_tobytes(out + 32 * (base - start + i), &r);
-        }
+        bm_affine_bytes(xs, zs, scratch, m, out + 32 * (base - start));
     }
 }

@@ -37,6 +37,17 @@ void bm_batch_invert(fe *z, fe *scratch, size_t n) {
     }
 }
 
+/* The 32-byte u = x / z of m projective points, one inversion for the block (every path's
+ * batches end here). zs is overwritten. */
+void bm_affine_bytes(const fe *xs, fe *zs, fe *scratch, size_t m, uint8_t *out) {
+    bm_batch_invert(zs, scratch, m);
+    for (size_t i = 0; i < m; i++) {
+        fe r;
+        fe_mul(&r, &xs[i], &zs[i]);
+        fe_tobytes(out + 32 * i, &r);
+    }
+}
+
 /* x-only doubling with the RFC 7748 §5 ladder formulas (a24 = 121665). */
 static inline void x_double(fe *x, fe *z) {
     fe a, b, aa, bb, e, t;
@@ -111,12 +122,7 @@ void bm_x25519_batch_portable(const uint8_t scalar[32], const uint8_t *points, u
             fe_frombytes(&u, points + 32 * (base + i));
             ladder(&xs[i], &zs[i], k, &u);
         }
-        bm_batch_invert(zs, scratch, m);
-        for (size_t i = 0; i < m; i++) {
-            fe r;
-            fe_mul(&r, &xs[i], &zs[i]);
-            fe_tobytes(out + 32 * (base + i), &r);
-        }
+        bm_affine_bytes(xs, zs, scratch, m, out + 32 * base);
     }
     memset(k, 0, sizeof k);
 }
@@ -306,11 +312,6 @@ void bm_h2c_batch_portable(const bm_h2c_job *job, size_t start, size_t stop, uin
             bm_field_pair(job, &zpad, base + i, &u0, &u1);
             h2c_projective(&xs[i], &zs[i], &u0, &u1);
         }
-        bm_batch_invert(zs, scratch, m);
-        for (size_t i = 0; i < m; i++) {
-            fe r;
-            fe_mul(&r, &xs[i], &zs[i]);
-            fe_tobytes(out + 32 * (base - start + i), &r);
-        }
+        bm_affine_bytes(xs, zs, scratch, m, out + 32 * (base - start));
     }
 }

@@ -16,6 +16,7 @@ typedef struct {
 extern bm_consts_t bm_K;
 
 void bm_batch_invert(fe *z, fe *scratch, size_t n);
+void bm_affine_bytes(const fe *xs, fe *zs, fe *scratch, size_t m, uint8_t *out);
 void bm_clamp(uint8_t k[32], const uint8_t scalar[32]);
 void bm_zpad_state(bm_sha512 *c);
 /* A 48-byte big-endian value (hash_to_field's OS2IP) reduced to a carried field element. */
